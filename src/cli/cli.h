@@ -1,0 +1,32 @@
+/* cli: one file per subcommand; main.c dispatches by name. */
+#ifndef HOOKQ_CLI_CLI_H
+#define HOOKQ_CLI_CLI_H
+
+#include <stdio.h>
+
+/* Exit codes (docs/operations.md). */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAILURE = 1, /* a run-time failure: store, port, I/O */
+	CLI_EXIT_USAGE = 2,   /* unknown command or flag */
+	CLI_EXIT_CONFIG = 78, /* invalid configuration (EX_CONFIG) */
+};
+
+struct cli_command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+	void (*help)(FILE *out);
+};
+
+extern const struct cli_command cli_commands[];
+const struct cli_command *cli_find(const char *name);
+
+int cli_serve(int argc, char **argv);
+void cli_serve_help(FILE *out);
+int cli_version(int argc, char **argv);
+void cli_version_help(FILE *out);
+int cli_help(int argc, char **argv);
+void cli_help_help(FILE *out);
+
+#endif

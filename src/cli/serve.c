@@ -1,0 +1,304 @@
+/* serve: loads the configuration (flags > environment > file > defaults),
+ * opens the store, starts the group committer and the HTTP source, and
+ * runs until SIGTERM or SIGINT, then shuts down in order: stop accepting,
+ * finish requests in flight, store what is queued, close the store. */
+#include <errno.h>
+#include <pthread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/config.h"
+#include "engine/ingest.h"
+#include "sources/http.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/crypto.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "version.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define SECRET_FILE_MAX (64 * 1024)
+#define SHUTDOWN_GRACE_MS 10000
+/* Webhooks waiting for the committer beyond this answer 503. */
+#define INGEST_QUEUE_MAX 65536
+
+#define MAX_FLAGS 64
+
+struct flag_value {
+	const struct config_option *opt;
+	const char *value;
+};
+
+void cli_serve_help(FILE *out)
+{
+	fputs("Usage: hookq serve [OPTIONS]\n"
+	      "\n"
+	      "Receives webhooks over HTTP and stores each one durably before answering.\n"
+	      "Settings come from flags, then the environment, then the YAML file, then\n"
+	      "the defaults (docs/configuration.md has the whole list).\n"
+	      "\n"
+	      "Options:\n"
+	      "  --config FILE              YAML configuration file (env HOOKQ_CONFIG)\n",
+	      out);
+	for (const struct config_option *o = config_options; o->key; o++) {
+		if (!o->flag)
+			continue;
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s", o->flag,
+			 o->type == CONFIG_BOOL ? "" : " VALUE");
+		fprintf(out, "  %-26s %s", left, o->help);
+		if (o->env)
+			fprintf(out, " (env %s", o->env);
+		if (o->def && o->def[0])
+			fprintf(out, "%sdefault %s", o->env ? "; " : " (", o->def);
+		fputs(o->env || (o->def && o->def[0]) ? ")\n" : "\n", out);
+	}
+	fputs("  -h, --help                 show this help\n"
+	      "\n"
+	      "Secrets are never accepted as flags: use GITHUB_WEBHOOK_SECRET,\n"
+	      "ADMIN_PASSWORD, or the *_file settings.\n"
+	      "Exit codes: 0 clean shutdown, 1 run-time failure, 2 usage error,\n"
+	      "78 invalid configuration.\n",
+	      out);
+}
+
+static const char *env_lookup(void *ctx, const char *name)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+/* Reads a secret from a file, without its trailing newline. */
+static int read_secret_file(const char *key, const char *path, char **ret)
+{
+	struct buf b;
+	buf_init(&b, SECRET_FILE_MAX);
+	int r = file_read(path, &b);
+	if (r < 0) {
+		fprintf(stderr, "hookq: %s: cannot read '%s': %s\n", key, path,
+			r == HQ_E_TOOBIG ? "larger than 64 KiB" : strerror(errno));
+		crypto_cleanse(b.data, b.cap);
+		buf_release(&b);
+		return HQ_E_CONFIG;
+	}
+	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+		b.data[--b.len] = '\0';
+	if (b.len == 0 || memchr(b.data, '\0', b.len)) {
+		fprintf(stderr, "hookq: %s: '%s' holds no usable secret\n", key, path);
+		buf_release(&b);
+		return HQ_E_CONFIG;
+	}
+	*ret = b.data; /* NUL-terminated by buf */
+	return 0;
+}
+
+static int load_config(int argc, char **argv, struct config *cfg)
+{
+	struct option longopts[MAX_FLAGS];
+	const struct config_option *flag_of[MAX_FLAGS];
+	size_t n = 0;
+	for (const struct config_option *o = config_options; o->key; o++) {
+		if (!o->flag)
+			continue;
+		if (n + 3 >= MAX_FLAGS)
+			abort();
+		longopts[n] = (struct option){ o->flag,
+					       o->type == CONFIG_BOOL ? optional_argument :
+									required_argument,
+					       NULL, 1000 + (int)n };
+		flag_of[n] = o;
+		n++;
+	}
+	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+
+	struct flag_value flags[MAX_FLAGS * 4];
+	size_t nflags = 0;
+	const char *config_path = getenv("HOOKQ_CONFIG");
+	int c;
+	optind = 1;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			cli_serve_help(stdout);
+			return 1;
+		}
+		if (c == 'c') {
+			config_path = optarg;
+			continue;
+		}
+		if (c < 1000 || nflags >= sizeof(flags) / sizeof(flags[0])) {
+			fputs("Try 'hookq serve --help'.\n", stderr);
+			return -CLI_EXIT_USAGE;
+		}
+		const struct config_option *o = flag_of[c - 1000];
+		flags[nflags++] = (struct flag_value){ o, optarg ? optarg : "true" };
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hookq serve: unexpected argument '%s'\nTry 'hookq serve --help'.\n",
+			argv[optind]);
+		return -CLI_EXIT_USAGE;
+	}
+
+	struct config_error err;
+	if (config_path) {
+		struct buf text;
+		buf_init(&text, CONFIG_FILE_MAX);
+		int r = file_read(config_path, &text);
+		if (r < 0) {
+			fprintf(stderr, "hookq: cannot read configuration '%s': %s\n", config_path,
+				r == HQ_E_TOOBIG ? "larger than 1 MiB" : strerror(errno));
+			buf_release(&text);
+			return -CLI_EXIT_CONFIG;
+		}
+		r = config_load_yaml(cfg, text.data ? text.data : "", text.len, config_path,
+				     &err);
+		buf_release(&text);
+		if (r < 0) {
+			fprintf(stderr, "hookq: %s\n", err.msg);
+			return -CLI_EXIT_CONFIG;
+		}
+	}
+	if (config_load_env(cfg, env_lookup, NULL, &err) < 0) {
+		fprintf(stderr, "hookq: %s\n", err.msg);
+		return -CLI_EXIT_CONFIG;
+	}
+	for (size_t i = 0; i < nflags; i++) {
+		char where[80];
+		snprintf(where, sizeof(where), "--%s", flags[i].opt->flag);
+		if (config_set(cfg, flags[i].opt, flags[i].value, where, &err) < 0) {
+			fprintf(stderr, "hookq: %s\n", err.msg);
+			return -CLI_EXIT_CONFIG;
+		}
+	}
+	if (config_validate(cfg, &err) < 0) {
+		fprintf(stderr, "hookq: %s\n", err.msg);
+		return -CLI_EXIT_CONFIG;
+	}
+	if (cfg->github_secret_file && !cfg->github_secret &&
+	    read_secret_file("github.secret_file", cfg->github_secret_file,
+			     &cfg->github_secret) < 0)
+		return -CLI_EXIT_CONFIG;
+	if (cfg->admin_password_file && !cfg->admin_password &&
+	    read_secret_file("admin.password_file", cfg->admin_password_file,
+			     &cfg->admin_password) < 0)
+		return -CLI_EXIT_CONFIG;
+	return 0;
+}
+
+int cli_serve(int argc, char **argv)
+{
+	struct config cfg;
+	config_init(&cfg);
+	struct store *store = NULL;
+	struct ingest *ingest = NULL;
+	struct http_server *http = NULL;
+	int exit_code = CLI_EXIT_FAILURE;
+
+	int r = load_config(argc, argv, &cfg);
+	if (r != 0) {
+		exit_code = r > 0 ? CLI_EXIT_OK : -r;
+		goto out_config;
+	}
+
+	static const enum log_level levels[] = { HQ_LOG_DEBUG, HQ_LOG_INFO, HQ_LOG_WARN,
+						 HQ_LOG_ERROR };
+	log_setup(cfg.log_format == CONFIG_LOG_JSON ? HQ_LOG_JSON : HQ_LOG_KV,
+		  levels[cfg.log_level], STDERR_FILENO);
+
+	if (cfg.dev) {
+		log_msg(HQ_LOG_WARN,
+			"DEV MODE: do not expose this server; settings a production "
+			"server requires may be missing",
+			"github_signatures", cfg.github_secret ? "verified" : "NOT VERIFIED",
+			"admin_password", cfg.admin_password ? "set" : "NOT SET", NULL);
+	}
+
+	/* Signals are taken by sigwait() in this thread only: block them
+	 * before any thread starts so every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct store_options sopt = {
+		.synchronous = (enum store_sync)cfg.synchronous,
+		.busy_timeout_ms = cfg.busy_timeout_ms,
+	};
+	struct store_error serr;
+	r = store_open(cfg.db, &sopt, &store, &serr);
+	if (r < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot open the store", "db", cfg.db, "error", serr.msg,
+			NULL);
+		goto out_config;
+	}
+	r = ingest_start(store, cfg.commit_batch, INGEST_QUEUE_MAX, &ingest);
+	if (r < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the committer", "error", hq_strerror(r),
+			NULL);
+		goto out_store;
+	}
+
+	struct http_options hopt = {
+		.host = cfg.host,
+		.port = cfg.port,
+		.threads = (unsigned)cfg.threads,
+		.max_connections = (unsigned)cfg.max_connections,
+		.connection_timeout_s = (unsigned)((cfg.connection_timeout_ms + 999) / 1000),
+		.max_body = cfg.max_body,
+		.max_header_size = cfg.max_header_size,
+		.max_pending_bytes = cfg.max_pending_bytes,
+		.github_secret = cfg.github_secret,
+		.github_secret_len = cfg.github_secret ? strlen(cfg.github_secret) : 0,
+		.version = HOOKQ_VERSION,
+	};
+	char herr[256];
+	r = http_start(&hopt, ingest, &http, herr, sizeof(herr));
+	if (r < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the HTTP server", "error", herr, NULL);
+		goto out_ingest;
+	}
+
+	char port[8];
+	snprintf(port, sizeof(port), "%u", http_port(http));
+	log_msg(HQ_LOG_INFO, "hookq listening", "version", HOOKQ_VERSION, "host", cfg.host,
+		"port", port, "db", cfg.db, "synchronous",
+		config_enum_name(config_find_key("store.synchronous"), cfg.synchronous),
+		"mode", cfg.dev ? "dev" : "production", NULL);
+
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_msg(HQ_LOG_INFO, "SIGHUP received: nothing to reload yet", NULL);
+			continue;
+		}
+		log_msg(HQ_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+			NULL);
+		break;
+	}
+	exit_code = CLI_EXIT_OK;
+
+	http_stop(http, SHUTDOWN_GRACE_MS);
+out_ingest:
+	ingest_stop(ingest);
+out_store:
+	store_close(store);
+	if (exit_code == CLI_EXIT_OK)
+		log_msg(HQ_LOG_INFO, "stopped", NULL);
+out_config:
+	config_release(&cfg);
+	return exit_code;
+}

@@ -1,0 +1,525 @@
+#include "core/config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util/crypto.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+static const char *const sync_names[] = { "off", "normal", "full", "extra", NULL };
+static const char *const source_names[] = { "http", NULL };
+static const char *const log_format_names[] = { "kv", "json", NULL };
+static const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
+
+#define OFF(field) offsetof(struct config, field)
+#define KIB 1024ull
+#define MIB (1024ull * 1024)
+#define GIB (1024ull * 1024 * 1024)
+
+const struct config_option config_options[] = {
+	{ "server.host", "WEBHOOK_HOST", "host", CONFIG_STRING, OFF(host), 0, 0, NULL,
+	  "0.0.0.0", "address to listen on (IPv4 or IPv6 literal)" },
+	{ "server.port", "WEBHOOK_PORT", "port", CONFIG_PORT, OFF(port), 0, 0, NULL,
+	  "8080", "TCP port to listen on" },
+	{ "server.max_body", "HOOKQ_MAX_BODY", "max-body", CONFIG_SIZE, OFF(max_body),
+	  1 * KIB, 1 * GIB, NULL, "25MiB", "largest request body accepted (413 above)" },
+	{ "server.max_connections", "HOOKQ_MAX_CONNECTIONS", "max-connections",
+	  CONFIG_COUNT, OFF(max_connections), 1, 100000, NULL, "1024",
+	  "simultaneous client connections" },
+	{ "server.connection_timeout", "HOOKQ_CONNECTION_TIMEOUT", "connection-timeout",
+	  CONFIG_DURATION, OFF(connection_timeout_ms), 1000, 3600000, NULL, "30s",
+	  "idle time after which a client connection is closed" },
+	{ "server.threads", "HOOKQ_THREADS", "threads", CONFIG_COUNT, OFF(threads), 0,
+	  256, NULL, "0", "HTTP threads (0: one per CPU)" },
+	{ "server.max_pending_bytes", "HOOKQ_MAX_PENDING_BYTES", "max-pending-bytes",
+	  CONFIG_SIZE, OFF(max_pending_bytes), 1 * MIB, 64 * GIB, NULL, "512MiB",
+	  "request bodies held in memory at once (503 above)" },
+	{ "server.max_header_size", "HOOKQ_MAX_HEADER_SIZE", "max-header-size",
+	  CONFIG_SIZE, OFF(max_header_size), 4 * KIB, 1 * MIB, NULL, "32KiB",
+	  "request line and headers of one request (431 above)" },
+	{ "store.db", "HOOKQ_DB", "db", CONFIG_STRING, OFF(db), 0, 0, NULL, "hookq.db",
+	  "database: a SQLite file path" },
+	{ "store.synchronous", "HOOKQ_SYNCHRONOUS", "synchronous", CONFIG_ENUM,
+	  OFF(synchronous), 0, 0, sync_names, "full",
+	  "SQLite durability: full (fsync every commit), normal, off, extra" },
+	{ "store.busy_timeout", "HOOKQ_BUSY_TIMEOUT", "busy-timeout", CONFIG_DURATION,
+	  OFF(busy_timeout_ms), 0, 600000, NULL, "5s",
+	  "how long to wait for a database lock" },
+	{ "store.commit_batch", "HOOKQ_COMMIT_BATCH", "commit-batch", CONFIG_COUNT,
+	  OFF(commit_batch), 1, 10000, NULL, "512",
+	  "most webhooks stored in one transaction (group commit)" },
+	{ "github.secret", "GITHUB_WEBHOOK_SECRET", NULL, CONFIG_SECRET,
+	  OFF(github_secret), 0, 0, NULL, NULL,
+	  "GitHub webhook secret (X-Hub-Signature-256)" },
+	{ "github.secret_file", "GITHUB_WEBHOOK_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(github_secret_file), 0, 0, NULL, NULL,
+	  "file holding the GitHub webhook secret" },
+	{ "admin.username", "ADMIN_USERNAME", NULL, CONFIG_STRING, OFF(admin_username),
+	  0, 0, NULL, "admin", "admin API user name" },
+	{ "admin.password", "ADMIN_PASSWORD", NULL, CONFIG_SECRET, OFF(admin_password),
+	  0, 0, NULL, NULL, "admin API password" },
+	{ "admin.password_file", "ADMIN_PASSWORD_FILE", NULL, CONFIG_PATH,
+	  OFF(admin_password_file), 0, 0, NULL, NULL, "file holding the admin password" },
+	{ "dev", "DEV_MODE", "dev", CONFIG_BOOL, OFF(dev), 0, 0, NULL, "false",
+	  "development mode: start without secrets (loud warning)" },
+	{ "task_source", "TASK_SOURCE", "source", CONFIG_ENUM, OFF(task_source), 0, 0,
+	  source_names, "http", "where events come from" },
+	{ "log.format", "HOOKQ_LOG_FORMAT", "log-format", CONFIG_ENUM, OFF(log_format),
+	  0, 0, log_format_names, "kv", "log lines as key=value (kv) or json" },
+	{ "log.level", "HOOKQ_LOG_LEVEL", "log-level", CONFIG_ENUM, OFF(log_level), 0, 0,
+	  log_level_names, "info", "least severe level logged" },
+	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+static void err_set(struct config_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void err_set(struct config_error *err, const char *fmt, ...)
+{
+	if (!err)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		err->msg[0] = '\0';
+}
+
+const struct config_option *config_find_key(const char *key)
+{
+	for (const struct config_option *o = config_options; o->key; o++)
+		if (strcmp(o->key, key) == 0)
+			return o;
+	return NULL;
+}
+
+const struct config_option *config_find_flag(const char *flag)
+{
+	for (const struct config_option *o = config_options; o->key; o++)
+		if (o->flag && strcmp(o->flag, flag) == 0)
+			return o;
+	return NULL;
+}
+
+const char *config_enum_name(const struct config_option *o, int value)
+{
+	for (int i = 0; o->choices && o->choices[i]; i++)
+		if (i == value)
+			return o->choices[i];
+	return "?";
+}
+
+static char **field_str(struct config *c, const struct config_option *o)
+{
+	return (char **)(void *)((char *)c + o->offset);
+}
+
+static void str_free(char *s, bool secret)
+{
+	if (s && secret)
+		crypto_cleanse(s, strlen(s));
+	free(s);
+}
+
+static bool is_string_type(enum config_type t)
+{
+	return t == CONFIG_STRING || t == CONFIG_SECRET || t == CONFIG_PATH;
+}
+
+void config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (const struct config_option *o = config_options; o->key; o++) {
+		if (!o->def)
+			continue;
+		/* Defaults are part of the table, so they go through the same
+		 * parser as user input; a bad default is a programming error. */
+		struct config_error err;
+		if (config_set(c, o, o->def, "default", &err) < 0)
+			abort();
+	}
+}
+
+void config_release(struct config *c)
+{
+	if (!c)
+		return;
+	for (const struct config_option *o = config_options; o->key; o++) {
+		if (!is_string_type(o->type))
+			continue;
+		char **p = field_str(c, o);
+		str_free(*p, o->type == CONFIG_SECRET);
+		*p = NULL;
+	}
+}
+
+static const char *enum_choices(const struct config_option *o, char *out, size_t size)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (int i = 0; o->choices[i]; i++) {
+		int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "",
+				 o->choices[i]);
+		if (n < 0 || (size_t)n >= size - used)
+			break;
+		used += (size_t)n;
+	}
+	return out;
+}
+
+int config_set(struct config *c, const struct config_option *o, const char *value,
+	       const char *where, struct config_error *err)
+{
+	void *field = (char *)c + o->offset;
+	uint64_t v = 0;
+
+	switch (o->type) {
+	case CONFIG_STRING:
+	case CONFIG_PATH:
+	case CONFIG_SECRET: {
+		if (value[0] == '\0' && o->type != CONFIG_STRING) {
+			err_set(err, "%s: must not be empty", where);
+			return HQ_E_CONFIG;
+		}
+		char *copy = strdup(value);
+		if (!copy)
+			return HQ_E_NOMEM;
+		char **p = field;
+		str_free(*p, o->type == CONFIG_SECRET);
+		*p = copy;
+		/* A secret set later (environment, flag) replaces an inline one;
+		 * the YAML walker marks inline secrets after this call. */
+		if (o->type == CONFIG_SECRET)
+			c->inline_secret_at[0] = '\0';
+		return 0;
+	}
+	case CONFIG_PORT: {
+		uint16_t port;
+		/* 0 asks the kernel for a free port (tests use it). */
+		if (strcmp(value, "0") == 0)
+			port = 0;
+		else if (parse_port(value, &port) < 0) {
+			err_set(err, "%s: not a port number: '%.64s'", where, value);
+			return HQ_E_CONFIG;
+		}
+		*(uint16_t *)field = port;
+		return 0;
+	}
+	case CONFIG_SIZE:
+		if (parse_size(value, &v) < 0) {
+			err_set(err, "%s: not a size (like 512KiB, 25MiB): '%.64s'", where,
+				value);
+			return HQ_E_CONFIG;
+		}
+		break;
+	case CONFIG_DURATION:
+		if (parse_duration_ms(value, &v) < 0) {
+			err_set(err, "%s: not a duration (like 500ms, 30s, 5m): '%.64s'",
+				where, value);
+			return HQ_E_CONFIG;
+		}
+		break;
+	case CONFIG_COUNT:
+		if (parse_u64(value, 0, UINT64_MAX, &v) < 0) {
+			err_set(err, "%s: not a whole number: '%.64s'", where, value);
+			return HQ_E_CONFIG;
+		}
+		break;
+	case CONFIG_BOOL: {
+		bool b;
+		if (parse_bool(value, &b) < 0) {
+			err_set(err, "%s: not a boolean (true or false): '%.64s'", where,
+				value);
+			return HQ_E_CONFIG;
+		}
+		*(bool *)field = b;
+		return 0;
+	}
+	case CONFIG_ENUM:
+		for (int i = 0; o->choices[i]; i++) {
+			if (strcmp(o->choices[i], value) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		}
+		char list[256];
+		err_set(err, "%s: unknown value '%.64s' (expected one of: %s)", where,
+			value, enum_choices(o, list, sizeof(list)));
+		return HQ_E_CONFIG;
+	}
+
+	if (v < o->min || v > o->max) {
+		err_set(err, "%s: '%.64s' is out of range (%llu to %llu%s)", where, value,
+			(unsigned long long)o->min, (unsigned long long)o->max,
+			o->type == CONFIG_SIZE ? " bytes" :
+			o->type == CONFIG_DURATION ? " ms" : "");
+		return HQ_E_CONFIG;
+	}
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+int config_load_env(struct config *c, config_lookup_fn lookup, void *ctx,
+		    struct config_error *err)
+{
+	for (const struct config_option *o = config_options; o->key; o++) {
+		if (!o->env)
+			continue;
+		const char *v = lookup(ctx, o->env);
+		if (!v)
+			continue;
+		int r = config_set(c, o, v, o->env, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* YAML: the document is a mapping whose values are scalars or mappings of
+ * scalars; keys join with '.' into the option table's keys. */
+#define YAML_MAX_DEPTH 4
+
+struct yaml_walk {
+	yaml_parser_t parser;
+	const char *filename;
+	struct config *c;
+	struct config_error *err;
+	char prefix[YAML_MAX_DEPTH][64];
+	int depth;
+	unsigned char seen[64];
+};
+
+static void walk_where(struct yaml_walk *w, const yaml_mark_t *m, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s:%zu:%zu", w->filename, m->line + 1, m->column + 1);
+	if (n < 0)
+		out[0] = '\0';
+}
+
+static int walk_next(struct yaml_walk *w, yaml_event_t *ev)
+{
+	if (!yaml_parser_parse(&w->parser, ev)) {
+		err_set(w->err, "%s:%zu:%zu: invalid YAML: %s", w->filename,
+			w->parser.problem_mark.line + 1, w->parser.problem_mark.column + 1,
+			w->parser.problem ? w->parser.problem : "syntax error");
+		return HQ_E_CONFIG;
+	}
+	return 0;
+}
+
+static int walk_mapping(struct yaml_walk *w);
+
+static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *key_mark)
+{
+	char path[256];
+	char where[300];
+	int n;
+	if (w->depth == 0)
+		n = snprintf(path, sizeof(path), "%s", key);
+	else
+		n = snprintf(path, sizeof(path), "%s.%s", w->prefix[w->depth - 1], key);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		walk_where(w, key_mark, where, sizeof(where));
+		err_set(w->err, "%s: key too long", where);
+		return HQ_E_CONFIG;
+	}
+
+	yaml_event_t ev;
+	int r = walk_next(w, &ev);
+	if (r < 0)
+		return r;
+	walk_where(w, &ev.start_mark, where, sizeof(where));
+
+	if (ev.type == YAML_MAPPING_START_EVENT) {
+		yaml_event_delete(&ev);
+		/* A section is a prefix of some option key. */
+		size_t plen = strlen(path);
+		bool known = false;
+		for (const struct config_option *o = config_options; o->key; o++)
+			if (strncmp(o->key, path, plen) == 0 && o->key[plen] == '.')
+				known = true;
+		if (!known) {
+			walk_where(w, key_mark, where, sizeof(where));
+			err_set(w->err, "%s: unknown section '%s'", where, path);
+			return HQ_E_CONFIG;
+		}
+		if (w->depth + 1 >= YAML_MAX_DEPTH || plen >= sizeof(w->prefix[0])) {
+			err_set(w->err, "%s: nested too deeply", where);
+			return HQ_E_CONFIG;
+		}
+		memcpy(w->prefix[w->depth], path, plen + 1);
+		w->depth++;
+		r = walk_mapping(w);
+		w->depth--;
+		return r;
+	}
+
+	const struct config_option *o = config_find_key(path);
+	if (!o) {
+		yaml_event_delete(&ev);
+		walk_where(w, key_mark, where, sizeof(where));
+		err_set(w->err, "%s: unknown key '%s'", where, path);
+		return HQ_E_CONFIG;
+	}
+	if (ev.type != YAML_SCALAR_EVENT) {
+		yaml_event_delete(&ev);
+		err_set(w->err, "%s: %s: expected a single value", where, path);
+		return HQ_E_CONFIG;
+	}
+	size_t idx = (size_t)(o - config_options);
+	if (idx < sizeof(w->seen) && w->seen[idx]) {
+		yaml_event_delete(&ev);
+		walk_where(w, key_mark, where, sizeof(where));
+		err_set(w->err, "%s: duplicate key '%s'", where, path);
+		return HQ_E_CONFIG;
+	}
+	if (idx < sizeof(w->seen))
+		w->seen[idx] = 1;
+
+	char label[400];
+	n = snprintf(label, sizeof(label), "%s: %s", where, path);
+	if (n < 0)
+		label[0] = '\0';
+	const char *value = (const char *)ev.data.scalar.value;
+	/* An empty plain scalar ("key:") or "~" means null: keep the default. */
+	bool is_null = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		       (value[0] == '\0' || strcmp(value, "~") == 0 ||
+			strcmp(value, "null") == 0);
+	if (!is_null)
+		r = config_set(w->c, o, value, label, w->err);
+	if (r == 0 && !is_null && o->type == CONFIG_SECRET)
+		snprintf(w->c->inline_secret_at, sizeof(w->c->inline_secret_at), "%s: %s",
+			 where, path);
+	yaml_event_delete(&ev);
+	return r;
+}
+
+static int walk_mapping(struct yaml_walk *w)
+{
+	for (;;) {
+		yaml_event_t ev;
+		int r = walk_next(w, &ev);
+		if (r < 0)
+			return r;
+		if (ev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&ev);
+			return 0;
+		}
+		if (ev.type != YAML_SCALAR_EVENT) {
+			char where[300];
+			walk_where(w, &ev.start_mark, where, sizeof(where));
+			yaml_event_delete(&ev);
+			err_set(w->err, "%s: expected a key", where);
+			return HQ_E_CONFIG;
+		}
+		char key[64];
+		yaml_mark_t mark = ev.start_mark;
+		int n = snprintf(key, sizeof(key), "%s", (const char *)ev.data.scalar.value);
+		yaml_event_delete(&ev);
+		if (n < 0 || (size_t)n >= sizeof(key)) {
+			char where[300];
+			walk_where(w, &mark, where, sizeof(where));
+			err_set(w->err, "%s: key too long", where);
+			return HQ_E_CONFIG;
+		}
+		r = walk_value(w, key, &mark);
+		if (r < 0)
+			return r;
+	}
+}
+
+int config_load_yaml(struct config *c, const char *text, size_t len,
+		     const char *filename, struct config_error *err)
+{
+	struct yaml_walk w;
+	memset(&w, 0, sizeof(w));
+	w.filename = filename;
+	w.c = c;
+	w.err = err;
+	if (!yaml_parser_initialize(&w.parser))
+		return HQ_E_NOMEM;
+	yaml_parser_set_input_string(&w.parser, (const unsigned char *)text, len);
+
+	int r = 0;
+	bool in_doc = false;
+	for (;;) {
+		yaml_event_t ev;
+		r = walk_next(&w, &ev);
+		if (r < 0)
+			break;
+		yaml_event_type_t t = ev.type;
+		yaml_mark_t mark = ev.start_mark;
+		yaml_event_delete(&ev);
+		if (t == YAML_STREAM_END_EVENT)
+			break;
+		if (t == YAML_DOCUMENT_START_EVENT) {
+			if (in_doc) {
+				err_set(err, "%s:%zu:%zu: only one YAML document is allowed",
+					filename, mark.line + 1, mark.column + 1);
+				r = HQ_E_CONFIG;
+				break;
+			}
+			continue;
+		}
+		if (t == YAML_DOCUMENT_END_EVENT) {
+			in_doc = true;
+			continue;
+		}
+		if (t == YAML_MAPPING_START_EVENT) {
+			r = walk_mapping(&w);
+			if (r < 0)
+				break;
+			continue;
+		}
+		if (t == YAML_SCALAR_EVENT || t == YAML_SEQUENCE_START_EVENT) {
+			err_set(err, "%s:%zu:%zu: the file must be a mapping of settings",
+				filename, mark.line + 1, mark.column + 1);
+			r = HQ_E_CONFIG;
+			break;
+		}
+	}
+	yaml_parser_delete(&w.parser);
+	return r;
+}
+
+int config_validate(const struct config *c, struct config_error *err)
+{
+	if (c->github_secret && c->github_secret_file) {
+		err_set(err, "github.secret and github.secret_file are both set; keep one");
+		return HQ_E_CONFIG;
+	}
+	if (c->admin_password && c->admin_password_file) {
+		err_set(err, "admin.password and admin.password_file are both set; keep one");
+		return HQ_E_CONFIG;
+	}
+	if (c->dev)
+		return 0;
+	if (c->inline_secret_at[0]) {
+		err_set(err,
+			"%s: secrets written in the configuration file are refused outside "
+			"dev mode; use an environment variable or a *_file setting",
+			c->inline_secret_at);
+		return HQ_E_CONFIG;
+	}
+	if (!c->github_secret && !c->github_secret_file) {
+		err_set(err, "no webhook secret: set GITHUB_WEBHOOK_SECRET or "
+			     "github.secret_file (or run with --dev to accept unsigned "
+			     "webhooks)");
+		return HQ_E_CONFIG;
+	}
+	if (!c->admin_password && !c->admin_password_file) {
+		err_set(err, "no admin password: set ADMIN_PASSWORD or "
+			     "admin.password_file (or run with --dev)");
+		return HQ_E_CONFIG;
+	}
+	if (!c->admin_username || !c->admin_username[0]) {
+		err_set(err, "admin.username: must not be empty");
+		return HQ_E_CONFIG;
+	}
+	return 0;
+}

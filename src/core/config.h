@@ -1,0 +1,110 @@
+/* config: hookq's settings, their defaults, and how each is set.
+ * One table names every option with its YAML key, environment variable
+ * and flag; precedence is flags > environment > YAML file > defaults.
+ * Pure: the YAML text and the environment come in as arguments. */
+#ifndef HOOKQ_CORE_CONFIG_H
+#define HOOKQ_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum config_sync { CONFIG_SYNC_OFF, CONFIG_SYNC_NORMAL, CONFIG_SYNC_FULL, CONFIG_SYNC_EXTRA };
+enum config_source { CONFIG_SOURCE_HTTP };
+enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
+enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
+
+struct config {
+	/* server */
+	char *host;
+	uint16_t port;
+	uint64_t max_body;
+	uint64_t max_connections;
+	uint64_t connection_timeout_ms;
+	uint64_t threads;
+	uint64_t max_pending_bytes;
+	uint64_t max_header_size;
+	/* store */
+	char *db;
+	int synchronous; /* enum config_sync */
+	uint64_t busy_timeout_ms;
+	uint64_t commit_batch;
+	/* secrets and credentials */
+	char *github_secret;
+	char *github_secret_file;
+	char *admin_username;
+	char *admin_password;
+	char *admin_password_file;
+	/* mode and logging */
+	bool dev;
+	int task_source; /* enum config_source */
+	int log_format;	 /* enum config_log_format */
+	int log_level;	 /* enum config_log_level */
+
+	/* Where an inline secret was read from the YAML file ("hookq.yaml:4:11"),
+	 * so validation can name it; empty when none. */
+	char inline_secret_at[600];
+};
+
+#define CONFIG_ERROR_MAX 512
+struct config_error {
+	char msg[CONFIG_ERROR_MAX];
+};
+
+enum config_type {
+	CONFIG_STRING,
+	CONFIG_SECRET,
+	CONFIG_PATH,
+	CONFIG_PORT,
+	CONFIG_SIZE,
+	CONFIG_DURATION,
+	CONFIG_COUNT,
+	CONFIG_BOOL,
+	CONFIG_ENUM,
+};
+
+struct config_option {
+	const char *key;  /* YAML path: "server.port" */
+	const char *env;  /* environment variable, or NULL */
+	const char *flag; /* long flag without dashes, or NULL */
+	enum config_type type;
+	size_t offset;
+	uint64_t min, max;	     /* COUNT, SIZE, DURATION bounds */
+	const char *const *choices; /* ENUM names, NULL-terminated */
+	const char *def;	     /* default, as text; NULL for none */
+	const char *help;
+};
+
+/* The option table, terminated by an entry whose key is NULL. */
+extern const struct config_option config_options[];
+
+const struct config_option *config_find_key(const char *key);
+const struct config_option *config_find_flag(const char *flag);
+
+/* Fills c with the defaults; config_release frees what c owns (and wipes
+ * secrets). */
+void config_init(struct config *c);
+void config_release(struct config *c);
+
+/* Sets one option from text; where names the source for errors
+ * ("--port", "WEBHOOK_PORT", "hookq.yaml:3:9"). */
+int config_set(struct config *c, const struct config_option *o, const char *value,
+	       const char *where, struct config_error *err);
+
+/* Applies a YAML document (a mapping of sections to mappings of scalars). */
+int config_load_yaml(struct config *c, const char *text, size_t len,
+		     const char *filename, struct config_error *err);
+
+/* Applies every option whose environment variable lookup() finds. */
+typedef const char *(*config_lookup_fn)(void *ctx, const char *name);
+int config_load_env(struct config *c, config_lookup_fn lookup, void *ctx,
+		    struct config_error *err);
+
+/* Checks the combination of settings: production mode needs a webhook
+ * secret and an admin password, and refuses inline secrets. */
+int config_validate(const struct config *c, struct config_error *err);
+
+/* Text of an enum option's current value. */
+const char *config_enum_name(const struct config_option *o, int value);
+
+#endif

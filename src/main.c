@@ -1,0 +1,39 @@
+/* hookq: command-line entry; dispatches to src/cli/. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+const struct cli_command cli_commands[] = {
+	{ "serve", "receive webhooks and store them durably", cli_serve, cli_serve_help },
+	{ "version", "print the version", cli_version, cli_version_help },
+	{ "help", "list commands or explain one", cli_help, cli_help_help },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct cli_command *cli_find(const char *name)
+{
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		cli_help(1, argv);
+		return CLI_EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+		return cli_help(1, argv);
+	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)
+		return cli_version(1, argv + 1);
+	const struct cli_command *cmd = cli_find(name);
+	if (!cmd) {
+		fprintf(stderr, "hookq: unknown command '%s' (see 'hookq help')\n", name);
+		return CLI_EXIT_USAGE;
+	}
+	return cmd->run(argc - 1, argv + 1);
+}

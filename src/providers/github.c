@@ -1,0 +1,55 @@
+#include "providers/github.h"
+
+#include <string.h>
+
+#include "util/crypto.h"
+#include "util/error.h"
+
+const char *const github_stored_headers[] = {
+	"X-GitHub-Event",
+	"X-GitHub-Delivery",
+	"X-GitHub-Hook-ID",
+	"X-GitHub-Hook-Installation-Target-ID",
+	"X-GitHub-Hook-Installation-Target-Type",
+	"User-Agent",
+	"Content-Type",
+	NULL,
+};
+
+int github_verify(const void *secret, size_t secret_len, const void *body, size_t len,
+		  const char *sig_header)
+{
+	static const char prefix[] = "sha256=";
+	if (!sig_header || !*sig_header)
+		return HQ_E_SIG_MISSING;
+	size_t sig_len = strlen(sig_header);
+	if (sig_len != sizeof(prefix) - 1 + 2 * CRYPTO_SHA256_LEN ||
+	    strncmp(sig_header, prefix, sizeof(prefix) - 1) != 0)
+		return HQ_E_SIG_INVALID;
+	uint8_t given[CRYPTO_SHA256_LEN];
+	if (crypto_hex_decode(sig_header + sizeof(prefix) - 1, 2 * CRYPTO_SHA256_LEN, given,
+			      sizeof(given)) < 0)
+		return HQ_E_SIG_INVALID;
+	uint8_t want[CRYPTO_SHA256_LEN];
+	if (crypto_hmac_sha256(secret, secret_len, body, len, want) < 0)
+		return HQ_E_SYSTEM;
+	bool ok = crypto_equal(given, want, sizeof(want));
+	crypto_cleanse(want, sizeof(want));
+	return ok ? 0 : HQ_E_SIG_INVALID;
+}
+
+bool github_token_valid(const char *s)
+{
+	if (!s)
+		return false;
+	size_t n = 0;
+	for (const char *p = s; *p; p++, n++) {
+		char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+			  c == '-';
+		if (!ok || n >= 200)
+			return false;
+	}
+	return n > 0;
+}

@@ -1,0 +1,464 @@
+#include "sources/http.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "providers/github.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/log.h"
+
+enum http_route { ROUTE_NONE, ROUTE_GITHUB, ROUTE_HEALTH };
+
+enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct ingest *ingest;
+	struct http_options opt;
+	uint16_t port;
+	time_t started;
+	atomic_size_t pending_bytes;
+	atomic_long active;  /* requests with state */
+	atomic_long waiting; /* requests suspended for the committer */
+};
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	enum http_route route;
+	enum req_state state;
+	struct buf body;
+	size_t counted; /* bytes held against server.max_pending_bytes */
+	bool too_big;
+	bool overloaded;
+	struct timespec started;
+	char *headers_json;
+	char delivery_id[201];
+	char event[201];
+	struct ingest_req ing;
+};
+
+static double elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+static void client_addr(struct MHD_Connection *conn, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	out[0] = '\0';
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			  out, (socklen_t)size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+			  (socklen_t)size);
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
+			       const char *body, const char *allow)
+{
+	struct MHD_Response *res = MHD_create_response_from_buffer(
+		strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	if (!res)
+		return MHD_NO;
+	MHD_add_response_header(res, "Content-Type", "application/json");
+	if (allow)
+		MHD_add_response_header(res, "Allow", allow);
+	enum MHD_Result r = MHD_queue_response(conn, status, res);
+	MHD_destroy_response(res);
+	return r;
+}
+
+/* Answers with {"error": code, "message": text} and logs the rejection
+ * once. Messages are fixed strings or validated tokens: no request bytes
+ * are echoed unescaped. */
+static enum MHD_Result reject(struct MHD_Connection *conn, unsigned status,
+			      const char *code, const char *message, const char *allow)
+{
+	json_t *o = json_pack("{s:s, s:s}", "error", code, "message", message);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	char addr[INET6_ADDRSTRLEN];
+	client_addr(conn, addr, sizeof(addr));
+	char st[8];
+	snprintf(st, sizeof(st), "%u", status);
+	log_msg(status >= 500 ? HQ_LOG_ERROR : HQ_LOG_WARN, "request rejected", "status", st,
+		"reason", code, "detail", message, "remote", addr, NULL);
+	enum MHD_Result r = respond(conn, status, text ? text : "{\"error\":\"internal\"}",
+				    allow);
+	free(text);
+	return r;
+}
+
+static enum http_route route_of(const char *url)
+{
+	if (strcmp(url, "/webhooks/github") == 0 || strcmp(url, "/webhook") == 0)
+		return ROUTE_GITHUB;
+	if (strcmp(url, "/health") == 0)
+		return ROUTE_HEALTH;
+	return ROUTE_NONE;
+}
+
+static void req_free(struct http_req *req)
+{
+	if (!req)
+		return;
+	if (req->counted)
+		atomic_fetch_sub(&req->srv->pending_bytes, req->counted);
+	atomic_fetch_sub(&req->srv->active, 1);
+	buf_release(&req->body);
+	free(req->headers_json);
+	free(req);
+}
+
+static enum MHD_Result health(struct http_server *srv, struct MHD_Connection *conn)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body),
+			 "{\"status\":\"healthy\",\"version\":\"%s\",\"uptime_s\":%lld}",
+			 srv->opt.version, (long long)(time(NULL) - srv->started));
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return MHD_NO;
+	return respond(conn, MHD_HTTP_OK, body, NULL);
+}
+
+/* Keeps the headers worth storing as a compact JSON object. */
+static char *stored_headers(struct MHD_Connection *conn)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	for (const char *const *h = github_stored_headers; *h; h++) {
+		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, *h);
+		if (v)
+			json_object_set_new(o, *h, json_string(v));
+	}
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}
+
+/* Called by the committer thread once the event is stored (or not). */
+static void on_stored(struct ingest_req *ing)
+{
+	struct http_req *req = ing->ctx;
+	req->state = REQ_DONE;
+	atomic_fetch_sub(&req->srv->waiting, 1);
+	/* The last touch: after resume, MHD may finish and free req. */
+	MHD_resume_connection(req->conn);
+}
+
+static enum MHD_Result webhook_answer(struct http_req *req)
+{
+	struct MHD_Connection *conn = req->conn;
+	const struct store_event_in *ev = &req->ing.ev;
+	if (ev->result < 0)
+		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+			      "the event could not be stored; retry later", NULL);
+	char body[400];
+	int n = snprintf(body, sizeof(body),
+			 "{\"status\":\"%s\",\"event_id\":%lld,\"delivery_id\":\"%s\"}",
+			 ev->duplicate ? "duplicate" : "accepted", (long long)ev->id,
+			 req->delivery_id);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return MHD_NO;
+	char id[24], bytes[24], ms[24];
+	snprintf(id, sizeof(id), "%lld", (long long)ev->id);
+	snprintf(bytes, sizeof(bytes), "%zu", req->body.len);
+	snprintf(ms, sizeof(ms), "%.2f", elapsed_ms(&req->started));
+	log_msg(HQ_LOG_INFO, ev->duplicate ? "webhook duplicate" : "webhook accepted",
+		"provider", "github", "event", req->event, "delivery_id", req->delivery_id,
+		"event_id", id, "bytes", bytes, "ms", ms, NULL);
+	return respond(conn, MHD_HTTP_OK, body, NULL);
+}
+
+static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *req)
+{
+	struct MHD_Connection *conn = req->conn;
+	if (req->too_big)
+		return reject(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+			      "the request body exceeds server.max_body", NULL);
+	if (req->overloaded)
+		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
+			      "too many request bodies in memory; retry later", NULL);
+
+	if (srv->opt.github_secret) {
+		const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							      GITHUB_HEADER_SIGNATURE);
+		int r = github_verify(srv->opt.github_secret, srv->opt.github_secret_len,
+				      req->body.data, req->body.len, sig);
+		if (r == HQ_E_SIG_MISSING)
+			return reject(conn, MHD_HTTP_UNAUTHORIZED, "signature_missing",
+				      "missing X-Hub-Signature-256 header", NULL);
+		if (r < 0)
+			return reject(conn, MHD_HTTP_UNAUTHORIZED, "signature_invalid",
+				      "X-Hub-Signature-256 does not match the body", NULL);
+	}
+
+	const char *event = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							GITHUB_HEADER_EVENT);
+	const char *delivery = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							   GITHUB_HEADER_DELIVERY);
+	if (!event || !*event)
+		return reject(conn, MHD_HTTP_BAD_REQUEST, "event_missing",
+			      "missing X-GitHub-Event header", NULL);
+	if (!github_token_valid(event))
+		return reject(conn, MHD_HTTP_BAD_REQUEST, "event_invalid",
+			      "X-GitHub-Event must be 1-200 characters of A-Z a-z 0-9 . _ : -",
+			      NULL);
+	if (!delivery || !*delivery)
+		return reject(conn, MHD_HTTP_BAD_REQUEST, "delivery_missing",
+			      "missing X-GitHub-Delivery header", NULL);
+	if (!github_token_valid(delivery))
+		return reject(conn, MHD_HTTP_BAD_REQUEST, "delivery_invalid",
+			      "X-GitHub-Delivery must be 1-200 characters of A-Z a-z 0-9 . _ : -",
+			      NULL);
+	snprintf(req->event, sizeof(req->event), "%s", event);
+	snprintf(req->delivery_id, sizeof(req->delivery_id), "%s", delivery);
+
+	req->headers_json = stored_headers(conn);
+	if (!req->headers_json)
+		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
+			      "out of memory; retry later", NULL);
+
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct store_event_in *ev = &req->ing.ev;
+	ev->provider = "github";
+	ev->route = "github";
+	ev->delivery_id = req->delivery_id;
+	ev->event_type = req->event;
+	ev->headers_json = req->headers_json;
+	ev->body = req->body.data ? req->body.data : "";
+	ev->body_len = req->body.len;
+	ev->received_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	ev->max_attempts = 0;
+	req->ing.done = on_stored;
+	req->ing.ctx = req;
+
+	/* Suspend before submitting: the committer may resume at once. */
+	req->state = REQ_WAITING;
+	atomic_fetch_add(&srv->waiting, 1);
+	MHD_suspend_connection(conn);
+	int r = ingest_submit(srv->ingest, &req->ing);
+	if (r < 0) {
+		req->ing.ev.result = r;
+		req->state = REQ_DONE;
+		atomic_fetch_sub(&srv->waiting, 1);
+		MHD_resume_connection(conn);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version,
+				   const char *upload_data, size_t *upload_data_size,
+				   void **con_cls)
+{
+	(void)version;
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+
+	if (!req) {
+		enum http_route route = route_of(url);
+		if (route == ROUTE_NONE)
+			return reject(conn, MHD_HTTP_NOT_FOUND, "not_found",
+				      "no such endpoint", NULL);
+		if (route == ROUTE_HEALTH) {
+			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+				return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					      "method_not_allowed", "use GET", "GET, HEAD");
+			return health(srv, conn);
+		}
+		if (strcmp(method, "POST") != 0)
+			return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+				      "webhooks are delivered with POST", "POST");
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			char *end;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (end != cl && *end == '\0' && n > srv->opt.max_body)
+				return reject(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+					      "the request body exceeds server.max_body", NULL);
+		}
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		req->srv = srv;
+		req->conn = conn;
+		req->route = route;
+		buf_init(&req->body, srv->opt.max_body);
+		clock_gettime(CLOCK_MONOTONIC, &req->started);
+		atomic_fetch_add(&srv->active, 1);
+		*con_cls = req;
+		return MHD_YES;
+	}
+
+	if (req->state == REQ_DONE)
+		return webhook_answer(req);
+
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		/* Past a limit the rest of the body is read and dropped: MHD
+		 * cannot answer before the upload ends. */
+		if (req->too_big || req->overloaded)
+			return MHD_YES;
+		if (atomic_fetch_add(&srv->pending_bytes, n) + n > srv->opt.max_pending_bytes) {
+			atomic_fetch_sub(&srv->pending_bytes, n);
+			req->overloaded = true;
+			return MHD_YES;
+		}
+		req->counted += n;
+		int r = buf_append(&req->body, upload_data, n);
+		if (r == HQ_E_TOOBIG)
+			req->too_big = true;
+		else if (r < 0)
+			req->overloaded = true;
+		return MHD_YES;
+	}
+
+	return webhook_finish(srv, req);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			   enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	req_free(*con_cls);
+	*con_cls = NULL;
+}
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		   bool *ipv6)
+{
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	char service[8];
+	snprintf(service, sizeof(service), "%u", port);
+	if (getaddrinfo(host, service, &hints, &res) != 0 || !res)
+		return HQ_E_INVAL;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*ipv6 = res->ai_family == AF_INET6;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char text[512];
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
+	if (n < 0)
+		return;
+	while (n > 0 && (size_t)n < sizeof(text) && text[n - 1] == '\n')
+		text[--n] = '\0';
+	log_msg(HQ_LOG_DEBUG, "http server", "detail", text, NULL);
+}
+
+int http_start(const struct http_options *opt, struct ingest *ingest,
+	       struct http_server **ret, char *err, size_t err_size)
+{
+	struct sockaddr_storage ss;
+	bool ipv6 = false;
+	if (resolve(opt->host, opt->port, &ss, &ipv6) < 0) {
+		snprintf(err, err_size, "cannot resolve listen address '%s'", opt->host);
+		return HQ_E_INVAL;
+	}
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return HQ_E_NOMEM;
+	srv->opt = *opt;
+	srv->ingest = ingest;
+	srv->started = time(NULL);
+	atomic_init(&srv->pending_bytes, 0);
+	atomic_init(&srv->active, 0);
+	atomic_init(&srv->waiting, 0);
+
+	unsigned threads = opt->threads;
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (ipv6)
+		flags |= MHD_USE_IPv6;
+	/* The connection's memory pool holds the request line, the headers
+	 * and the read buffer: the header limit plus room to read the body. */
+	size_t pool = opt->max_header_size + 16 * 1024;
+	srv->daemon = MHD_start_daemon(
+		flags, opt->port, NULL, NULL, http_access, srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, opt->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+		MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		snprintf(err, err_size, "cannot listen on %s:%u (address in use or not permitted)",
+			 opt->host, opt->port);
+		free(srv);
+		return HQ_E_IO;
+	}
+	const union MHD_DaemonInfo *di =
+		MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di ? di->port : opt->port;
+	*ret = srv;
+	return 0;
+}
+
+uint16_t http_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+void http_stop(struct http_server *srv, uint64_t grace_ms)
+{
+	if (!srv)
+		return;
+	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	/* Requests in flight finish: the committer is still running and
+	 * resumes every suspended one. Past the grace period only requests
+	 * still being uploaded are cut; suspended ones are always awaited,
+	 * since stopping the daemon under them is not allowed. */
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while ((atomic_load(&srv->active) > 0 && elapsed_ms(&start) < (double)grace_ms) ||
+	       atomic_load(&srv->waiting) > 0) {
+		struct timespec pause = { 0, 5 * 1000000 };
+		nanosleep(&pause, NULL);
+	}
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}

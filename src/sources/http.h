@@ -1,0 +1,41 @@
+/* http: the webhook endpoint over libmicrohttpd. A pool of polling threads
+ * reads requests; a webhook's connection is suspended while the group
+ * committer stores it and resumed with the answer, so a handful of threads
+ * serve many requests in flight. The ack path verifies the signature over
+ * the raw bytes, stores them, and answers: nothing else. */
+#ifndef HOOKQ_SOURCES_HTTP_H
+#define HOOKQ_SOURCES_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/ingest.h"
+
+struct http_options {
+	const char *host;
+	uint16_t port;
+	unsigned threads;
+	unsigned max_connections;
+	unsigned connection_timeout_s;
+	size_t max_body;
+	size_t max_header_size;
+	size_t max_pending_bytes;
+	/* GitHub webhook secret; NULL only in dev mode (signatures then
+	 * are not checked). */
+	const char *github_secret;
+	size_t github_secret_len;
+	const char *version;
+};
+
+struct http_server;
+
+int http_start(const struct http_options *opt, struct ingest *ingest,
+	       struct http_server **ret, char *err, size_t err_size);
+/* The port actually bound (useful with port 0). */
+uint16_t http_port(const struct http_server *srv);
+/* Stops accepting, lets requests in flight finish (up to grace_ms), then
+ * closes every connection and frees srv. */
+void http_stop(struct http_server *srv, uint64_t grace_ms);
+
+#endif

@@ -1,0 +1,27 @@
+/* backend: what a store backend implements; store.c dispatches on the
+ * database URL. Private to src/store/. */
+#ifndef HOOKQ_STORE_BACKEND_H
+#define HOOKQ_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct store_ops {
+	void (*close)(struct store *s);
+	int (*insert_events)(struct store *s, struct store_event_in *evs, size_t n,
+			     struct store_error *err);
+	int (*count_events)(struct store *s, struct store_event_counts *ret,
+			    struct store_error *err);
+	int (*schema_version)(struct store *s, int *ret, struct store_error *err);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+int store_sqlite_open(const char *path, const struct store_options *opt,
+		      struct store **ret, struct store_error *err);
+
+void store_error_set(struct store_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,473 @@
+/* SQLite backend: one writer connection (all writes go through it, under a
+ * mutex, so batches from the group committer never contend), one reader
+ * connection, and a checkpointer thread with its own connection so that
+ * WAL checkpoints never run inside a webhook's commit. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/backend.h"
+#include "store/migration.h"
+#include "util/error.h"
+
+/* Checkpoint when the WAL holds this many pages (about 16 MiB at 4 KiB),
+ * and at least every CHECKPOINT_INTERVAL_MS. */
+#define CHECKPOINT_PAGES 4096
+#define CHECKPOINT_INTERVAL_MS 1000
+#define WAL_SIZE_LIMIT (64 * 1024 * 1024)
+
+struct sqlite_store {
+	struct store base;
+	char *path;
+	sqlite3 *writer;
+	sqlite3_stmt *insert;
+	pthread_mutex_t write_lock;
+	sqlite3 *reader;
+	pthread_mutex_t read_lock;
+
+	sqlite3 *checkpointer;
+	pthread_t checkpoint_thread;
+	bool checkpoint_running;
+	bool stopping;
+	bool checkpoint_wanted;
+	pthread_mutex_t checkpoint_lock;
+	pthread_cond_t checkpoint_cond;
+};
+
+static int sqlite_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return HQ_E_BUSY;
+	case SQLITE_NOMEM:
+		return HQ_E_NOMEM;
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+		return HQ_E_IO;
+	default:
+		return HQ_E_STORE;
+	}
+}
+
+static int sqlite_fail(sqlite3 *db, int rc, const char *what, struct store_error *err)
+{
+	store_error_set(err, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	return sqlite_code(rc);
+}
+
+static int sqlite_exec(sqlite3 *db, const char *sql, struct store_error *err)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		store_error_set(err, "%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return sqlite_code(rc);
+	}
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int sqlite_connect(const char *path, const struct store_options *opt,
+			  sqlite3 **ret, struct store_error *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+					 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		store_error_set(err, "cannot open database '%s': %s", path,
+				db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return sqlite_code(rc);
+	}
+	sqlite3_busy_timeout(db, (int)(opt->busy_timeout_ms > 600000 ? 600000 :
+							      opt->busy_timeout_ms));
+	static const char *const sync_sql[] = {
+		"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
+		"PRAGMA synchronous=FULL", "PRAGMA synchronous=EXTRA",
+	};
+	char sql[128];
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%d", WAL_SIZE_LIMIT);
+	int r;
+	if ((r = sqlite_exec(db, "PRAGMA foreign_keys=ON", err)) < 0 ||
+	    (r = sqlite_exec(db, sync_sql[opt->synchronous], err)) < 0 ||
+	    (r = sqlite_exec(db, sql, err)) < 0 ||
+	    (r = sqlite_exec(db, "PRAGMA temp_store=MEMORY", err)) < 0) {
+		sqlite3_close(db);
+		return r;
+	}
+	*ret = db;
+	return 0;
+}
+
+static int sqlite_wal_mode(sqlite3 *db, const char *path, struct store_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_fail(db, rc, "journal_mode", err);
+	rc = sqlite3_step(st);
+	const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	int r = 0;
+	if (!mode || strcmp(mode, "wal") != 0) {
+		store_error_set(err, "database '%s': cannot switch to WAL mode (%s)", path,
+				mode ? mode : sqlite3_errmsg(db));
+		r = HQ_E_STORE;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int sqlite_migrate(sqlite3 *db, struct store_error *err)
+{
+	int r = sqlite_exec(db,
+			    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			    " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+			    " applied_at INTEGER NOT NULL)",
+			    err);
+	if (r < 0)
+		return r;
+	if ((r = sqlite_exec(db, "BEGIN IMMEDIATE", err)) < 0)
+		return r;
+
+	sqlite3_stmt *st = NULL;
+	int current = 0;
+	int rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+				    -1, &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		current = sqlite3_column_int(st, 0);
+	else {
+		r = sqlite_fail(db, rc, "reading schema version", err);
+		goto out_rollback;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	int latest = 0;
+	for (const struct migration *m = store_sqlite_migrations; m->version; m++)
+		latest = m->version;
+	if (current > latest) {
+		store_error_set(err,
+				"database schema version %d is newer than this hookq knows (%d)",
+				current, latest);
+		r = HQ_E_STORE;
+		goto out_rollback;
+	}
+	for (const struct migration *m = store_sqlite_migrations; m->version; m++) {
+		if (m->version <= current)
+			continue;
+		struct store_error e2;
+		if ((r = sqlite_exec(db, m->sql, &e2)) < 0) {
+			store_error_set(err, "migration %s: %s", m->name, e2.msg);
+			goto out_rollback;
+		}
+		rc = sqlite3_prepare_v2(db,
+					"INSERT INTO schema_migrations(version, name, applied_at)"
+					" VALUES(?1, ?2, ?3)",
+					-1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int(st, 1, m->version);
+			sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, now_ms());
+			rc = sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		if (rc != SQLITE_DONE) {
+			r = sqlite_fail(db, rc, "recording migration", err);
+			goto out_rollback;
+		}
+	}
+	return sqlite_exec(db, "COMMIT", err);
+
+out_rollback:
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+/* Runs on the writer's thread after each commit: asks the checkpointer to
+ * work when the WAL has grown, instead of checkpointing inline. */
+static int sqlite_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+	(void)db;
+	(void)name;
+	struct sqlite_store *s = ctx;
+	if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&s->checkpoint_lock);
+		s->checkpoint_wanted = true;
+		pthread_cond_signal(&s->checkpoint_cond);
+		pthread_mutex_unlock(&s->checkpoint_lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *sqlite_checkpoint_main(void *arg)
+{
+	struct sqlite_store *s = arg;
+	pthread_mutex_lock(&s->checkpoint_lock);
+	while (!s->stopping) {
+		if (!s->checkpoint_wanted) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += (long)CHECKPOINT_INTERVAL_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&s->checkpoint_cond, &s->checkpoint_lock, &until);
+			if (s->stopping)
+				break;
+		}
+		s->checkpoint_wanted = false;
+		pthread_mutex_unlock(&s->checkpoint_lock);
+		/* PASSIVE never blocks the writer; a busy or partial
+		 * checkpoint is simply tried again next time. */
+		sqlite3_wal_checkpoint_v2(s->checkpointer, NULL, SQLITE_CHECKPOINT_PASSIVE,
+					  NULL, NULL);
+		pthread_mutex_lock(&s->checkpoint_lock);
+	}
+	pthread_mutex_unlock(&s->checkpoint_lock);
+	return NULL;
+}
+
+static void sqlite_close(struct store *base)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (!s)
+		return;
+	if (s->checkpoint_running) {
+		pthread_mutex_lock(&s->checkpoint_lock);
+		s->stopping = true;
+		pthread_cond_signal(&s->checkpoint_cond);
+		pthread_mutex_unlock(&s->checkpoint_lock);
+		pthread_join(s->checkpoint_thread, NULL);
+	}
+	sqlite3_finalize(s->insert);
+	sqlite3_close(s->checkpointer);
+	sqlite3_close(s->reader);
+	/* Closing the last connection checkpoints and removes the WAL. */
+	sqlite3_close(s->writer);
+	pthread_mutex_destroy(&s->write_lock);
+	pthread_mutex_destroy(&s->read_lock);
+	pthread_mutex_destroy(&s->checkpoint_lock);
+	pthread_cond_destroy(&s->checkpoint_cond);
+	free(s->path);
+	free(s);
+}
+
+/* Inserts one event with the prepared upsert; the caller holds the
+ * transaction. */
+static int sqlite_insert_one(struct sqlite_store *s, struct store_event_in *ev,
+			     struct store_error *err)
+{
+	sqlite3_stmt *st = s->insert;
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, ev->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ev->route, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ev->delivery_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ev->event_type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, ev->headers_json, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 6, ev->body ? ev->body : "", ev->body_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, ev->received_at_ms);
+	sqlite3_bind_int(st, 8, ev->max_attempts > 0 ? ev->max_attempts : 5);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int r = sqlite_fail(s->writer, rc, "storing event", err);
+		sqlite3_reset(st);
+		return r;
+	}
+	ev->id = sqlite3_column_int64(st, 0);
+	ev->duplicate = sqlite3_column_int64(st, 1) > 0;
+	ev->result = 0;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sqlite_fail(s->writer, rc, "storing event", err);
+	return 0;
+}
+
+static int sqlite_insert_batch(struct sqlite_store *s, struct store_event_in *evs,
+			       size_t n, struct store_error *err)
+{
+	int r = sqlite_exec(s->writer, "BEGIN IMMEDIATE", err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		r = sqlite_insert_one(s, &evs[i], err);
+		if (r < 0)
+			goto out_rollback;
+	}
+	r = sqlite_exec(s->writer, "COMMIT", err);
+	if (r < 0)
+		goto out_rollback;
+	return 0;
+
+out_rollback:
+	sqlite3_exec(s->writer, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static int sqlite_insert_events(struct store *base, struct store_event_in *evs, size_t n,
+				struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&s->write_lock);
+	int r = sqlite_insert_batch(s, evs, n, err);
+	if (r < 0 && n > 1 && r != HQ_E_BUSY && r != HQ_E_IO) {
+		/* One event spoiled the batch: store the others one by one so a
+		 * single bad row refuses only itself. */
+		r = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct store_error e1;
+			evs[i].result = sqlite_insert_batch(s, &evs[i], 1, &e1);
+			if (evs[i].result < 0) {
+				r = evs[i].result;
+				*err = e1;
+			}
+		}
+	} else {
+		for (size_t i = 0; i < n; i++)
+			evs[i].result = r;
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	return r;
+}
+
+static int sqlite_count_events(struct store *base, struct store_event_counts *ret,
+			       struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct store_event_counts c;
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_lock(&s->read_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->reader,
+				    "SELECT status, count(*), sum(duplicates) FROM events"
+				    " GROUP BY status",
+				    -1, &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *status = (const char *)sqlite3_column_text(st, 0);
+		int64_t count = sqlite3_column_int64(st, 1);
+		c.duplicates += sqlite3_column_int64(st, 2);
+		if (!status)
+			continue;
+		if (strcmp(status, "pending") == 0)
+			c.pending = count;
+		else if (strcmp(status, "processing") == 0)
+			c.processing = count;
+		else if (strcmp(status, "completed") == 0)
+			c.completed = count;
+		else if (strcmp(status, "dead_letter") == 0)
+			c.dead_letter = count;
+	}
+	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->reader, rc, "counting events", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->read_lock);
+	if (r == 0)
+		*ret = c;
+	return r;
+}
+
+static int sqlite_schema_version(struct store *base, int *ret, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->read_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->reader,
+				    "SELECT coalesce(max(version), 0) FROM schema_migrations",
+				    -1, &st, NULL);
+	int r;
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*ret = sqlite3_column_int(st, 0);
+		r = 0;
+	} else {
+		r = sqlite_fail(s->reader, rc, "reading schema version", err);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->read_lock);
+	return r;
+}
+
+static const struct store_ops sqlite_ops = {
+	.close = sqlite_close,
+	.insert_events = sqlite_insert_events,
+	.count_events = sqlite_count_events,
+	.schema_version = sqlite_schema_version,
+};
+
+int store_sqlite_open(const char *path, const struct store_options *opt,
+		      struct store **ret, struct store_error *err)
+{
+	struct sqlite_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return HQ_E_NOMEM;
+	s->base.ops = &sqlite_ops;
+	pthread_mutex_init(&s->write_lock, NULL);
+	pthread_mutex_init(&s->read_lock, NULL);
+	pthread_mutex_init(&s->checkpoint_lock, NULL);
+	pthread_cond_init(&s->checkpoint_cond, NULL);
+	int r = HQ_E_NOMEM;
+	s->path = strdup(path);
+	if (!s->path)
+		goto out_close;
+
+	if ((r = sqlite_connect(path, opt, &s->writer, err)) < 0)
+		goto out_close;
+	if ((r = sqlite_wal_mode(s->writer, path, err)) < 0)
+		goto out_close;
+	if ((r = sqlite_migrate(s->writer, err)) < 0)
+		goto out_close;
+	/* Checkpoints run on their own thread, not in the committing one. */
+	if ((r = sqlite_exec(s->writer, "PRAGMA wal_autocheckpoint=0", err)) < 0)
+		goto out_close;
+	sqlite3_wal_hook(s->writer, sqlite_wal_hook, s);
+
+	int rc = sqlite3_prepare_v3(
+		s->writer,
+		"INSERT INTO events (provider, route, delivery_id, event_type, headers, body,"
+		" received_at, max_attempts, next_attempt_at, updated_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7)"
+		" ON CONFLICT (provider, route, delivery_id)"
+		" DO UPDATE SET duplicates = duplicates + 1"
+		" RETURNING id, duplicates",
+		-1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_fail(s->writer, rc, "preparing insert", err);
+		goto out_close;
+	}
+	if ((r = sqlite_connect(path, opt, &s->reader, err)) < 0)
+		goto out_close;
+	if ((r = sqlite_connect(path, opt, &s->checkpointer, err)) < 0)
+		goto out_close;
+	if (pthread_create(&s->checkpoint_thread, NULL, sqlite_checkpoint_main, s) != 0) {
+		store_error_set(err, "cannot start the checkpoint thread");
+		r = HQ_E_SYSTEM;
+		goto out_close;
+	}
+	s->checkpoint_running = true;
+	*ret = &s->base;
+	return 0;
+
+out_close:
+	sqlite_close(&s->base);
+	return r;
+}

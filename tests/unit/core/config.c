@@ -1,0 +1,263 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/config.h"
+#include "util/error.h"
+
+struct fake_env {
+	const char *names[8];
+	const char *values[8];
+};
+
+static const char *fake_lookup(void *ctx, const char *name)
+{
+	struct fake_env *e = ctx;
+	for (int i = 0; i < 8 && e->names[i]; i++)
+		if (strcmp(e->names[i], name) == 0)
+			return e->values[i];
+	return NULL;
+}
+
+static int load(struct config *c, const char *yaml, struct config_error *err)
+{
+	return config_load_yaml(c, yaml, strlen(yaml), "hookq.yaml", err);
+}
+
+static void defaults_are_documented_values(void **state)
+{
+	(void)state;
+	struct config c;
+	config_init(&c);
+	assert_int_equal(c.port, 8080);
+	assert_string_equal(c.host, "0.0.0.0");
+	assert_int_equal(c.max_body, 25 * 1024 * 1024);
+	assert_int_equal(c.synchronous, CONFIG_SYNC_FULL);
+	assert_string_equal(c.db, "hookq.db");
+	assert_false(c.dev);
+	assert_null(c.github_secret);
+	config_release(&c);
+}
+
+static void flags_beat_env_beat_file_beat_defaults(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "server:\n  port: 9000\n  host: 10.0.0.1\nstore:\n  db: file.db\n", &err), 0);
+	assert_int_equal(c.port, 9000);
+	struct fake_env env = { { "WEBHOOK_PORT", "HOOKQ_DB" }, { "9100", "env.db" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
+	assert_int_equal(c.port, 9100);
+	assert_string_equal(c.db, "env.db");
+	assert_string_equal(c.host, "10.0.0.1"); /* file value kept where env is silent */
+	assert_int_equal(config_set(&c, config_find_flag("port"), "9200", "--port", &err), 0);
+	assert_int_equal(c.port, 9200);
+	assert_string_equal(c.db, "env.db");
+	assert_int_equal(c.max_connections, 1024); /* default where nobody spoke */
+	config_release(&c);
+}
+
+static void unknown_key_names_line_and_column(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	const char *yaml = "server:\n  port: 8080\n\ngithub:\n  secret_file: /x\n  secrt: y\n";
+	assert_int_equal(load(&c, yaml, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:6:3: unknown key 'github.secrt'");
+	config_release(&c);
+}
+
+static void unknown_section_is_reported(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "servr:\n  port: 1\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:1:1: unknown section 'servr'");
+	config_release(&c);
+}
+
+static void env_port_error_is_precise(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	struct fake_env env = { { "WEBHOOK_PORT" }, { "80a" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "WEBHOOK_PORT: not a port number: '80a'");
+	config_release(&c);
+}
+
+static void yaml_value_error_names_position_and_key(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "server:\n  max_body: lots\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg,
+			    "hookq.yaml:2:13: server.max_body: not a size (like 512KiB, 25MiB): 'lots'");
+	assert_int_equal(load(&c, "store:\n  synchronous: sometimes\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:2:16: store.synchronous: unknown value "
+				     "'sometimes' (expected one of: off, normal, full, extra)");
+	config_release(&c);
+}
+
+static void out_of_range_and_duplicate_keys_are_errors(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "server:\n  max_body: 10\n", &err), HQ_E_CONFIG);
+	assert_non_null(strstr(err.msg, "server.max_body: '10' is out of range"));
+	config_release(&c);
+	config_init(&c);
+	assert_int_equal(load(&c, "server:\n  port: 1\n  port: 2\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:3:3: duplicate key 'server.port'");
+	config_release(&c);
+}
+
+static void invalid_yaml_syntax_is_reported_with_position(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "server: {port: 1\n", &err), HQ_E_CONFIG);
+	assert_non_null(strstr(err.msg, "hookq.yaml:2:1: invalid YAML"));
+	assert_int_equal(load(&c, "server:\n  port: [1, 2]\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:2:9: server.port: expected a single value");
+	config_release(&c);
+	config_init(&c);
+	assert_int_equal(load(&c, "- a\n- b\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:1:1: the file must be a mapping of settings");
+	config_release(&c);
+}
+
+static void empty_file_and_null_values_keep_defaults(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "", &err), 0);
+	assert_int_equal(load(&c, "# only a comment\n", &err), 0);
+	assert_int_equal(load(&c, "server:\n  port:\n", &err), 0);
+	assert_int_equal(c.port, 8080);
+	config_release(&c);
+}
+
+static void production_needs_secret_and_admin_password(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_non_null(strstr(err.msg, "no webhook secret"));
+	struct fake_env env = { { "GITHUB_WEBHOOK_SECRET" }, { "s3cret" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_non_null(strstr(err.msg, "no admin password"));
+	struct fake_env env2 = { { "ADMIN_PASSWORD" }, { "pw" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env2, &err), 0);
+	assert_int_equal(config_validate(&c, &err), 0);
+	config_release(&c);
+}
+
+static void dev_mode_allows_missing_secrets(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	struct fake_env env = { { "DEV_MODE" }, { "true" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
+	assert_true(c.dev);
+	assert_int_equal(config_validate(&c, &err), 0);
+	config_release(&c);
+}
+
+static void inline_secret_refused_in_production_unless_env_replaces_it(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "admin:\n  password: pw\ngithub:\n  secret: abc\n", &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_non_null(strstr(err.msg, "hookq.yaml:4:11: github.secret: secrets written in "
+					"the configuration file are refused"));
+	/* The value itself is never part of the message. */
+	assert_null(strstr(err.msg, "abc"));
+	config_release(&c);
+
+	config_init(&c);
+	assert_int_equal(load(&c, "github:\n  secret: abc\n", &err), 0);
+	struct fake_env env = { { "GITHUB_WEBHOOK_SECRET", "ADMIN_PASSWORD" }, { "fromenv", "pw" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
+	assert_int_equal(config_validate(&c, &err), 0);
+	assert_string_equal(c.github_secret, "fromenv");
+	config_release(&c);
+}
+
+static void task_source_is_validated(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	struct fake_env env = { { "TASK_SOURCE" }, { "kafka" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "TASK_SOURCE: unknown value 'kafka' (expected one of: http)");
+	config_release(&c);
+}
+
+static void every_option_has_help_and_a_unique_key_env_and_flag(void **state)
+{
+	(void)state;
+	for (const struct config_option *a = config_options; a->key; a++) {
+		assert_non_null(a->help);
+		for (const struct config_option *b = a + 1; b->key; b++) {
+			assert_string_not_equal(a->key, b->key);
+			if (a->env && b->env)
+				assert_string_not_equal(a->env, b->env);
+			if (a->flag && b->flag)
+				assert_string_not_equal(a->flag, b->flag);
+		}
+		/* Secrets never come from the command line (ps shows it). */
+		if (a->type == CONFIG_SECRET)
+			assert_null(a->flag);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_are_documented_values),
+		cmocka_unit_test(flags_beat_env_beat_file_beat_defaults),
+		cmocka_unit_test(unknown_key_names_line_and_column),
+		cmocka_unit_test(unknown_section_is_reported),
+		cmocka_unit_test(env_port_error_is_precise),
+		cmocka_unit_test(yaml_value_error_names_position_and_key),
+		cmocka_unit_test(out_of_range_and_duplicate_keys_are_errors),
+		cmocka_unit_test(invalid_yaml_syntax_is_reported_with_position),
+		cmocka_unit_test(empty_file_and_null_values_keep_defaults),
+		cmocka_unit_test(production_needs_secret_and_admin_password),
+		cmocka_unit_test(dev_mode_allows_missing_secrets),
+		cmocka_unit_test(inline_secret_refused_in_production_unless_env_replaces_it),
+		cmocka_unit_test(task_source_is_validated),
+		cmocka_unit_test(every_option_has_help_and_a_unique_key_env_and_flag),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
