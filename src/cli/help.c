@@ -12,7 +12,11 @@ void cli_help_help(FILE *out)
 
 int cli_help(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0) {
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		cli_help_help(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc > 1) {
 		const struct cli_command *cmd = cli_find(argv[1]);
 		if (!cmd) {
 			fprintf(stderr, "hookq: unknown command '%s' (see 'hookq help')\n",

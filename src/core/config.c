@@ -126,6 +126,30 @@ static void str_free(char *s, bool secret)
 	free(s);
 }
 
+/* Records (where != NULL) or forgets that option o's secret came inline
+ * from the configuration file. */
+static void inline_secret_mark(struct config *c, const struct config_option *o,
+			       const char *where)
+{
+	int idx = (int)(o - config_options);
+	int slot = -1;
+	for (int i = 0; i < CONFIG_MAX_SECRETS; i++)
+		if (c->inline_secret_at[i][0] && c->inline_secret_opt[i] == idx)
+			slot = i;
+	if (!where) {
+		if (slot >= 0)
+			c->inline_secret_at[slot][0] = '\0';
+		return;
+	}
+	for (int i = 0; slot < 0 && i < CONFIG_MAX_SECRETS; i++)
+		if (!c->inline_secret_at[i][0])
+			slot = i;
+	if (slot < 0)
+		abort(); /* more secret options than CONFIG_MAX_SECRETS */
+	c->inline_secret_opt[slot] = idx;
+	snprintf(c->inline_secret_at[slot], sizeof(c->inline_secret_at[slot]), "%s", where);
+}
+
 static bool is_string_type(enum config_type t)
 {
 	return t == CONFIG_STRING || t == CONFIG_SECRET || t == CONFIG_PATH;
@@ -195,7 +219,7 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
 		/* A secret set later (environment, flag) replaces an inline one;
 		 * the YAML walker marks inline secrets after this call. */
 		if (o->type == CONFIG_SECRET)
-			c->inline_secret_at[0] = '\0';
+			inline_secret_mark(c, o, NULL);
 		return 0;
 	}
 	case CONFIG_PORT: {
@@ -314,6 +338,24 @@ static int walk_next(struct yaml_walk *w, yaml_event_t *ev)
 
 static int walk_mapping(struct yaml_walk *w);
 
+/* An empty plain scalar ("key:"), "~" or "null" means no value. */
+static bool scalar_is_null(const yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+	return ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0);
+}
+
+/* A section is a proper prefix of some option key ("server"). */
+static bool is_section(const char *path)
+{
+	size_t plen = strlen(path);
+	for (const struct config_option *o = config_options; o->key; o++)
+		if (strncmp(o->key, path, plen) == 0 && o->key[plen] == '.')
+			return true;
+	return false;
+}
+
 static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *key_mark)
 {
 	char path[256];
@@ -337,13 +379,8 @@ static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *k
 
 	if (ev.type == YAML_MAPPING_START_EVENT) {
 		yaml_event_delete(&ev);
-		/* A section is a prefix of some option key. */
 		size_t plen = strlen(path);
-		bool known = false;
-		for (const struct config_option *o = config_options; o->key; o++)
-			if (strncmp(o->key, path, plen) == 0 && o->key[plen] == '.')
-				known = true;
-		if (!known) {
+		if (!is_section(path)) {
 			walk_where(w, key_mark, where, sizeof(where));
 			err_set(w->err, "%s: unknown section '%s'", where, path);
 			return HQ_E_CONFIG;
@@ -360,6 +397,11 @@ static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *k
 	}
 
 	const struct config_option *o = config_find_key(path);
+	if (!o && ev.type == YAML_SCALAR_EVENT && scalar_is_null(&ev) && is_section(path)) {
+		/* "github:" followed only by comments: an empty section. */
+		yaml_event_delete(&ev);
+		return 0;
+	}
 	if (!o) {
 		yaml_event_delete(&ev);
 		walk_where(w, key_mark, where, sizeof(where));
@@ -386,15 +428,11 @@ static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *k
 	if (n < 0)
 		label[0] = '\0';
 	const char *value = (const char *)ev.data.scalar.value;
-	/* An empty plain scalar ("key:") or "~" means null: keep the default. */
-	bool is_null = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-		       (value[0] == '\0' || strcmp(value, "~") == 0 ||
-			strcmp(value, "null") == 0);
+	bool is_null = scalar_is_null(&ev);
 	if (!is_null)
 		r = config_set(w->c, o, value, label, w->err);
 	if (r == 0 && !is_null && o->type == CONFIG_SECRET)
-		snprintf(w->c->inline_secret_at, sizeof(w->c->inline_secret_at), "%s: %s",
-			 where, path);
+		inline_secret_mark(w->c, o, label);
 	yaml_event_delete(&ev);
 	return r;
 }
@@ -499,11 +537,13 @@ int config_validate(const struct config *c, struct config_error *err)
 	}
 	if (c->dev)
 		return 0;
-	if (c->inline_secret_at[0]) {
+	for (int i = 0; i < CONFIG_MAX_SECRETS; i++) {
+		if (!c->inline_secret_at[i][0])
+			continue;
 		err_set(err,
 			"%s: secrets written in the configuration file are refused outside "
 			"dev mode; use an environment variable or a *_file setting",
-			c->inline_secret_at);
+			c->inline_secret_at[i]);
 		return HQ_E_CONFIG;
 	}
 	if (!c->github_secret && !c->github_secret_file) {

@@ -14,6 +14,8 @@ enum config_source { CONFIG_SOURCE_HTTP };
 enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
 
+#define CONFIG_MAX_SECRETS 4
+
 struct config {
 	/* server */
 	char *host;
@@ -41,9 +43,11 @@ struct config {
 	int log_format;	 /* enum config_log_format */
 	int log_level;	 /* enum config_log_level */
 
-	/* Where an inline secret was read from the YAML file ("hookq.yaml:4:11"),
-	 * so validation can name it; empty when none. */
-	char inline_secret_at[600];
+	/* Secrets read from the YAML file, by option index, with where they
+	 * were ("hookq.yaml:4:11: github.secret") so validation can name them;
+	 * cleared when the environment or a flag sets the same option. */
+	char inline_secret_at[CONFIG_MAX_SECRETS][400];
+	int inline_secret_opt[CONFIG_MAX_SECRETS];
 };
 
 #define CONFIG_ERROR_MAX 512

@@ -196,7 +196,7 @@ static void inline_secret_refused_in_production_unless_env_replaces_it(void **st
 	config_init(&c);
 	assert_int_equal(load(&c, "admin:\n  password: pw\ngithub:\n  secret: abc\n", &err), 0);
 	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
-	assert_non_null(strstr(err.msg, "hookq.yaml:4:11: github.secret: secrets written in "
+	assert_non_null(strstr(err.msg, "hookq.yaml:2:13: admin.password: secrets written in "
 					"the configuration file are refused"));
 	/* The value itself is never part of the message. */
 	assert_null(strstr(err.msg, "abc"));
@@ -208,6 +208,33 @@ static void inline_secret_refused_in_production_unless_env_replaces_it(void **st
 	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
 	assert_int_equal(config_validate(&c, &err), 0);
 	assert_string_equal(c.github_secret, "fromenv");
+	config_release(&c);
+}
+
+static void admin_password_from_env_does_not_excuse_an_inline_webhook_secret(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "github:\n  secret: abc\n", &err), 0);
+	struct fake_env env = { { "ADMIN_PASSWORD" }, { "pw" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_non_null(strstr(err.msg, "github.secret: secrets written"));
+	config_release(&c);
+}
+
+static void empty_section_with_only_comments_is_fine(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "github:\n  # secret_file: /x\nserver:\n  port: 1\n", &err), 0);
+	assert_int_equal(c.port, 1);
+	assert_int_equal(load(&c, "nosuch:\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:1:1: unknown key 'nosuch'");
 	config_release(&c);
 }
 
@@ -256,6 +283,8 @@ int main(void)
 		cmocka_unit_test(production_needs_secret_and_admin_password),
 		cmocka_unit_test(dev_mode_allows_missing_secrets),
 		cmocka_unit_test(inline_secret_refused_in_production_unless_env_replaces_it),
+		cmocka_unit_test(admin_password_from_env_does_not_excuse_an_inline_webhook_secret),
+		cmocka_unit_test(empty_section_with_only_comments_is_fine),
 		cmocka_unit_test(task_source_is_validated),
 		cmocka_unit_test(every_option_has_help_and_a_unique_key_env_and_flag),
 	};

@@ -1,0 +1,169 @@
+// The command line as operators meet it: help, version, configuration
+// errors with their exit codes, dev mode, log formats, graceful shutdown.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { bin, root, startHookq, deliver, query, tempDir, sleep, SECRET } from './helpers.mjs';
+
+function run(args, env = {}) {
+  const r = spawnSync(bin, args, { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 10000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('version, help and --help on every command', () => {
+  const v = run(['version']);
+  assert.equal(v.code, 0);
+  assert.match(v.out, /^hookq \d+\.\d+\.\d+\n$/);
+  assert.equal(run(['--version']).out, v.out);
+  assert.match(run(['version', '--verbose']).out, /sqlite 3\./);
+  const help = run(['help']);
+  assert.equal(help.code, 0);
+  for (const cmd of ['serve', 'version', 'help']) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
+  for (const cmd of ['serve', 'version', 'help']) {
+    const a = run(['help', cmd]);
+    const b = run([cmd, '--help']);
+    assert.equal(a.code, 0);
+    assert.equal(b.code, 0);
+    assert.equal(a.out, b.out, `help ${cmd} and ${cmd} --help agree`);
+    assert.match(a.out, new RegExp(`Usage: hookq ${cmd}`));
+  }
+  assert.match(run(['serve', '--help']).out, /--port VALUE .*WEBHOOK_PORT/);
+});
+
+test('usage errors exit 2', () => {
+  const unknown = run(['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /unknown command 'frobnicate'/);
+  const flag = run(['serve', '--no-such-flag']);
+  assert.equal(flag.code, 2);
+  assert.match(flag.err, /no-such-flag/);
+  assert.equal(run(['help', 'nope']).code, 2);
+});
+
+test('production mode refuses to start without a webhook secret or an admin password (exit 78)', (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const noSecret = run(['serve', '--db', db, '--port', '0'], { ADMIN_PASSWORD: 'x' });
+  assert.equal(noSecret.code, 78);
+  assert.match(noSecret.err, /no webhook secret: set GITHUB_WEBHOOK_SECRET/);
+  const noAdmin = run(['serve', '--db', db, '--port', '0'], { GITHUB_WEBHOOK_SECRET: 'x' });
+  assert.equal(noAdmin.code, 78);
+  assert.match(noAdmin.err, /no admin password/);
+  assert.ok(!existsSync(db), 'nothing is created before the configuration is valid');
+});
+
+test('bad values name their source precisely', (t) => {
+  const dir = tempDir(t);
+  const env = { GITHUB_WEBHOOK_SECRET: 's', ADMIN_PASSWORD: 'p' };
+  const port = run(['serve'], { ...env, WEBHOOK_PORT: '80a' });
+  assert.equal(port.code, 78);
+  assert.equal(port.err.trim(), "hookq: WEBHOOK_PORT: not a port number: '80a'");
+  const flag = run(['serve', '--max-body', 'huge'], env);
+  assert.equal(flag.err.trim(), "hookq: --max-body: not a size (like 512KiB, 25MiB): 'huge'");
+  const cfg = join(dir, 'hookq.yaml');
+  writeFileSync(cfg, 'server:\n  port: 8080\n\ngithub:\n  secrt: abc\n');
+  const yaml = run(['serve', '--config', cfg], env);
+  assert.equal(yaml.code, 78);
+  assert.equal(yaml.err.trim(), `hookq: ${cfg}:5:3: unknown key 'github.secrt'`);
+  const missing = run(['serve', '--config', join(dir, 'absent.yaml')], env);
+  assert.equal(missing.code, 78);
+  assert.match(missing.err, /cannot read configuration '.*absent.yaml': No such file or directory/);
+  const inline = join(dir, 'inline.yaml');
+  writeFileSync(inline, 'github:\n  secret: topsecret-inline\n');
+  const r = run(['serve', '--config', inline], { ADMIN_PASSWORD: 'p' });
+  assert.equal(r.code, 78);
+  assert.match(r.err, /inline.yaml:2:11: github.secret: secrets written in the configuration file are refused/);
+  assert.ok(!r.err.includes('topsecret-inline'));
+  const src = run(['serve'], { ...env, TASK_SOURCE: 'kafka' });
+  assert.equal(src.err.trim(), "hookq: TASK_SOURCE: unknown value 'kafka' (expected one of: http)");
+});
+
+test('flags beat the environment, which beats the file', async (t) => {
+  const dir = tempDir(t);
+  const cfg = join(dir, 'hookq.yaml');
+  writeFileSync(cfg, `store:\n  db: ${join(dir, 'file.db')}\nserver:\n  max_body: 1KiB\n`);
+  // The file sets the db and a 1 KiB body limit; the environment raises the
+  // limit; the flag (from startHookq) sets the db.
+  const db = join(dir, 'flag.db');
+  const srv = await startHookq({ db, t, args: ['--config', cfg], env: { HOOKQ_MAX_BODY: '4KiB' } });
+  const r = await deliver(srv.url, { body: JSON.stringify({ x: 'a'.repeat(2000) }) });
+  assert.equal(r.status, 200, 'env 4KiB beats file 1KiB');
+  const tooBig = await deliver(srv.url, { body: JSON.stringify({ x: 'a'.repeat(5000) }) });
+  assert.equal(tooBig.status, 413);
+  assert.ok(existsSync(db));
+  assert.ok(!existsSync(join(dir, 'file.db')), 'flag --db beats store.db in the file');
+});
+
+test('secret and admin password from files', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'secret'), SECRET + '\n');
+  writeFileSync(join(dir, 'admin'), 'pw\n');
+  const cfg = join(dir, 'hookq.yaml');
+  writeFileSync(cfg, `github:\n  secret_file: ${join(dir, 'secret')}\nadmin:\n  password_file: ${join(dir, 'admin')}\n`);
+  const srv = await startHookq({ db: join(dir, 'h.db'), t, secret: null, args: ['--config', cfg],
+    env: { ADMIN_PASSWORD: undefined } });
+  const ok = await deliver(srv.url, {});
+  assert.equal(ok.status, 200, 'signature checked with the secret read from the file (newline stripped)');
+  const bad = await deliver(srv.url, { secret: 'other' });
+  assert.equal(bad.status, 401);
+});
+
+test('--dev starts without secrets, warns loudly, and accepts unsigned webhooks', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, secret: null, args: ['--dev'], env: { ADMIN_PASSWORD: undefined } });
+  assert.match(srv.logs, /level=warn msg="DEV MODE/);
+  assert.match(srv.logs, /github_signatures="NOT VERIFIED"/);
+  const r = await deliver(srv.url, { secret: null });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.status, 'accepted');
+});
+
+test('DEV_MODE from the environment still verifies signatures when a secret is set', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, env: { DEV_MODE: 'true', ADMIN_PASSWORD: undefined } });
+  assert.match(srv.logs, /github_signatures=verified/);
+  assert.equal((await deliver(srv.url, { secret: null })).status, 401);
+  assert.equal((await deliver(srv.url, {})).status, 200);
+});
+
+test('--log-format json writes one JSON object per line', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--log-format', 'json'] });
+  const r = await deliver(srv.url, { event: 'issues' });
+  await deliver(srv.url, { secret: 'wrong' });
+  await srv.stop();
+  const lines = srv.logs.trim().split('\n').map((l) => JSON.parse(l));
+  const accepted = lines.find((l) => l.msg === 'webhook accepted');
+  assert.equal(accepted.delivery_id, r.delivery);
+  assert.equal(accepted.event_id, String(r.json.event_id));
+  assert.equal(accepted.level, 'info');
+  assert.ok(lines.find((l) => l.reason === 'signature_invalid' && l.status === '401'));
+});
+
+test('SIGTERM: requests in flight finish, the store closes cleanly, exit 0', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t });
+  const inflight = Array.from({ length: 50 }, () => deliver(srv.url, {}));
+  await sleep(5);
+  srv.proc.kill('SIGTERM');
+  const results = await Promise.allSettled(inflight);
+  const ok = results.filter((r) => r.status === 'fulfilled' && r.value.status === 200).map((r) => r.value);
+  const exit = await srv.exit;
+  assert.equal(exit.code, 0);
+  assert.match(srv.logs, /msg="shutting down" signal=SIGTERM/);
+  assert.match(srv.logs, /msg=stopped/);
+  assert.ok(!existsSync(db + '-wal'), 'the WAL was checkpointed and removed on close');
+  // Every request answered 200 is in the database.
+  const stored = new Set(query(db, 'select delivery_id from events').map((r) => r.delivery_id));
+  for (const r of ok) assert.ok(stored.has(r.delivery), `acknowledged ${r.delivery} is stored`);
+  // And after the shutdown nothing listens any more.
+  await assert.rejects(fetch(srv.url + '/health'));
+});
+
+test('the example configuration starts as the README says', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--config', join(root, 'examples', 'hookq.yaml'), '--dev'] });
+  const r = await deliver(srv.url, {});
+  assert.equal(r.status, 200);
+});
