@@ -3,8 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import examples from '@octokit/webhooks-examples' with { type: 'json' };
+import { createRequire } from 'node:module';
 import { startHookq, deliver, query, tempDir, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
+
+const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 
 const all = [];
 for (const ev of examples) for (const payload of ev.examples) all.push({ event: ev.name, payload });
