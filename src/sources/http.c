@@ -16,6 +16,12 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/parse.h"
+
+/* Bodies up to this size get their buffer in one allocation up front;
+ * larger ones grow as they arrive, so a false Content-Length cannot make
+ * the server reserve memory it will never fill. */
+#define MAX_PREALLOC (1024 * 1024)
 
 enum http_route { ROUTE_NONE, ROUTE_GITHUB, ROUTE_HEALTH };
 
@@ -269,6 +275,26 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 	return MHD_YES;
 }
 
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	(void)kind;
+	size_t *total = cls;
+	/* "Key: value\r\n" */
+	*total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+/* The size of the request line and headers as sent, near enough: MHD's
+ * memory pool bounds them too, but only loosely (it also holds the read
+ * buffer), so the documented limit is checked here. */
+static size_t header_bytes(struct MHD_Connection *conn, const char *url)
+{
+	size_t total = strlen(url) + 16;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &total);
+	return total;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
 				   const char *method, const char *version,
 				   const char *upload_data, size_t *upload_data_size,
@@ -292,15 +318,17 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (strcmp(method, "POST") != 0)
 			return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
 				      "webhooks are delivered with POST", "POST");
+		if (header_bytes(conn, url) > srv->opt.max_header_size)
+			return reject(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+				      "headers_too_large",
+				      "the request headers exceed server.max_header_size", NULL);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl) {
-			char *end;
-			unsigned long long n = strtoull(cl, &end, 10);
-			if (end != cl && *end == '\0' && n > srv->opt.max_body)
-				return reject(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
-					      "the request body exceeds server.max_body", NULL);
-		}
+		uint64_t length = 0;
+		if (cl && parse_u64(cl, 0, UINT64_MAX, &length) == 0 &&
+		    length > srv->opt.max_body)
+			return reject(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+				      "the request body exceeds server.max_body", NULL);
 		req = calloc(1, sizeof(*req));
 		if (!req)
 			return MHD_NO;
@@ -308,6 +336,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->conn = conn;
 		req->route = route;
 		buf_init(&req->body, srv->opt.max_body);
+		/* One allocation for the whole body when its length is known. */
+		if (length > 0 && length <= MAX_PREALLOC)
+			(void)buf_reserve(&req->body, (size_t)length);
 		clock_gettime(CLOCK_MONOTONIC, &req->started);
 		atomic_fetch_add(&srv->active, 1);
 		*con_cls = req;

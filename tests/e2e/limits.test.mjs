@@ -1,0 +1,83 @@
+// Limits a client controls, and the store failing under the server: the
+// answer is a clear error, never a 2xx for an event that is not stored.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { startHookq, deliver, query, tempDir, sleep } from './helpers.mjs';
+
+test('store locked past the busy timeout → 503, and the redelivery then succeeds once', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--busy-timeout', '200ms'] });
+  assert.equal((await deliver(srv.url, {})).status, 200);
+
+  // Another process takes the write lock and keeps it.
+  const locker = spawn('sqlite3', [db], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => locker.kill('SIGKILL'));
+  locker.stdin.write("BEGIN IMMEDIATE; INSERT INTO schema_migrations VALUES (999, 'lock', 0); SELECT 'locked';\n");
+  await new Promise((res) => locker.stdout.once('data', res));
+
+  const failed = await deliver(srv.url, { delivery: 'during-lock' });
+  assert.equal(failed.status, 503, failed.text);
+  assert.equal(failed.json.error, 'store_unavailable');
+  assert.match(srv.logs, /cannot store webhooks/);
+
+  locker.stdin.end('ROLLBACK;\n');
+  await new Promise((res) => locker.on('exit', res));
+
+  // GitHub redelivers: now it is stored, once.
+  const retried = await deliver(srv.url, { delivery: 'during-lock' });
+  assert.equal(retried.status, 200);
+  assert.equal(retried.json.status, 'accepted');
+  const rows = query(db, "select count(*) as n from events where delivery_id = 'during-lock'");
+  assert.equal(rows[0].n, 1);
+});
+
+test('headers over server.max_header_size → 431', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--max-header-size', '8KiB'] });
+  const r = await deliver(srv.url, { headers: { 'x-padding': 'p'.repeat(12 * 1024) } });
+  assert.equal(r.status, 431);
+  const ok = await deliver(srv.url, { headers: { 'x-padding': 'p'.repeat(2 * 1024) } });
+  assert.equal(ok.status, 200);
+});
+
+test('a client that stalls mid-request is disconnected after server.connection_timeout', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--connection-timeout', '1s'] });
+  const sock = connect(srv.port, '127.0.0.1');
+  await new Promise((res) => sock.on('connect', res));
+  const started = Date.now();
+  sock.write('POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"partial":');
+  const closed = await Promise.race([
+    new Promise((res) => sock.on('close', () => res(true))),
+    sleep(8000).then(() => false),
+  ]);
+  assert.ok(closed, 'the stalled connection was closed');
+  assert.ok(Date.now() - started >= 900, 'not before the timeout');
+  // The server still serves others.
+  assert.equal((await deliver(srv.url, {})).status, 200);
+  assert.equal(query(db, 'select count(*) as n from events')[0].n, 1);
+});
+
+test('connections beyond server.max_connections wait in the backlog until a slot frees', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--max-connections', '4', '--threads', '1'] });
+  const socks = [];
+  for (let i = 0; i < 4; i++) {
+    const s = connect(srv.port, '127.0.0.1');
+    await new Promise((res) => s.on('connect', res));
+    s.write('POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n');
+    socks.push(s);
+  }
+  await sleep(100);
+  let answered = false;
+  const fifth = deliver(srv.url, {}).then((r) => { answered = true; return r; });
+  await sleep(700);
+  assert.equal(answered, false, 'not served while four connections hold every slot');
+  for (const s of socks) s.destroy();
+  const r = await fifth;
+  assert.equal(r.status, 200);
+  assert.equal(query(db, 'select count(*) as n from events')[0].n, 1);
+});
