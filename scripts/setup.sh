@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 packages=(
   gcc pkg-config meson ninja-build
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
-  libsqlite3-dev libssl-dev libcmocka-dev
-  sqlite3 nodejs npm
+  libsqlite3-dev libssl-dev libcmocka-dev libzstd-dev
+  sqlite3 zstd nodejs npm
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -243,7 +243,12 @@ int cli_serve(int argc, char **argv)
 			NULL);
 		goto out_config;
 	}
-	r = ingest_start(store, cfg.commit_batch, INGEST_QUEUE_MAX, &ingest);
+	struct ingest_options iopt = {
+		.batch_max = cfg.commit_batch,
+		.queue_max = INGEST_QUEUE_MAX,
+		.zstd_level = cfg.compression == CONFIG_COMPRESSION_ZSTD ? 1 : 0,
+	};
+	r = ingest_start(store, &iopt, &ingest);
 	if (r < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot start the committer", "error", hq_strerror(r),
 			NULL);

@@ -12,6 +12,7 @@
 
 static const char *const sync_names[] = { "off", "normal", "full", "extra", NULL };
 static const char *const source_names[] = { "http", NULL };
+static const char *const compression_names[] = { "zstd", "none", NULL };
 static const char *const log_format_names[] = { "kv", "json", NULL };
 static const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
 
@@ -52,6 +53,9 @@ const struct config_option config_options[] = {
 	{ "store.commit_batch", "HOOKQ_COMMIT_BATCH", "commit-batch", CONFIG_COUNT,
 	  OFF(commit_batch), 1, 10000, NULL, "512",
 	  "most webhooks stored in one transaction (group commit)" },
+	{ "store.compression", "HOOKQ_COMPRESSION", "compression", CONFIG_ENUM,
+	  OFF(compression), 0, 0, compression_names, "zstd",
+	  "stored bodies: zstd (level 1, about 6x smaller for GitHub JSON) or none" },
 	{ "github.secret", "GITHUB_WEBHOOK_SECRET", NULL, CONFIG_SECRET,
 	  OFF(github_secret), 0, 0, NULL, NULL,
 	  "GitHub webhook secret (X-Hub-Signature-256)" },

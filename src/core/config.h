@@ -11,6 +11,7 @@
 
 enum config_sync { CONFIG_SYNC_OFF, CONFIG_SYNC_NORMAL, CONFIG_SYNC_FULL, CONFIG_SYNC_EXTRA };
 enum config_source { CONFIG_SOURCE_HTTP };
+enum config_compression { CONFIG_COMPRESSION_ZSTD, CONFIG_COMPRESSION_NONE };
 enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
 
@@ -31,6 +32,7 @@ struct config {
 	int synchronous; /* enum config_sync */
 	uint64_t busy_timeout_ms;
 	uint64_t commit_batch;
+	int compression; /* enum config_compression */
 	/* secrets and credentials */
 	char *github_secret;
 	char *github_secret_file;

@@ -8,11 +8,16 @@
 
 #include "util/error.h"
 #include "util/log.h"
+#include "util/zstd.h"
+
+/* Smaller bodies are stored as they are: compression would not pay. */
+#define COMPRESS_MIN 256
 
 struct ingest {
 	struct store *store;
 	size_t batch_max;
 	size_t queue_max;
+	int zstd_level;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -93,19 +98,20 @@ static void *ingest_main(void *arg)
 	return NULL;
 }
 
-int ingest_start(struct store *store, size_t batch_max, size_t queue_max,
+int ingest_start(struct store *store, const struct ingest_options *opt,
 		 struct ingest **ret)
 {
-	if (batch_max == 0 || queue_max == 0)
+	if (opt->batch_max == 0 || opt->queue_max == 0)
 		return HQ_E_INVAL;
 	struct ingest *in = calloc(1, sizeof(*in));
 	if (!in)
 		return HQ_E_NOMEM;
 	in->store = store;
-	in->batch_max = batch_max;
-	in->queue_max = queue_max;
-	in->batch = calloc(batch_max, sizeof(*in->batch));
-	in->reqs = calloc(batch_max, sizeof(*in->reqs));
+	in->batch_max = opt->batch_max;
+	in->queue_max = opt->queue_max;
+	in->zstd_level = opt->zstd_level;
+	in->batch = calloc(in->batch_max, sizeof(*in->batch));
+	in->reqs = calloc(in->batch_max, sizeof(*in->reqs));
 	if (!in->batch || !in->reqs)
 		goto out_free;
 	pthread_mutex_init(&in->lock, NULL);
@@ -125,9 +131,24 @@ out_free:
 	return HQ_E_NOMEM;
 }
 
+void ingest_req_release(struct ingest_req *req)
+{
+	if (req)
+		buf_release(&req->packed);
+}
+
 int ingest_submit(struct ingest *in, struct ingest_req *req)
 {
 	req->next = NULL;
+	if (in->zstd_level > 0 && req->ev.body_len >= COMPRESS_MIN && !req->ev.body_encoding) {
+		buf_init(&req->packed, req->ev.body_len);
+		if (zstd_compress(req->ev.body, req->ev.body_len, in->zstd_level,
+				  &req->packed) == 0) {
+			req->ev.body = req->packed.data;
+			req->ev.body_len = req->packed.len;
+			req->ev.body_encoding = "zstd";
+		}
+	}
 	pthread_mutex_lock(&in->lock);
 	if (in->stopping) {
 		pthread_mutex_unlock(&in->lock);

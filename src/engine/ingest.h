@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "util/buf.h"
 
 struct ingest;
 struct ingest_req;
@@ -20,6 +21,7 @@ struct ingest_req {
 	ingest_done_fn done;	  /* called once, from the committer thread */
 	void *ctx;
 	struct ingest_req *next;
+	struct buf packed; /* the compressed body, owned by the request */
 };
 
 struct ingest_stats {
@@ -28,13 +30,20 @@ struct ingest_stats {
 	uint64_t failures;
 };
 
-/* batch_max: most events per transaction; queue_max: most events waiting
- * (submissions beyond it fail with HQ_E_OVERLOAD). */
-int ingest_start(struct store *store, size_t batch_max, size_t queue_max,
+struct ingest_options {
+	size_t batch_max; /* most events per transaction */
+	size_t queue_max; /* most events waiting; beyond it HQ_E_OVERLOAD */
+	int zstd_level;	  /* compress bodies with this zstd level; 0: never */
+};
+
+int ingest_start(struct store *store, const struct ingest_options *opt,
 		 struct ingest **ret);
-/* Queues req; on success done() will be called exactly once. On failure
- * (HQ_E_OVERLOAD, HQ_E_SHUTDOWN) done() is never called. */
+/* Compresses the body (in the caller's thread, so HTTP threads share that
+ * work) and queues req; on success done() will be called exactly once. On
+ * failure (HQ_E_OVERLOAD, HQ_E_SHUTDOWN) done() is never called. Either
+ * way the caller releases req with ingest_req_release() when done. */
 int ingest_submit(struct ingest *in, struct ingest_req *req);
+void ingest_req_release(struct ingest_req *req);
 /* Stores what is queued, then stops the committer. */
 void ingest_stop(struct ingest *in);
 void ingest_get_stats(struct ingest *in, struct ingest_stats *ret);

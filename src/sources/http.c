@@ -131,6 +131,7 @@ static void req_free(struct http_req *req)
 	if (req->counted)
 		atomic_fetch_sub(&req->srv->pending_bytes, req->counted);
 	atomic_fetch_sub(&req->srv->active, 1);
+	ingest_req_release(&req->ing);
 	buf_release(&req->body);
 	free(req->headers_json);
 	free(req);

@@ -287,6 +287,8 @@ static int sqlite_insert_one(struct sqlite_store *s, struct store_event_in *ev,
 	sqlite3_bind_blob64(st, 6, ev->body ? ev->body : "", ev->body_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, ev->received_at_ms);
 	sqlite3_bind_int(st, 8, ev->max_attempts > 0 ? ev->max_attempts : 5);
+	sqlite3_bind_text(st, 9, ev->body_encoding ? ev->body_encoding : "identity", -1,
+			  SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		int r = sqlite_fail(s->writer, rc, "storing event", err);
@@ -444,8 +446,8 @@ int store_sqlite_open(const char *path, const struct store_options *opt,
 	int rc = sqlite3_prepare_v3(
 		s->writer,
 		"INSERT INTO events (provider, route, delivery_id, event_type, headers, body,"
-		" received_at, max_attempts, next_attempt_at, updated_at)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7)"
+		" received_at, max_attempts, next_attempt_at, updated_at, body_encoding)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7, ?9)"
 		" ON CONFLICT (provider, route, delivery_id)"
 		" DO UPDATE SET duplicates = duplicates + 1"
 		" RETURNING id, duplicates",

@@ -33,6 +33,7 @@ struct store_event_in {
 	const char *headers_json;
 	const void *body;
 	size_t body_len;
+	const char *body_encoding; /* "zstd", or NULL for the bytes as received */
 	int64_t received_at_ms;
 	int max_attempts;
 

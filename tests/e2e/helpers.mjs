@@ -2,7 +2,7 @@
 // port with a temporary database, send signed webhooks the way GitHub does,
 // and read the database with the sqlite3 command-line shell.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,18 @@ export function query(db, sql) {
   return out.trim() ? JSON.parse(out) : [];
 }
 
-export function walLeft(db) {
-  return existsSync(db + '-wal');
+// The body of event id as received: zstd-compressed bodies are decoded by
+// the reference zstd tool, not by hookq, so the check is independent.
+export function storedBody(db, id) {
+  const [row] = query(db, `select body_encoding as enc from events where id = ${Number(id)}`);
+  if (!row) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'hookq-body-'));
+  try {
+    const file = join(dir, 'body');
+    execFileSync('sqlite3', [db, `select writefile('${file}', body) from events where id = ${Number(id)}`]);
+    const bytes = row.enc === 'zstd' ? execFileSync('zstd', ['-q', '-d', '-c', file]) : readFileSync(file);
+    return { encoding: row.enc, bytes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

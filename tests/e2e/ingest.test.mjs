@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, query, tempDir, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
+import { startHookq, deliver, query, storedBody, tempDir, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 
@@ -32,8 +32,10 @@ test('every @octokit/webhooks-examples payload is accepted once, byte for byte',
 
   // The stored bytes are exactly the signed bytes, and the headers are kept.
   for (const r of [sent[0], sent[Math.floor(sent.length / 2)], sent[sent.length - 1]]) {
-    const [row] = query(db, `select hex(body) as body, event_type, headers from events where id = ${r.json.event_id}`);
-    assert.equal(row.body, Buffer.from(r.raw).toString('hex').toUpperCase());
+    const body = storedBody(db, r.json.event_id);
+    assert.equal(body.encoding, 'zstd', 'bodies are stored compressed by default');
+    assert.ok(body.bytes.equals(Buffer.from(r.raw)), 'stored bytes are the signed bytes');
+    const [row] = query(db, `select event_type, headers from events where id = ${r.json.event_id}`);
     const headers = JSON.parse(row.headers);
     assert.equal(headers['X-GitHub-Delivery'], r.delivery);
     assert.equal(row.event_type, headers['X-GitHub-Event']);
@@ -184,8 +186,27 @@ test('shell metacharacters and odd bytes in payloads are stored verbatim', async
   const nasty = JSON.stringify({ comment: { body: '@agent fix $(rm -rf /) `id` ; | && > /etc/passwd \u0000 "quoted" \\ ñ 🚀' } });
   const r = await deliver(srv.url, { event: 'issue_comment', body: nasty });
   assert.equal(r.status, 200);
-  const [row] = query(db, `select hex(body) as b from events where id = ${r.json.event_id}`);
-  assert.equal(row.b, Buffer.from(nasty).toString('hex').toUpperCase());
+  assert.ok(storedBody(db, r.json.event_id).bytes.equals(Buffer.from(nasty)));
+});
+
+test('--compression none stores bodies as received; small bodies are never compressed', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--compression', 'none'] });
+  const big = JSON.stringify(all.find((e) => e.event === 'issue_comment').payload);
+  const r = await deliver(srv.url, { event: 'issue_comment', body: big });
+  const [row] = query(db, `select body_encoding as e, hex(body) as b from events where id = ${r.json.event_id}`);
+  assert.equal(row.e, 'identity');
+  assert.equal(row.b, Buffer.from(big).toString('hex').toUpperCase());
+  await srv.stop();
+  const srv2 = await startHookq({ db, t });
+  const small = await deliver(srv2.url, { body: '{"a":1}' });
+  assert.equal(storedBody(db, small.json.event_id).encoding, 'identity');
+  const large = await deliver(srv2.url, { event: 'issue_comment', body: big });
+  const stored = storedBody(db, large.json.event_id);
+  assert.equal(stored.encoding, 'zstd');
+  assert.ok(stored.bytes.equals(Buffer.from(big)));
+  const [sizes] = query(db, `select length(body) as n from events where id = ${large.json.event_id}`);
+  assert.ok(sizes.n * 3 < big.length, `compressed ${big.length} to ${sizes.n} bytes`);
 });
 
 test('secrets never reach the logs', async (t) => {

@@ -70,6 +70,7 @@ static void *submitter(void *arg)
 		if (w.req.ev.result < 0 || w.req.ev.duplicate != (i % 2 == 1))
 			wk->failures++;
 		wk->ids[i] = w.req.ev.id;
+		ingest_req_release(&w.req);
 		pthread_mutex_destroy(&w.lock);
 		pthread_cond_destroy(&w.cond);
 	}
@@ -88,7 +89,8 @@ static void concurrent_submissions_share_transactions_and_stay_exactly_once(void
 	struct store_error err;
 	assert_int_equal(store_open(path, &opts, &s, &err), 0);
 	struct ingest *in;
-	assert_int_equal(ingest_start(s, 64, 1024, &in), 0);
+	struct ingest_options iopt = { 64, 1024, 1 };
+	assert_int_equal(ingest_start(s, &iopt, &in), 0);
 
 	pthread_t th[THREADS];
 	struct worker wk[THREADS];
@@ -121,17 +123,19 @@ static void concurrent_submissions_share_transactions_and_stay_exactly_once(void
 	rmdir(dir);
 }
 
-static void submit_after_queue_is_full_is_refused(void **state)
+static void zero_batch_or_queue_is_refused(void **state)
 {
 	(void)state;
-	assert_int_equal(ingest_start(NULL, 0, 1, NULL), HQ_E_INVAL);
+	struct ingest_options a = { 0, 1, 0 }, b = { 1, 0, 0 };
+	assert_int_equal(ingest_start(NULL, &a, NULL), HQ_E_INVAL);
+	assert_int_equal(ingest_start(NULL, &b, NULL), HQ_E_INVAL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(concurrent_submissions_share_transactions_and_stay_exactly_once),
-		cmocka_unit_test(submit_after_queue_is_full_is_refused),
+		cmocka_unit_test(zero_batch_or_queue_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

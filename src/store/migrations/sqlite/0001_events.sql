@@ -9,6 +9,9 @@ CREATE TABLE events (
     action           TEXT,
     headers          TEXT    NOT NULL,
     body             BLOB    NOT NULL,
+    -- 'identity', or 'zstd' when the body is stored as a Zstandard frame
+    body_encoding    TEXT    NOT NULL DEFAULT 'identity'
+                     CHECK (body_encoding IN ('identity', 'zstd')),
     received_at      INTEGER NOT NULL,
     status           TEXT    NOT NULL DEFAULT 'pending'
                      CHECK (status IN ('pending', 'processing', 'completed', 'dead_letter')),
