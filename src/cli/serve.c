@@ -297,6 +297,14 @@ int cli_serve(int argc, char **argv)
 	exit_code = CLI_EXIT_OK;
 
 	http_stop(http, SHUTDOWN_GRACE_MS);
+	struct ingest_stats ist;
+	ingest_get_stats(ingest, &ist);
+	char events[24], batches[24], failures[24];
+	snprintf(events, sizeof(events), "%llu", (unsigned long long)ist.events);
+	snprintf(batches, sizeof(batches), "%llu", (unsigned long long)ist.batches);
+	snprintf(failures, sizeof(failures), "%llu", (unsigned long long)ist.failures);
+	log_msg(HQ_LOG_INFO, "webhooks stored", "events", events, "transactions", batches,
+		"failed_transactions", failures, NULL);
 out_ingest:
 	ingest_stop(ingest);
 out_store:

@@ -69,6 +69,7 @@ static void ingest_commit(struct ingest *in, struct ingest_req *list, size_t n)
 static void *ingest_main(void *arg)
 {
 	struct ingest *in = arg;
+	pthread_setname_np(pthread_self(), "hq-commit");
 	pthread_mutex_lock(&in->lock);
 	for (;;) {
 		while (!in->head && !in->stopping)

@@ -223,6 +223,7 @@ static int sqlite_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
 static void *sqlite_checkpoint_main(void *arg)
 {
 	struct sqlite_store *s = arg;
+	pthread_setname_np(pthread_self(), "hq-checkpoint");
 	pthread_mutex_lock(&s->checkpoint_lock);
 	while (!s->stopping) {
 		if (!s->checkpoint_wanted) {
