@@ -35,5 +35,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hookq: unknown command '%s' (see 'hookq help')\n", name);
 		return CLI_EXIT_USAGE;
 	}
+	/* getopt names the program in its messages: "hookq serve: ...". */
+	static char prog[64];
+	snprintf(prog, sizeof(prog), "hookq %s", cmd->name);
+	argv[1] = prog;
 	return cmd->run(argc - 1, argv + 1);
 }

@@ -174,7 +174,7 @@ static int load_config(int argc, char **argv, struct config *cfg)
 	for (size_t i = 0; i < nflags; i++) {
 		char where[80];
 		snprintf(where, sizeof(where), "--%s", flags[i].opt->flag);
-		if (config_set(cfg, flags[i].opt, flags[i].value, where, &err) < 0) {
+		if (config_set(cfg, flags[i].opt, flags[i].value, CONFIG_ORIGIN_FLAG, where, &err) < 0) {
 			fprintf(stderr, "hookq: %s\n", err.msg);
 			return -CLI_EXIT_CONFIG;
 		}

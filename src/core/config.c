@@ -23,7 +23,7 @@ static const char *const log_level_names[] = { "debug", "info", "warn", "error",
 
 const struct config_option config_options[] = {
 	{ "server.host", "WEBHOOK_HOST", "host", CONFIG_STRING, OFF(host), 0, 0, NULL,
-	  "0.0.0.0", "address to listen on (IPv4 or IPv6 literal)" },
+	  "0.0.0.0", "address or host name to listen on (:: listens on IPv6 and IPv4)" },
 	{ "server.port", "WEBHOOK_PORT", "port", CONFIG_PORT, OFF(port), 0, 0, NULL,
 	  "8080", "TCP port to listen on" },
 	{ "server.max_body", "HOOKQ_MAX_BODY", "max-body", CONFIG_SIZE, OFF(max_body),
@@ -162,13 +162,18 @@ static bool is_string_type(enum config_type t)
 void config_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
+	size_t count = 0;
+	for (const struct config_option *o = config_options; o->key; o++)
+		count++;
+	if (count > CONFIG_MAX_OPTIONS)
+		abort(); /* raise CONFIG_MAX_OPTIONS */
 	for (const struct config_option *o = config_options; o->key; o++) {
 		if (!o->def)
 			continue;
 		/* Defaults are part of the table, so they go through the same
 		 * parser as user input; a bad default is a programming error. */
 		struct config_error err;
-		if (config_set(c, o, o->def, "default", &err) < 0)
+		if (config_set(c, o, o->def, CONFIG_ORIGIN_DEFAULT, "default", &err) < 0)
 			abort();
 	}
 }
@@ -200,8 +205,51 @@ static const char *enum_choices(const struct config_option *o, char *out, size_t
 	return out;
 }
 
+static int config_parse_into(struct config *c, const struct config_option *o,
+			     const char *value, const char *where, struct config_error *err);
+
+/* A secret and the file that holds it are one setting. */
+static const char *const twins[][2] = {
+	{ "github.secret", "github.secret_file" },
+	{ "admin.password", "admin.password_file" },
+};
+
+static const struct config_option *twin_of(const struct config_option *o)
+{
+	for (size_t i = 0; i < sizeof(twins) / sizeof(twins[0]); i++) {
+		if (strcmp(o->key, twins[i][0]) == 0)
+			return config_find_key(twins[i][1]);
+		if (strcmp(o->key, twins[i][1]) == 0)
+			return config_find_key(twins[i][0]);
+	}
+	return NULL;
+}
+
+static size_t option_index(const struct config_option *o)
+{
+	return (size_t)(o - config_options);
+}
+
 int config_set(struct config *c, const struct config_option *o, const char *value,
-	       const char *where, struct config_error *err)
+	       enum config_origin origin, const char *where, struct config_error *err)
+{
+	int r = config_parse_into(c, o, value, where, err);
+	if (r < 0)
+		return r;
+	c->origin[option_index(o)] = (unsigned char)origin;
+	const struct config_option *twin = twin_of(o);
+	if (twin && c->origin[option_index(twin)] < origin) {
+		char **p = field_str(c, twin);
+		str_free(*p, twin->type == CONFIG_SECRET);
+		*p = NULL;
+		if (twin->type == CONFIG_SECRET)
+			inline_secret_mark(c, twin, NULL);
+	}
+	return 0;
+}
+
+static int config_parse_into(struct config *c, const struct config_option *o,
+			     const char *value, const char *where, struct config_error *err)
 {
 	void *field = (char *)c + o->offset;
 	uint64_t v = 0;
@@ -301,7 +349,9 @@ int config_load_env(struct config *c, config_lookup_fn lookup, void *ctx,
 		const char *v = lookup(ctx, o->env);
 		if (!v)
 			continue;
-		int r = config_set(c, o, v, o->env, err);
+		if (!*v)
+			continue;
+		int r = config_set(c, o, v, CONFIG_ORIGIN_ENV, o->env, err);
 		if (r < 0)
 			return r;
 	}
@@ -319,7 +369,7 @@ struct yaml_walk {
 	struct config_error *err;
 	char prefix[YAML_MAX_DEPTH][64];
 	int depth;
-	unsigned char seen[64];
+	unsigned char seen[CONFIG_MAX_OPTIONS];
 };
 
 static void walk_where(struct yaml_walk *w, const yaml_mark_t *m, char *out, size_t size)
@@ -409,7 +459,11 @@ static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *k
 	if (!o) {
 		yaml_event_delete(&ev);
 		walk_where(w, key_mark, where, sizeof(where));
-		err_set(w->err, "%s: unknown key '%s'", where, path);
+		if (is_section(path))
+			err_set(w->err, "%s: '%s' is a section: expected settings under it, "
+					"like '%s:' then '  key: value'", where, path, path);
+		else
+			err_set(w->err, "%s: unknown key '%s'", where, path);
 		return HQ_E_CONFIG;
 	}
 	if (ev.type != YAML_SCALAR_EVENT) {
@@ -434,7 +488,7 @@ static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *k
 	const char *value = (const char *)ev.data.scalar.value;
 	bool is_null = scalar_is_null(&ev);
 	if (!is_null)
-		r = config_set(w->c, o, value, label, w->err);
+		r = config_set(w->c, o, value, CONFIG_ORIGIN_FILE, label, w->err);
 	if (r == 0 && !is_null && o->type == CONFIG_SECRET)
 		inline_secret_mark(w->c, o, label);
 	yaml_event_delete(&ev);
@@ -532,11 +586,21 @@ int config_load_yaml(struct config *c, const char *text, size_t len,
 int config_validate(const struct config *c, struct config_error *err)
 {
 	if (c->github_secret && c->github_secret_file) {
-		err_set(err, "github.secret and github.secret_file are both set; keep one");
+		err_set(err, "github.secret (GITHUB_WEBHOOK_SECRET) and github.secret_file "
+			     "(GITHUB_WEBHOOK_SECRET_FILE) are both set at the same level; keep one");
 		return HQ_E_CONFIG;
 	}
 	if (c->admin_password && c->admin_password_file) {
-		err_set(err, "admin.password and admin.password_file are both set; keep one");
+		err_set(err, "admin.password (ADMIN_PASSWORD) and admin.password_file "
+			     "(ADMIN_PASSWORD_FILE) are both set at the same level; keep one");
+		return HQ_E_CONFIG;
+	}
+	if (c->max_pending_bytes < c->max_body) {
+		err_set(err,
+			"server.max_pending_bytes (%llu) must be at least server.max_body (%llu), "
+			"or no webhook of the largest allowed size could ever be accepted",
+			(unsigned long long)c->max_pending_bytes,
+			(unsigned long long)c->max_body);
 		return HQ_E_CONFIG;
 	}
 	if (c->dev)

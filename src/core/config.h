@@ -16,6 +16,10 @@ enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
 
 #define CONFIG_MAX_SECRETS 4
+#define CONFIG_MAX_OPTIONS 64
+
+/* Where a setting came from, in rising precedence. */
+enum config_origin { CONFIG_ORIGIN_DEFAULT, CONFIG_ORIGIN_FILE, CONFIG_ORIGIN_ENV, CONFIG_ORIGIN_FLAG };
 
 struct config {
 	/* server */
@@ -50,6 +54,8 @@ struct config {
 	 * cleared when the environment or a flag sets the same option. */
 	char inline_secret_at[CONFIG_MAX_SECRETS][400];
 	int inline_secret_opt[CONFIG_MAX_SECRETS];
+	/* enum config_origin of each option, by index in config_options. */
+	unsigned char origin[CONFIG_MAX_OPTIONS];
 };
 
 #define CONFIG_ERROR_MAX 512
@@ -93,15 +99,19 @@ void config_init(struct config *c);
 void config_release(struct config *c);
 
 /* Sets one option from text; where names the source for errors
- * ("--port", "WEBHOOK_PORT", "hookq.yaml:3:9"). */
+ * ("--port", "WEBHOOK_PORT", "hookq.yaml:3:9"). A secret and its *_file
+ * twin are one setting: setting either from a source of higher precedence
+ * than the other's drops the other. */
 int config_set(struct config *c, const struct config_option *o, const char *value,
-	       const char *where, struct config_error *err);
+	       enum config_origin origin, const char *where, struct config_error *err);
 
 /* Applies a YAML document (a mapping of sections to mappings of scalars). */
 int config_load_yaml(struct config *c, const char *text, size_t len,
 		     const char *filename, struct config_error *err);
 
-/* Applies every option whose environment variable lookup() finds. */
+/* Applies every option whose environment variable lookup() finds set to
+ * a non-empty value (an empty variable counts as unset, as env files
+ * write "DEV_MODE="). */
 typedef const char *(*config_lookup_fn)(void *ctx, const char *name);
 int config_load_env(struct config *c, config_lookup_fn lookup, void *ctx,
 		    struct config_error *err);

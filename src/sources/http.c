@@ -51,6 +51,7 @@ struct http_req {
 	char *headers_json;
 	char delivery_id[201];
 	char event[201];
+	size_t body_len; /* as received, for the log */
 	struct ingest_req ing;
 };
 
@@ -178,6 +179,12 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 {
 	struct MHD_Connection *conn = req->conn;
 	const struct store_event_in *ev = &req->ing.ev;
+	if (ev->result == HQ_E_OVERLOAD)
+		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
+			      "too many webhooks waiting to be stored; retry later", NULL);
+	if (ev->result == HQ_E_SHUTDOWN)
+		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+			      "the server is shutting down; retry later", NULL);
 	if (ev->result < 0)
 		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
 			      "the event could not be stored; retry later", NULL);
@@ -190,7 +197,7 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 		return MHD_NO;
 	char id[24], bytes[24], ms[24];
 	snprintf(id, sizeof(id), "%lld", (long long)ev->id);
-	snprintf(bytes, sizeof(bytes), "%zu", req->body.len);
+	snprintf(bytes, sizeof(bytes), "%zu", req->body_len);
 	snprintf(ms, sizeof(ms), "%.2f", elapsed_ms(&req->started));
 	log_msg(HQ_LOG_INFO, ev->duplicate ? "webhook duplicate" : "webhook accepted",
 		"provider", "github", "event", req->event, "delivery_id", req->delivery_id,
@@ -266,12 +273,18 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 	req->state = REQ_WAITING;
 	atomic_fetch_add(&srv->waiting, 1);
 	MHD_suspend_connection(conn);
+	req->body_len = req->body.len;
 	int r = ingest_submit(srv->ingest, &req->ing);
 	if (r < 0) {
 		req->ing.ev.result = r;
 		req->state = REQ_DONE;
 		atomic_fetch_sub(&srv->waiting, 1);
 		MHD_resume_connection(conn);
+	} else if (req->ing.ev.body != req->body.data) {
+		/* The body went in compressed: the raw copy is not needed any
+		 * more. The connection is ours until this handler returns, and
+		 * the committer only reads the compressed copy. */
+		buf_release(&req->body);
 	}
 	return MHD_YES;
 }
@@ -440,19 +453,20 @@ int http_start(const struct http_options *opt, struct ingest *ingest,
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ipv6)
-		flags |= MHD_USE_IPv6;
+		flags |= MHD_USE_DUAL_STACK;
 	/* The connection's memory pool holds the request line, the headers
 	 * and the read buffer: the header limit plus room to read the body. */
 	size_t pool = opt->max_header_size + 16 * 1024;
 	srv->daemon = MHD_start_daemon(
 		flags, opt->port, NULL, NULL, http_access, srv,
+		/* First, so that MHD reports option errors through it too. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, opt->max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
 		MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
 		MHD_OPTION_END);
 	if (!srv->daemon) {

@@ -55,7 +55,7 @@ static void flags_beat_env_beat_file_beat_defaults(void **state)
 	assert_int_equal(c.port, 9100);
 	assert_string_equal(c.db, "env.db");
 	assert_string_equal(c.host, "10.0.0.1"); /* file value kept where env is silent */
-	assert_int_equal(config_set(&c, config_find_flag("port"), "9200", "--port", &err), 0);
+	assert_int_equal(config_set(&c, config_find_flag("port"), "9200", CONFIG_ORIGIN_FLAG, "--port", &err), 0);
 	assert_int_equal(c.port, 9200);
 	assert_string_equal(c.db, "env.db");
 	assert_int_equal(c.max_connections, 1024); /* default where nobody spoke */
@@ -238,6 +238,67 @@ static void empty_section_with_only_comments_is_fine(void **state)
 	config_release(&c);
 }
 
+static void env_secret_beats_secret_file_from_the_file(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "github:\n  secret_file: /run/s\n", &err), 0);
+	struct fake_env env = { { "GITHUB_WEBHOOK_SECRET", "ADMIN_PASSWORD" }, { "fromenv", "pw" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
+	assert_null(c.github_secret_file);
+	assert_string_equal(c.github_secret, "fromenv");
+	assert_int_equal(config_validate(&c, &err), 0);
+	config_release(&c);
+
+	/* Both at the same level is a mistake worth naming. */
+	config_init(&c);
+	struct fake_env both = { { "GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_FILE" }, { "a", "/b" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &both, &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_non_null(strstr(err.msg, "GITHUB_WEBHOOK_SECRET_FILE) are both set"));
+	config_release(&c);
+}
+
+static void empty_environment_variables_count_as_unset(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	struct fake_env env = { { "DEV_MODE", "WEBHOOK_PORT", "HOOKQ_DB" }, { "", "", "" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
+	assert_false(c.dev);
+	assert_int_equal(c.port, 8080);
+	assert_string_equal(c.db, "hookq.db");
+	config_release(&c);
+}
+
+static void section_given_a_value_is_explained(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "server: 8080\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:1:1: 'server' is a section: expected settings "
+				     "under it, like 'server:' then '  key: value'");
+	config_release(&c);
+}
+
+static void pending_bytes_below_max_body_is_refused(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "dev: true\nserver:\n  max_body: 64MiB\n  max_pending_bytes: 32MiB\n", &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_non_null(strstr(err.msg, "server.max_pending_bytes (33554432) must be at least server.max_body (67108864)"));
+	config_release(&c);
+}
+
 static void task_source_is_validated(void **state)
 {
 	(void)state;
@@ -285,6 +346,10 @@ int main(void)
 		cmocka_unit_test(inline_secret_refused_in_production_unless_env_replaces_it),
 		cmocka_unit_test(admin_password_from_env_does_not_excuse_an_inline_webhook_secret),
 		cmocka_unit_test(empty_section_with_only_comments_is_fine),
+		cmocka_unit_test(env_secret_beats_secret_file_from_the_file),
+		cmocka_unit_test(empty_environment_variables_count_as_unset),
+		cmocka_unit_test(section_given_a_value_is_explained),
+		cmocka_unit_test(pending_bytes_below_max_body_is_refused),
 		cmocka_unit_test(task_source_is_validated),
 		cmocka_unit_test(every_option_has_help_and_a_unique_key_env_and_flag),
 	};
