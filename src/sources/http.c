@@ -415,6 +415,9 @@ static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
 	char text[512];
