@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -309,6 +310,23 @@ static size_t header_bytes(struct MHD_Connection *conn, const char *url)
 	return total;
 }
 
+/* An answer sent before the body is read makes MHD close the connection
+ * while the client is still sending: most clients then see a reset, not
+ * the 413. So an oversized body is read and dropped, and 413 follows once
+ * it is in, unless the client waits for "100 Continue" (then it gets the
+ * 413 instead, at once) or the excess is past DRAIN_MAX (not worth the
+ * bandwidth: the connection is cut). */
+#define DRAIN_MAX (64 * 1024 * 1024)
+
+static bool drain_first(struct MHD_Connection *conn, uint64_t excess)
+{
+	const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_EXPECT);
+	if (expect && strcasecmp(expect, "100-continue") == 0)
+		return false;
+	return excess <= DRAIN_MAX;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
 				   const char *method, const char *version,
 				   const char *upload_data, size_t *upload_data_size,
@@ -339,8 +357,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		uint64_t length = 0;
-		if (cl && parse_u64(cl, 0, UINT64_MAX, &length) == 0 &&
-		    length > srv->opt.max_body)
+		bool too_big = cl && parse_u64(cl, 0, UINT64_MAX, &length) == 0 &&
+			       length > srv->opt.max_body;
+		if (too_big && !drain_first(conn, length - srv->opt.max_body))
 			return reject(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
 				      "the request body exceeds server.max_body", NULL);
 		req = calloc(1, sizeof(*req));
@@ -349,6 +368,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->srv = srv;
 		req->conn = conn;
 		req->route = route;
+		req->too_big = too_big;
 		buf_init(&req->body, srv->opt.max_body);
 		/* One allocation for the whole body when its length is known. */
 		if (length > 0 && length <= MAX_PREALLOC)

@@ -81,3 +81,20 @@ test('connections beyond server.max_connections wait in the backlog until a slot
   assert.equal(r.status, 200);
   assert.equal(query(db, 'select count(*) as n from events')[0].n, 1);
 });
+
+test('oversized body announced with Expect: 100-continue gets 413 before sending it', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t });
+  const sock = connect(srv.port, '127.0.0.1');
+  await new Promise((res) => sock.on('connect', res));
+  let reply = '';
+  sock.on('data', (d) => { reply += d; });
+  sock.write('POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+    `Content-Length: ${30 * 1024 * 1024}\r\nExpect: 100-continue\r\n\r\n`);
+  const deadline = Date.now() + 5000;
+  while (!reply.includes('body_too_large') && Date.now() < deadline) await sleep(10);
+  sock.destroy();
+  assert.match(reply, /^HTTP\/1\.1 413 /);
+  assert.doesNotMatch(reply, /100 Continue/);
+  assert.match(reply, /"error":"body_too_large"/);
+});
