@@ -13,9 +13,13 @@
 #include "store/migration.h"
 #include "util/error.h"
 
-/* Checkpoint when the WAL holds this many pages (about 16 MiB at 4 KiB),
- * and at least every CHECKPOINT_INTERVAL_MS. */
-#define CHECKPOINT_PAGES 4096
+/* Checkpoint when the WAL holds this many pages (4 MiB at 4 KiB pages),
+ * and at least every CHECKPOINT_INTERVAL_MS. Small, frequent checkpoints
+ * keep each one's fsync of the database file short, so it delays the
+ * committer's WAL fsync less: with wrk -c64 on 14 KB webhooks, p99 was
+ * 6.4-6.9 ms at 1024 pages against 9-21 ms at 4096 and 23-25 ms at 16384
+ * (same machine, same session; no checkpoints at all: 6.1 ms). */
+#define CHECKPOINT_PAGES 1024
 #define CHECKPOINT_INTERVAL_MS 1000
 #define WAL_SIZE_LIMIT (64 * 1024 * 1024)
 
