@@ -21,6 +21,14 @@ extern const char *const github_stored_headers[];
 int github_verify(const void *secret, size_t secret_len, const void *body, size_t len,
 		  const char *sig_header);
 
+struct event_info;
+
+/* Parses a stored GitHub webhook body and fills info. HQ_E_INVAL (a
+ * permanent failure: retrying cannot help) for a body that is not a JSON
+ * object, with the reason in why. */
+int github_normalize(const char *event, const void *body, size_t len,
+		     struct event_info *info, char *why, size_t why_size);
+
 /* Delivery ids and event names are 1..200 characters of [A-Za-z0-9._:-]:
  * they go into logs, JSON answers and unique keys as they are. */
 bool github_token_valid(const char *s);

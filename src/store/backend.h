@@ -12,6 +12,15 @@ struct store_ops {
 	int (*count_events)(struct store *s, struct store_event_counts *ret,
 			    struct store_error *err);
 	int (*schema_version)(struct store *s, int *ret, struct store_error *err);
+	int (*claim_events)(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
+			    size_t max, size_t max_body, struct store_claim *ret,
+			    struct store_error *err);
+	int (*finish_events)(struct store *s, const char *owner, const struct store_outcome *o,
+			     size_t n, int64_t now_ms, size_t *applied, struct store_error *err);
+	int (*reclaim_expired)(struct store *s, int64_t now_ms, size_t *reclaimed,
+			       struct store_error *err);
+	int (*purge_completed)(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
+			       struct store_error *err);
 };
 
 struct store {

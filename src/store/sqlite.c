@@ -12,6 +12,7 @@
 #include "store/backend.h"
 #include "store/migration.h"
 #include "util/error.h"
+#include "util/zstd.h"
 
 /* Checkpoint when the WAL holds this many pages (4 MiB at 4 KiB pages),
  * and at least every CHECKPOINT_INTERVAL_MS. Small, frequent checkpoints
@@ -28,6 +29,8 @@ struct sqlite_store {
 	char *path;
 	sqlite3 *writer;
 	sqlite3_stmt *insert;
+	/* Prepared once on first use, on the writer, under write_lock. */
+	sqlite3_stmt *claim, *finish_done, *finish_retry, *finish_dead, *reclaim, *purge;
 	pthread_mutex_t write_lock;
 	sqlite3 *reader;
 	pthread_mutex_t read_lock;
@@ -66,7 +69,9 @@ static int sqlite_code(int rc)
 static int sqlite_fail(sqlite3 *db, int rc, const char *what, struct store_error *err)
 {
 	store_error_set(err, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-	return sqlite_code(rc);
+	/* Called on failures only: a stray ROW/DONE must not read as success. */
+	int code = sqlite_code(rc);
+	return code < 0 ? code : HQ_E_STORE;
 }
 
 static int sqlite_exec(sqlite3 *db, const char *sql, struct store_error *err)
@@ -265,6 +270,12 @@ static void sqlite_close(struct store *base)
 		pthread_join(s->checkpoint_thread, NULL);
 	}
 	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->claim);
+	sqlite3_finalize(s->finish_done);
+	sqlite3_finalize(s->finish_retry);
+	sqlite3_finalize(s->finish_dead);
+	sqlite3_finalize(s->reclaim);
+	sqlite3_finalize(s->purge);
 	sqlite3_close(s->checkpointer);
 	sqlite3_close(s->reader);
 	/* Closing the last connection checkpoints and removes the WAL. */
@@ -371,7 +382,9 @@ static int sqlite_count_events(struct store *base, struct store_event_counts *re
 				    "SELECT status, count(*), sum(duplicates) FROM events"
 				    " GROUP BY status",
 				    -1, &st, NULL);
-	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			break;
 		const char *status = (const char *)sqlite3_column_text(st, 0);
 		int64_t count = sqlite3_column_int64(st, 1);
 		c.duplicates += sqlite3_column_int64(st, 2);
@@ -414,11 +427,252 @@ static int sqlite_schema_version(struct store *base, int *ret, struct store_erro
 	return r;
 }
 
+/* Prepares sql into *slot on first use; the writer lock is held. */
+static int sqlite_cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql,
+			 struct store_error *err)
+{
+	if (*slot) {
+		sqlite3_reset(*slot);
+		sqlite3_clear_bindings(*slot);
+		return 0;
+	}
+	int rc = sqlite3_prepare_v3(s->writer, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+	return rc == SQLITE_OK ? 0 : sqlite_fail(s->writer, rc, "preparing statement", err);
+}
+
+static char *column_dup(sqlite3_stmt *st, int col)
+{
+	const char *v = (const char *)sqlite3_column_text(st, col);
+	return strdup(v ? v : "");
+}
+
+/* Copies one claimed row, decoding its body. */
+static int sqlite_claimed_row(sqlite3_stmt *st, size_t max_body, struct store_claimed *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->id = sqlite3_column_int64(st, 0);
+	e->provider = column_dup(st, 1);
+	e->route = column_dup(st, 2);
+	e->delivery_id = column_dup(st, 3);
+	e->event_type = column_dup(st, 4);
+	e->headers_json = column_dup(st, 5);
+	e->attempts = sqlite3_column_int(st, 8);
+	e->max_attempts = sqlite3_column_int(st, 9);
+	e->received_at_ms = sqlite3_column_int64(st, 10);
+	if (!e->provider || !e->route || !e->delivery_id || !e->event_type || !e->headers_json)
+		return HQ_E_NOMEM;
+	const void *blob = sqlite3_column_blob(st, 6);
+	size_t len = (size_t)sqlite3_column_bytes(st, 6);
+	const char *enc = (const char *)sqlite3_column_text(st, 7);
+	struct buf b;
+	buf_init(&b, max_body);
+	int r;
+	if (enc && strcmp(enc, "zstd") == 0)
+		r = zstd_decompress(blob, len, &b);
+	else
+		r = buf_append(&b, blob ? blob : "", len);
+	if (r == HQ_E_NOMEM) {
+		buf_release(&b);
+		return r;
+	}
+	if (r < 0) {
+		/* Undecodable or over the limit: returned without a body. */
+		buf_release(&b);
+		return 0;
+	}
+	if (!b.data && buf_reserve(&b, 0) < 0)
+		return HQ_E_NOMEM;
+	e->body = b.data;
+	e->body_len = b.len;
+	return 0;
+}
+
+static int sqlite_claim_events(struct store *base, const char *owner, int64_t now_ms,
+			       int64_t lease_ms, size_t max, size_t max_body,
+			       struct store_claim *ret, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct store_claim c = { NULL, 0 };
+	if (max == 0) {
+		*ret = c;
+		return 0;
+	}
+	c.events = calloc(max, sizeof(*c.events));
+	if (!c.events)
+		return HQ_E_NOMEM;
+	pthread_mutex_lock(&s->write_lock);
+	int r = sqlite_cached(s, &s->claim,
+			      "UPDATE events SET status = 'processing', lease_owner = ?1,"
+			      " lease_expires_at = ?2 + ?3, attempts = attempts + 1, updated_at = ?2"
+			      " WHERE id IN (SELECT id FROM events WHERE status = 'pending'"
+			      "  AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT ?4)"
+			      " RETURNING id, provider, route, delivery_id, event_type, headers, body,"
+			      "  body_encoding, attempts, max_attempts, received_at",
+			      err);
+	if (r == 0) {
+		sqlite3_stmt *st = s->claim;
+		sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now_ms);
+		sqlite3_bind_int64(st, 3, lease_ms);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && c.n < max) {
+			r = sqlite_claimed_row(st, max_body, &c.events[c.n]);
+			c.n++;
+			if (r < 0)
+				break;
+		}
+		if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+			r = sqlite_fail(s->writer, rc, "claiming events", err);
+		sqlite3_reset(st);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	if (r < 0) {
+		/* The claimed rows stay leased; the lease expires and they are
+		 * reclaimed, so nothing is lost. */
+		store_claim_release(&c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+static int sqlite_finish_one(struct sqlite_store *s, const char *owner,
+			     const struct store_outcome *o, int64_t now_ms, int *changed,
+			     struct store_error *err)
+{
+	sqlite3_stmt **slot;
+	const char *sql;
+	switch (o->kind) {
+	case STORE_OUTCOME_DONE:
+		slot = &s->finish_done;
+		sql = "UPDATE events SET status = 'completed', completed_at = ?3, updated_at = ?3,"
+		      " lease_owner = NULL, lease_expires_at = NULL,"
+		      " action = coalesce(?4, action), repository = coalesce(?5, repository),"
+		      " sender = coalesce(?6, sender)"
+		      " WHERE id = ?1 AND status = 'processing' AND lease_owner = ?2";
+		break;
+	case STORE_OUTCOME_RETRY:
+		slot = &s->finish_retry;
+		sql = "UPDATE events SET status = CASE WHEN attempts >= max_attempts"
+		      "  THEN 'dead_letter' ELSE 'pending' END,"
+		      " next_attempt_at = ?4, last_error = ?5, updated_at = ?3,"
+		      " lease_owner = NULL, lease_expires_at = NULL"
+		      " WHERE id = ?1 AND status = 'processing' AND lease_owner = ?2";
+		break;
+	default:
+		slot = &s->finish_dead;
+		sql = "UPDATE events SET status = 'dead_letter', last_error = ?4, updated_at = ?3,"
+		      " lease_owner = NULL, lease_expires_at = NULL"
+		      " WHERE id = ?1 AND status = 'processing' AND lease_owner = ?2";
+		break;
+	}
+	int r = sqlite_cached(s, slot, sql, err);
+	if (r < 0)
+		return r;
+	sqlite3_stmt *st = *slot;
+	sqlite3_bind_int64(st, 1, o->id);
+	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_ms);
+	if (o->kind == STORE_OUTCOME_DONE) {
+		sqlite3_bind_text(st, 4, o->action, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, o->repository, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, o->sender, -1, SQLITE_STATIC);
+	} else if (o->kind == STORE_OUTCOME_RETRY) {
+		sqlite3_bind_int64(st, 4, o->next_attempt_at_ms);
+		sqlite3_bind_text(st, 5, o->error ? o->error : "", -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_text(st, 4, o->error ? o->error : "", -1, SQLITE_STATIC);
+	}
+	int rc = sqlite3_step(st);
+	*changed = sqlite3_changes(s->writer);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, "recording an outcome", err);
+}
+
+static int sqlite_finish_events(struct store *base, const char *owner,
+				const struct store_outcome *o, size_t n, int64_t now_ms,
+				size_t *applied, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	size_t count = 0;
+	pthread_mutex_lock(&s->write_lock);
+	int r = sqlite_exec(s->writer, "BEGIN IMMEDIATE", err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		int changed = 0;
+		r = sqlite_finish_one(s, owner, &o[i], now_ms, &changed, err);
+		count += (size_t)changed;
+	}
+	if (r == 0)
+		r = sqlite_exec(s->writer, "COMMIT", err);
+	if (r < 0)
+		sqlite3_exec(s->writer, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&s->write_lock);
+	if (r == 0 && applied)
+		*applied = count;
+	return r;
+}
+
+/* Runs one cached statement binding ?1 (and ?2 when it has one) as
+ * integers, counting the rows it changed. */
+static int sqlite_run_counted(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql,
+			      int64_t a, int64_t b, const char *what, size_t *changed,
+			      struct store_error *err)
+{
+	pthread_mutex_lock(&s->write_lock);
+	int r = sqlite_cached(s, slot, sql, err);
+	if (r == 0) {
+		sqlite3_bind_int64(*slot, 1, a);
+		if (sqlite3_bind_parameter_count(*slot) >= 2)
+			sqlite3_bind_int64(*slot, 2, b);
+		int rc = sqlite3_step(*slot);
+		if (rc == SQLITE_DONE) {
+			if (changed)
+				*changed = (size_t)sqlite3_changes(s->writer);
+		} else {
+			r = sqlite_fail(s->writer, rc, what, err);
+		}
+		sqlite3_reset(*slot);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	return r;
+}
+
+static int sqlite_reclaim_expired(struct store *base, int64_t now_ms, size_t *reclaimed,
+				  struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	return sqlite_run_counted(
+		s, &s->reclaim,
+		"UPDATE events SET status = CASE WHEN attempts >= max_attempts"
+		"  THEN 'dead_letter' ELSE 'pending' END,"
+		" next_attempt_at = ?1, updated_at = ?1, lease_owner = NULL,"
+		" lease_expires_at = NULL,"
+		" last_error = 'lease expired: the processor stopped or stalled'"
+		" WHERE status = 'processing' AND lease_expires_at <= ?1",
+		now_ms, 0, "reclaiming expired leases", reclaimed, err);
+}
+
+static int sqlite_purge_completed(struct store *base, int64_t before_ms, size_t limit,
+				  size_t *purged, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	return sqlite_run_counted(
+		s, &s->purge,
+		"DELETE FROM events WHERE id IN (SELECT id FROM events"
+		" WHERE status = 'completed' AND completed_at < ?1 LIMIT ?2)",
+		before_ms, (int64_t)limit, "purging completed events", purged, err);
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.insert_events = sqlite_insert_events,
 	.count_events = sqlite_count_events,
 	.schema_version = sqlite_schema_version,
+	.claim_events = sqlite_claim_events,
+	.finish_events = sqlite_finish_events,
+	.reclaim_expired = sqlite_reclaim_expired,
+	.purge_completed = sqlite_purge_completed,
 };
 
 int store_sqlite_open(const char *path, const struct store_options *opt,

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/backend.h"
@@ -59,4 +60,47 @@ int store_count_events(struct store *s, struct store_event_counts *ret,
 int store_schema_version(struct store *s, int *ret, struct store_error *err)
 {
 	return s->ops->schema_version(s, ret, err);
+}
+
+void store_claim_release(struct store_claim *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		struct store_claimed *e = &c->events[i];
+		free(e->provider);
+		free(e->route);
+		free(e->delivery_id);
+		free(e->event_type);
+		free(e->headers_json);
+		free(e->body);
+	}
+	free(c->events);
+	c->events = NULL;
+	c->n = 0;
+}
+
+int store_claim_events(struct store *s, const char *owner, int64_t now_ms,
+		       int64_t lease_ms, size_t max, size_t max_body, struct store_claim *ret,
+		       struct store_error *err)
+{
+	return s->ops->claim_events(s, owner, now_ms, lease_ms, max, max_body, ret, err);
+}
+
+int store_finish_events(struct store *s, const char *owner, const struct store_outcome *o,
+			size_t n, int64_t now_ms, size_t *applied, struct store_error *err)
+{
+	return s->ops->finish_events(s, owner, o, n, now_ms, applied, err);
+}
+
+int store_reclaim_expired(struct store *s, int64_t now_ms, size_t *reclaimed,
+			  struct store_error *err)
+{
+	return s->ops->reclaim_expired(s, now_ms, reclaimed, err);
+}
+
+int store_purge_completed(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
+			  struct store_error *err)
+{
+	return s->ops->purge_completed(s, before_ms, limit, purged, err);
 }

@@ -47,6 +47,46 @@ struct store_event_counts {
 	int64_t duplicates;
 };
 
+/* An event claimed for processing, body decoded to the bytes received. */
+struct store_claimed {
+	int64_t id;
+	char *provider;
+	char *route;
+	char *delivery_id;
+	char *event_type;
+	char *headers_json;
+	char *body;
+	size_t body_len;
+	int attempts; /* including this one */
+	int max_attempts;
+	int64_t received_at_ms;
+};
+
+struct store_claim {
+	struct store_claimed *events;
+	size_t n;
+};
+
+void store_claim_release(struct store_claim *c);
+
+enum store_outcome_kind {
+	STORE_OUTCOME_DONE,  /* completed */
+	STORE_OUTCOME_RETRY, /* pending again at next_attempt_at, or dead
+				letter when its attempts are used up */
+	STORE_OUTCOME_DEAD,  /* dead letter now: retrying cannot help */
+};
+
+struct store_outcome {
+	int64_t id;
+	enum store_outcome_kind kind;
+	int64_t next_attempt_at_ms; /* RETRY */
+	const char *error;	    /* RETRY, DEAD: the reason, kept in last_error */
+	/* DONE: what processing learned; NULL leaves a field as it was */
+	const char *action;
+	const char *repository;
+	const char *sender;
+};
+
 /* Opens (creating if needed) the database named by url and applies the
  * pending migrations. */
 int store_open(const char *url, const struct store_options *opt, struct store **ret,
@@ -63,6 +103,31 @@ int store_insert_events(struct store *s, struct store_event_in *evs, size_t n,
 
 int store_count_events(struct store *s, struct store_event_counts *ret,
 		       struct store_error *err);
+
+/* Claims up to max pending events that are due at now_ms, oldest due
+ * first: each becomes 'processing' under a lease held by owner until
+ * now_ms + lease_ms, with its attempt counted. Bodies larger than
+ * max_body once decoded are not returned decoded: such an event is
+ * returned with body NULL (the caller dead-letters it). */
+int store_claim_events(struct store *s, const char *owner, int64_t now_ms,
+		       int64_t lease_ms, size_t max, size_t max_body, struct store_claim *ret,
+		       struct store_error *err);
+
+/* Records n outcomes in one transaction. Only events still leased by
+ * owner change: an event whose lease expired and went to someone else is
+ * left alone (*applied counts the ones that changed). */
+int store_finish_events(struct store *s, const char *owner, const struct store_outcome *o,
+			size_t n, int64_t now_ms, size_t *applied, struct store_error *err);
+
+/* Events whose lease expired by now_ms (their processor died or stalled)
+ * go back to pending, due at once, or to dead letter when their attempts
+ * are used up. */
+int store_reclaim_expired(struct store *s, int64_t now_ms, size_t *reclaimed,
+			  struct store_error *err);
+
+/* Deletes up to limit completed events that completed before before_ms. */
+int store_purge_completed(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
+			  struct store_error *err);
 
 /* The schema version the database is at. */
 int store_schema_version(struct store *s, int *ret, struct store_error *err);

@@ -8,8 +8,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/error.h"
+#include "util/zstd.h"
 
 struct fixture {
 	char dir[64];
@@ -127,7 +131,7 @@ static void events_survive_close_and_reopen(void **state)
 	assert_int_equal(b.id, a.id);
 	int version = 0;
 	assert_int_equal(store_schema_version(f->store, &version, &err), 0);
-	assert_int_equal(version, 1);
+	assert_int_equal(version, 2);
 }
 
 static void one_bad_event_does_not_refuse_its_batch(void **state)
@@ -158,6 +162,205 @@ static void unopenable_path_is_a_clear_error(void **state)
 	assert_int_equal(r, HQ_E_UNSUPPORTED);
 }
 
+/* Reads one column of one event with a separate connection. */
+static void peek(struct fixture *f, int64_t id, const char *column, char *out, size_t size)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	char sql[160];
+	snprintf(sql, sizeof(sql), "SELECT coalesce(%s, '') FROM events WHERE id = %lld", column,
+		 (long long)id);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void assert_column(struct fixture *f, int64_t id, const char *column, const char *want)
+{
+	char got[512];
+	peek(f, id, column, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
+static int64_t insert_at(struct fixture *f, const char *delivery, int64_t at, int max_attempts)
+{
+	struct store_event_in ev = event(delivery);
+	ev.received_at_ms = at;
+	ev.max_attempts = max_attempts;
+	struct store_error err;
+	assert_int_equal(store_insert_events(f->store, &ev, 1, &err), 0);
+	return ev.id;
+}
+
+static void claim_takes_due_events_once_under_a_lease(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = insert_at(f, "a", 1000, 5);
+	int64_t b = insert_at(f, "b", 2000, 5);
+	insert_at(f, "later", 9000, 5);
+	struct store_claim c;
+	struct store_error err;
+	assert_int_equal(store_claim_events(f->store, "node-1", 5000, 30000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 2); /* "later" is not due at 5000 */
+	assert_true((c.events[0].id == a && c.events[1].id == b) ||
+		    (c.events[0].id == b && c.events[1].id == a));
+	assert_int_equal(c.events[0].attempts, 1);
+	assert_int_equal(c.events[0].body_len, 19);
+	assert_memory_equal(c.events[0].body, "{\"action\":\"opened\"}", 19);
+	assert_string_equal(c.events[0].event_type, "issues");
+	store_claim_release(&c);
+	assert_column(f, a, "status", "processing");
+	assert_column(f, a, "lease_owner", "node-1");
+	assert_column(f, a, "lease_expires_at", "35000");
+
+	struct store_claim again;
+	assert_int_equal(store_claim_events(f->store, "node-2", 5000, 30000, 10, 1 << 20, &again, &err), 0);
+	assert_int_equal(again.n, 0);
+	store_claim_release(&again);
+}
+
+static void compressed_bodies_come_back_decoded(void **state)
+{
+	struct fixture *f = *state;
+	char text[2000];
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "{\"k\":\"vvvvvvvv\"}"[i % 16];
+	struct buf packed;
+	buf_init(&packed, sizeof(text));
+	assert_int_equal(zstd_compress(text, sizeof(text), 1, &packed), 0);
+	struct store_event_in ev = event("z");
+	ev.body = packed.data;
+	ev.body_len = packed.len;
+	ev.body_encoding = "zstd";
+	struct store_error err;
+	assert_int_equal(store_insert_events(f->store, &ev, 1, &err), 0);
+	buf_release(&packed);
+	struct store_claim c;
+	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2, 1000, 1, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.events[0].body_len, sizeof(text));
+	assert_memory_equal(c.events[0].body, text, sizeof(text));
+	store_claim_release(&c);
+	/* Over the caller's limit: returned without a body. */
+	assert_int_equal(store_reclaim_expired(f->store, INT64_MAX / 2 + 2000, NULL, &err), 0);
+	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2 + 3000, 1000, 1, 100, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_null(c.events[0].body);
+	store_claim_release(&c);
+}
+
+static void outcomes_complete_retry_or_dead_letter(void **state)
+{
+	struct fixture *f = *state;
+	int64_t done = insert_at(f, "done", 0, 5);
+	int64_t retry = insert_at(f, "retry", 0, 5);
+	int64_t dead = insert_at(f, "dead", 0, 5);
+	int64_t last = insert_at(f, "last", 0, 1);
+	struct store_claim c;
+	struct store_error err;
+	assert_int_equal(store_claim_events(f->store, "n", 100, 30000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 4);
+	store_claim_release(&c);
+	struct store_outcome o[4] = {
+		{ done, STORE_OUTCOME_DONE, 0, NULL, "opened", "o/r", "octocat" },
+		{ retry, STORE_OUTCOME_RETRY, 4100, "HTTP 502 from agent", NULL, NULL, NULL },
+		{ dead, STORE_OUTCOME_DEAD, 0, "malformed JSON at line 1 column 2", NULL, NULL, NULL },
+		{ last, STORE_OUTCOME_RETRY, 4100, "timeout", NULL, NULL, NULL },
+	};
+	size_t applied = 0;
+	assert_int_equal(store_finish_events(f->store, "n", o, 4, 200, &applied, &err), 0);
+	assert_int_equal(applied, 4);
+	assert_column(f, done, "status", "completed");
+	assert_column(f, done, "completed_at", "200");
+	assert_column(f, done, "repository", "o/r");
+	assert_column(f, done, "action", "opened");
+	assert_column(f, done, "lease_owner", "");
+	assert_column(f, retry, "status", "pending");
+	assert_column(f, retry, "next_attempt_at", "4100");
+	assert_column(f, retry, "last_error", "HTTP 502 from agent");
+	assert_column(f, dead, "status", "dead_letter");
+	assert_column(f, dead, "last_error", "malformed JSON at line 1 column 2");
+	/* max_attempts 1: the transient failure used the last attempt */
+	assert_column(f, last, "status", "dead_letter");
+
+	/* The retried event is not due before 4100, then it is, attempt 2. */
+	assert_int_equal(store_claim_events(f->store, "n", 4099, 30000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 0);
+	store_claim_release(&c);
+	assert_int_equal(store_claim_events(f->store, "n", 4100, 30000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.events[0].id, retry);
+	assert_int_equal(c.events[0].attempts, 2);
+	store_claim_release(&c);
+}
+
+static void expired_lease_returns_to_pending_and_old_owner_cannot_finish(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = insert_at(f, "lease", 0, 2);
+	struct store_claim c;
+	struct store_error err;
+	size_t n = 99;
+	assert_int_equal(store_claim_events(f->store, "dead-node", 100, 1000, 1, 1 << 20, &c, &err), 0);
+	store_claim_release(&c);
+	assert_int_equal(store_reclaim_expired(f->store, 1099, &n, &err), 0);
+	assert_int_equal(n, 0); /* not expired yet */
+	assert_int_equal(store_reclaim_expired(f->store, 1100, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_column(f, id, "status", "pending");
+	assert_column(f, id, "attempts", "1");
+	assert_column(f, id, "last_error", "lease expired: the processor stopped or stalled");
+
+	/* Another node takes it; the first node's late outcome changes nothing. */
+	assert_int_equal(store_claim_events(f->store, "live-node", 1200, 1000, 1, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	store_claim_release(&c);
+	struct store_outcome late = { id, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL };
+	size_t applied = 99;
+	assert_int_equal(store_finish_events(f->store, "dead-node", &late, 1, 1300, &applied, &err), 0);
+	assert_int_equal(applied, 0);
+	assert_column(f, id, "status", "processing");
+	assert_column(f, id, "lease_owner", "live-node");
+
+	/* Second expiry with attempts used up (max 2): dead letter. */
+	assert_int_equal(store_reclaim_expired(f->store, 2200, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_column(f, id, "status", "dead_letter");
+}
+
+static void purge_deletes_only_old_completed_events(void **state)
+{
+	struct fixture *f = *state;
+	int64_t old = insert_at(f, "old", 0, 5);
+	int64_t recent = insert_at(f, "recent", 0, 5);
+	int64_t dead = insert_at(f, "dead", 0, 5);
+	struct store_claim c;
+	struct store_error err;
+	assert_int_equal(store_claim_events(f->store, "n", 10, 1000, 10, 1 << 20, &c, &err), 0);
+	store_claim_release(&c);
+	struct store_outcome o1[2] = {
+		{ old, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL },
+		{ dead, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL },
+	};
+	assert_int_equal(store_finish_events(f->store, "n", o1, 2, 100, NULL, &err), 0);
+	struct store_outcome o2 = { recent, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL };
+	assert_int_equal(store_finish_events(f->store, "n", &o2, 1, 5000, NULL, &err), 0);
+	size_t purged = 0;
+	assert_int_equal(store_purge_completed(f->store, 1000, 100, &purged, &err), 0);
+	assert_int_equal(purged, 1);
+	struct store_event_counts counts;
+	assert_int_equal(store_count_events(f->store, &counts, &err), 0);
+	assert_int_equal(counts.completed, 1);
+	assert_int_equal(counts.dead_letter, 1); /* dead letters wait for an operator */
+	/* The purged delivery is forgotten: a redelivery is a new event. */
+	struct store_event_in again = event("old");
+	assert_int_equal(store_insert_events(f->store, &again, 1, &err), 0);
+	assert_false(again.duplicate);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +370,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(events_survive_close_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_bad_event_does_not_refuse_its_batch, setup, teardown),
 		cmocka_unit_test(unopenable_path_is_a_clear_error),
+		cmocka_unit_test_setup_teardown(claim_takes_due_events_once_under_a_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(compressed_bodies_come_back_decoded, setup, teardown),
+		cmocka_unit_test_setup_teardown(outcomes_complete_retry_or_dead_letter, setup, teardown),
+		cmocka_unit_test_setup_teardown(expired_lease_returns_to_pending_and_old_owner_cannot_finish, setup, teardown),
+		cmocka_unit_test_setup_teardown(purge_deletes_only_old_completed_events, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
