@@ -13,7 +13,9 @@
 
 #include "cli/cli.h"
 #include "core/config.h"
+#include "engine/handler.h"
 #include "engine/ingest.h"
+#include "engine/processor.h"
 #include "sources/http.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -67,6 +69,24 @@ void cli_serve_help(FILE *out)
 	      "Exit codes: 0 clean shutdown, 1 run-time failure, 2 usage error,\n"
 	      "78 invalid configuration.\n",
 	      out);
+}
+
+static void wake_processor(void *ctx)
+{
+	processor_wake(ctx);
+}
+
+/* This node's lease owner: host, pid and a random tag, so a restarted
+ * process never mistakes the leases of its previous life for its own. */
+static void node_id(char *out, size_t size)
+{
+	char host[64] = "host";
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "host");
+	host[sizeof(host) - 1] = '\0';
+	uint32_t tag = 0;
+	(void)crypto_random(&tag, sizeof(tag));
+	snprintf(out, size, "%s:%ld:%08x", host, (long)getpid(), tag);
 }
 
 static const char *env_lookup(void *ctx, const char *name)
@@ -200,6 +220,7 @@ int cli_serve(int argc, char **argv)
 	config_init(&cfg);
 	struct store *store = NULL;
 	struct ingest *ingest = NULL;
+	struct processor *processor = NULL;
 	struct http_server *http = NULL;
 	int exit_code = CLI_EXIT_FAILURE;
 
@@ -243,16 +264,42 @@ int cli_serve(int argc, char **argv)
 			NULL);
 		goto out_config;
 	}
+	char owner[128];
+	node_id(owner, sizeof(owner));
+	struct handler_options handler = {
+		.fail_first_attempts = (int)cfg.fail_first_attempts,
+	};
+	struct processor_options popt = {
+		.owner = owner,
+		.batch_max = cfg.processor_batch,
+		.concurrency = (unsigned)cfg.processor_concurrency,
+		.lease_ms = cfg.lease_ms,
+		.poll_ms = cfg.poll_ms,
+		.backoff = { cfg.backoff_base_ms, cfg.backoff_cap_ms },
+		.retention_ms = cfg.retention_ms,
+		.max_body = cfg.max_body,
+		.handle = handler_handle,
+		.handle_ctx = &handler,
+	};
+	r = processor_start(store, &popt, &processor);
+	if (r < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the processor", "error", hq_strerror(r),
+			NULL);
+		goto out_store;
+	}
 	struct ingest_options iopt = {
 		.batch_max = cfg.commit_batch,
 		.queue_max = INGEST_QUEUE_MAX,
 		.zstd_level = cfg.compression == CONFIG_COMPRESSION_ZSTD ? 1 : 0,
+		.max_attempts = (int)cfg.max_attempts,
+		.on_commit = wake_processor,
+		.on_commit_ctx = processor,
 	};
 	r = ingest_start(store, &iopt, &ingest);
 	if (r < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot start the committer", "error", hq_strerror(r),
 			NULL);
-		goto out_store;
+		goto out_processor;
 	}
 
 	struct http_options hopt = {
@@ -307,6 +354,18 @@ int cli_serve(int argc, char **argv)
 		"failed_transactions", failures, NULL);
 out_ingest:
 	ingest_stop(ingest);
+out_processor:
+	if (processor) {
+		struct processor_stats pst;
+		processor_get_stats(processor, &pst);
+		processor_stop(processor);
+		char done[24], retried[24], dead[24];
+		snprintf(done, sizeof(done), "%llu", (unsigned long long)pst.completed);
+		snprintf(retried, sizeof(retried), "%llu", (unsigned long long)pst.retried);
+		snprintf(dead, sizeof(dead), "%llu", (unsigned long long)pst.dead);
+		log_msg(HQ_LOG_INFO, "events processed", "completed", done, "retried", retried,
+			"dead_lettered", dead, NULL);
+	}
 out_store:
 	store_close(store);
 	if (exit_code == CLI_EXIT_OK)

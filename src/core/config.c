@@ -56,6 +56,32 @@ const struct config_option config_options[] = {
 	{ "store.compression", "HOOKQ_COMPRESSION", "compression", CONFIG_ENUM,
 	  OFF(compression), 0, 0, compression_names, "zstd",
 	  "stored bodies: zstd (level 1, about 6x smaller for GitHub JSON) or none" },
+	{ "processor.batch", "HOOKQ_PROCESSOR_BATCH", "processor-batch", CONFIG_COUNT,
+	  OFF(processor_batch), 1, 10000, NULL, "100",
+	  "most events one worker claims and records per transaction" },
+	{ "processor.concurrency", "HOOKQ_PROCESSOR_CONCURRENCY", "processor-concurrency",
+	  CONFIG_COUNT, OFF(processor_concurrency), 1, 64, NULL, "2",
+	  "processor worker threads" },
+	{ "processor.lease", "HOOKQ_LEASE", "lease", CONFIG_DURATION, OFF(lease_ms), 1000,
+	  86400000, NULL, "60s",
+	  "how long a claimed event is reserved before it counts as abandoned" },
+	{ "processor.poll_interval", "HOOKQ_POLL_INTERVAL", "poll-interval", CONFIG_DURATION,
+	  OFF(poll_ms), 10, 3600000, NULL, "1s",
+	  "how often idle workers look for due events (new ones wake them at once)" },
+	{ "processor.max_attempts", "HOOKQ_MAX_ATTEMPTS", "max-attempts", CONFIG_COUNT,
+	  OFF(max_attempts), 1, 100, NULL, "5",
+	  "attempts before an event goes to dead letter (set when it is stored)" },
+	{ "processor.backoff_base", "HOOKQ_BACKOFF_BASE", "backoff-base", CONFIG_DURATION,
+	  OFF(backoff_base_ms), 0, 3600000, NULL, "2s",
+	  "delay after the first failed attempt; doubles after each" },
+	{ "processor.backoff_cap", "HOOKQ_BACKOFF_CAP", "backoff-cap", CONFIG_DURATION,
+	  OFF(backoff_cap_ms), 0, 86400000, NULL, "10m", "longest delay between attempts" },
+	{ "processor.retention", "HOOKQ_RETENTION", "retention", CONFIG_DURATION,
+	  OFF(retention_ms), 0, 3650ull * 86400000, NULL, "7d",
+	  "completed events older than this are purged (0: keep them); dead letters stay" },
+	{ "processor.fail_first_attempts", "HOOKQ_FAIL_FIRST_ATTEMPTS", NULL, CONFIG_COUNT,
+	  OFF(fail_first_attempts), 0, 100, NULL, "0",
+	  "testing aid, dev mode only: fail the first N attempts of every event" },
 	{ "github.secret", "GITHUB_WEBHOOK_SECRET", NULL, CONFIG_SECRET,
 	  OFF(github_secret), 0, 0, NULL, NULL,
 	  "GitHub webhook secret (X-Hub-Signature-256)" },
@@ -603,8 +629,18 @@ int config_validate(const struct config *c, struct config_error *err)
 			(unsigned long long)c->max_body);
 		return HQ_E_CONFIG;
 	}
+	if (c->backoff_cap_ms < c->backoff_base_ms) {
+		err_set(err, "processor.backoff_cap (%llu ms) is below processor.backoff_base (%llu ms)",
+			(unsigned long long)c->backoff_cap_ms,
+			(unsigned long long)c->backoff_base_ms);
+		return HQ_E_CONFIG;
+	}
 	if (c->dev)
 		return 0;
+	if (c->fail_first_attempts > 0) {
+		err_set(err, "processor.fail_first_attempts is a testing aid: it needs dev mode");
+		return HQ_E_CONFIG;
+	}
 	for (int i = 0; i < CONFIG_MAX_SECRETS; i++) {
 		if (!c->inline_secret_at[i][0])
 			continue;

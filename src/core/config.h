@@ -37,6 +37,16 @@ struct config {
 	uint64_t busy_timeout_ms;
 	uint64_t commit_batch;
 	int compression; /* enum config_compression */
+	/* processing */
+	uint64_t processor_batch;
+	uint64_t processor_concurrency;
+	uint64_t lease_ms;
+	uint64_t poll_ms;
+	uint64_t max_attempts;
+	uint64_t backoff_base_ms;
+	uint64_t backoff_cap_ms;
+	uint64_t retention_ms;
+	uint64_t fail_first_attempts;
 	/* secrets and credentials */
 	char *github_secret;
 	char *github_secret_file;

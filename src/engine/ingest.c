@@ -18,6 +18,9 @@ struct ingest {
 	size_t batch_max;
 	size_t queue_max;
 	int zstd_level;
+	int max_attempts;
+	void (*on_commit)(void *ctx);
+	void *on_commit_ctx;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -55,6 +58,12 @@ static void ingest_commit(struct ingest *in, struct ingest_req *list, size_t n)
 	if (r < 0)
 		in->stats.failures++;
 	pthread_mutex_unlock(&in->lock);
+
+	bool fresh = false;
+	for (i = 0; i < n; i++)
+		fresh |= in->batch[i].result == 0 && !in->batch[i].duplicate;
+	if (fresh && in->on_commit)
+		in->on_commit(in->on_commit_ctx);
 
 	for (i = 0; i < n; i++) {
 		struct ingest_req *req = in->reqs[i];
@@ -111,6 +120,9 @@ int ingest_start(struct store *store, const struct ingest_options *opt,
 	in->batch_max = opt->batch_max;
 	in->queue_max = opt->queue_max;
 	in->zstd_level = opt->zstd_level;
+	in->max_attempts = opt->max_attempts;
+	in->on_commit = opt->on_commit;
+	in->on_commit_ctx = opt->on_commit_ctx;
 	in->batch = calloc(in->batch_max, sizeof(*in->batch));
 	in->reqs = calloc(in->batch_max, sizeof(*in->reqs));
 	if (!in->batch || !in->reqs)
@@ -141,6 +153,8 @@ void ingest_req_release(struct ingest_req *req)
 int ingest_submit(struct ingest *in, struct ingest_req *req)
 {
 	req->next = NULL;
+	if (req->ev.max_attempts <= 0)
+		req->ev.max_attempts = in->max_attempts;
 	if (in->zstd_level > 0 && req->ev.body_len >= COMPRESS_MIN && !req->ev.body_encoding) {
 		buf_init(&req->packed, req->ev.body_len);
 		if (zstd_compress(req->ev.body, req->ev.body_len, in->zstd_level,

@@ -34,6 +34,11 @@ struct ingest_options {
 	size_t batch_max; /* most events per transaction */
 	size_t queue_max; /* most events waiting; beyond it HQ_E_OVERLOAD */
 	int zstd_level;	  /* compress bodies with this zstd level; 0: never */
+	int max_attempts; /* for events that do not set their own */
+	/* Called on the committer thread after each transaction that stored
+	 * new events (the processor's wake-up); may be NULL. */
+	void (*on_commit)(void *ctx);
+	void *on_commit_ctx;
 };
 
 int ingest_start(struct store *store, const struct ingest_options *opt,

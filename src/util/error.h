@@ -18,7 +18,8 @@
 	X(SIG_INVALID, "signature invalid")                               \
 	X(CONFIG, "configuration error")                                  \
 	X(UNSUPPORTED, "not supported")                                   \
-	X(SYSTEM, "system error")
+	X(SYSTEM, "system error")                                         \
+	X(RETRY, "transient failure")
 
 enum hq_error {
 	HQ_OK = 0,

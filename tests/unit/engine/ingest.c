@@ -89,7 +89,7 @@ static void concurrent_submissions_share_transactions_and_stay_exactly_once(void
 	struct store_error err;
 	assert_int_equal(store_open(path, &opts, &s, &err), 0);
 	struct ingest *in;
-	struct ingest_options iopt = { 64, 1024, 1 };
+	struct ingest_options iopt = { 64, 1024, 1, 5, NULL, NULL };
 	assert_int_equal(ingest_start(s, &iopt, &in), 0);
 
 	pthread_t th[THREADS];
@@ -126,7 +126,7 @@ static void concurrent_submissions_share_transactions_and_stay_exactly_once(void
 static void zero_batch_or_queue_is_refused(void **state)
 {
 	(void)state;
-	struct ingest_options a = { 0, 1, 0 }, b = { 1, 0, 0 };
+	struct ingest_options a = { 0, 1, 0, 5, NULL, NULL }, b = { 1, 0, 0, 5, NULL, NULL };
 	assert_int_equal(ingest_start(NULL, &a, NULL), HQ_E_INVAL);
 	assert_int_equal(ingest_start(NULL, &b, NULL), HQ_E_INVAL);
 }

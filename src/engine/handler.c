@@ -1,0 +1,24 @@
+#include "engine/handler.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "providers/github.h"
+#include "util/error.h"
+
+int handler_handle(void *ctx, const struct store_claimed *ev, struct event_info *info,
+		   char *why, size_t why_size)
+{
+	const struct handler_options *opt = ctx;
+	if (opt && ev->attempts <= opt->fail_first_attempts) {
+		snprintf(why, why_size,
+			 "injected failure %d of %d (processor.fail_first_attempts)", ev->attempts,
+			 opt->fail_first_attempts);
+		return HQ_E_RETRY;
+	}
+	if (strcmp(ev->provider, "github") == 0)
+		return github_normalize(ev->event_type, ev->body, ev->body_len, info, why,
+					why_size);
+	snprintf(why, why_size, "no handler for provider '%.64s'", ev->provider);
+	return HQ_E_INVAL;
+}
