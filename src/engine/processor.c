@@ -221,16 +221,21 @@ static void *worker_main(void *arg)
 		if (process_batch(w) > 0)
 			continue;
 
-		/* Nothing due: sleep until a wake or the poll interval, unless
-		 * a wake came while this batch was being claimed. */
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)(p->opt.poll_ms / 1000);
-		until.tv_nsec += (long)(p->opt.poll_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		/* Nothing due: sleep until a wake, the next pending event's due
+		 * time (a retry), or the poll interval, unless a wake came while
+		 * this batch was being claimed. */
+		int64_t now = now_ms();
+		int64_t wake_at = now + (int64_t)p->opt.poll_ms;
+		int64_t due = INT64_MAX;
+		struct store_error err;
+		if (store_next_due(p->store, &due, &err) == 0 && due < wake_at)
+			wake_at = due;
+		/* Never spin: a due event the claim did not get (a store error,
+		 * another worker) is looked at again shortly. */
+		if (wake_at < now + 10)
+			wake_at = now + 10;
+		struct timespec until = { (time_t)(wake_at / 1000),
+					  (long)(wake_at % 1000) * 1000000L };
 		pthread_mutex_lock(&p->lock);
 		while (!p->stopping && p->generation == seen) {
 			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) != 0)

@@ -653,6 +653,28 @@ static int sqlite_reclaim_expired(struct store *base, int64_t now_ms, size_t *re
 		now_ms, 0, "reclaiming expired leases", reclaimed, err);
 }
 
+static int sqlite_next_due(struct store *base, int64_t *ret, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->read_lock);
+	sqlite3_stmt *st = NULL;
+	/* Served by the partial index events_due. */
+	int rc = sqlite3_prepare_v2(s->reader,
+				    "SELECT min(next_attempt_at) FROM events WHERE status = 'pending'",
+				    -1, &st, NULL);
+	int r;
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*ret = sqlite3_column_type(st, 0) == SQLITE_NULL ? INT64_MAX :
+								   sqlite3_column_int64(st, 0);
+		r = 0;
+	} else {
+		r = sqlite_fail(s->reader, rc, "reading the next due time", err);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->read_lock);
+	return r;
+}
+
 static int sqlite_purge_completed(struct store *base, int64_t before_ms, size_t limit,
 				  size_t *purged, struct store_error *err)
 {
@@ -672,6 +694,7 @@ static const struct store_ops sqlite_ops = {
 	.claim_events = sqlite_claim_events,
 	.finish_events = sqlite_finish_events,
 	.reclaim_expired = sqlite_reclaim_expired,
+	.next_due = sqlite_next_due,
 	.purge_completed = sqlite_purge_completed,
 };
 

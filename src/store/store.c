@@ -104,3 +104,8 @@ int store_purge_completed(struct store *s, int64_t before_ms, size_t limit, size
 {
 	return s->ops->purge_completed(s, before_ms, limit, purged, err);
 }
+
+int store_next_due(struct store *s, int64_t *ret, struct store_error *err)
+{
+	return s->ops->next_due(s, ret, err);
+}

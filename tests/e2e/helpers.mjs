@@ -61,6 +61,17 @@ export async function startHookq({ db, env = {}, args = [], secret = SECRET, t }
   return server;
 }
 
+// Polls fn until it returns something truthy; fails after timeoutMs.
+export async function waitFor(fn, timeoutMs = 10000, everyMs = 25) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -286,6 +286,9 @@ static void outcomes_complete_retry_or_dead_letter(void **state)
 	/* max_attempts 1: the transient failure used the last attempt */
 	assert_column(f, last, "status", "dead_letter");
 
+	int64_t due = 0;
+	assert_int_equal(store_next_due(f->store, &due, &err), 0);
+	assert_int_equal(due, 4100);
 	/* The retried event is not due before 4100, then it is, attempt 2. */
 	assert_int_equal(store_claim_events(f->store, "n", 4099, 30000, 10, 1 << 20, &c, &err), 0);
 	assert_int_equal(c.n, 0);
@@ -295,6 +298,8 @@ static void outcomes_complete_retry_or_dead_letter(void **state)
 	assert_int_equal(c.events[0].id, retry);
 	assert_int_equal(c.events[0].attempts, 2);
 	store_claim_release(&c);
+	assert_int_equal(store_next_due(f->store, &due, &err), 0);
+	assert_true(due == INT64_MAX); /* nothing pending */
 }
 
 static void expired_lease_returns_to_pending_and_old_owner_cannot_finish(void **state)
