@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
  * larger ones grow as they arrive, so a false Content-Length cannot make
  * the server reserve memory it will never fill. */
 #define MAX_PREALLOC (1024 * 1024)
+#define SHUTDOWN_LINGER_MS 200
 
 enum http_route { ROUTE_NONE, ROUTE_GITHUB, ROUTE_HEALTH };
 
@@ -36,7 +38,14 @@ struct http_server {
 	time_t started;
 	atomic_size_t pending_bytes;
 	atomic_long active;  /* requests with state */
-	atomic_long waiting; /* requests suspended for the committer */
+	/* Suspended requests, and whether new ones may still be suspended:
+	 * both under lock, so http_stop() cannot miss one that is being
+	 * suspended while it decides to stop the daemon. */
+	pthread_mutex_t lock;
+	pthread_cond_t idle;
+	long waiting;
+	bool stopping;	     /* no more suspends: the daemon is about to stop */
+	atomic_bool closing; /* no new requests: shutdown has begun */
 };
 
 struct http_req {
@@ -46,6 +55,7 @@ struct http_req {
 	enum req_state state;
 	struct buf body;
 	size_t counted; /* bytes held against server.max_pending_bytes */
+	uint64_t dropped; /* body bytes read and dropped past a limit */
 	bool too_big;
 	bool overloaded;
 	struct timespec started;
@@ -82,7 +92,7 @@ static void client_addr(struct MHD_Connection *conn, char *out, size_t size)
 }
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
-			       const char *body, const char *allow)
+			       const char *body, const char *allow, bool close_after)
 {
 	struct MHD_Response *res = MHD_create_response_from_buffer(
 		strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
@@ -91,6 +101,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
 	MHD_add_response_header(res, "Content-Type", "application/json");
 	if (allow)
 		MHD_add_response_header(res, "Allow", allow);
+	if (close_after)
+		MHD_add_response_header(res, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result r = MHD_queue_response(conn, status, res);
 	MHD_destroy_response(res);
 	return r;
@@ -111,8 +123,9 @@ static enum MHD_Result reject(struct MHD_Connection *conn, unsigned status,
 	snprintf(st, sizeof(st), "%u", status);
 	log_msg(status >= 500 ? HQ_LOG_ERROR : HQ_LOG_WARN, "request rejected", "status", st,
 		"reason", code, "detail", message, "remote", addr, NULL);
+	/* A server that is shutting down closes the connection after. */
 	enum MHD_Result r = respond(conn, status, text ? text : "{\"error\":\"internal\"}",
-				    allow);
+				    allow, strcmp(code, "shutting_down") == 0);
 	free(text);
 	return r;
 }
@@ -147,7 +160,7 @@ static enum MHD_Result health(struct http_server *srv, struct MHD_Connection *co
 			 srv->opt.version, (long long)(time(NULL) - srv->started));
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return MHD_NO;
-	return respond(conn, MHD_HTTP_OK, body, NULL);
+	return respond(conn, MHD_HTTP_OK, body, NULL, false);
 }
 
 /* Keeps the headers worth storing as a compact JSON object. */
@@ -166,14 +179,26 @@ static char *stored_headers(struct MHD_Connection *conn)
 	return text;
 }
 
+static void waiting_done(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (--srv->waiting == 0)
+		pthread_cond_broadcast(&srv->idle);
+	pthread_mutex_unlock(&srv->lock);
+}
+
 /* Called by the committer thread once the event is stored (or not). */
 static void on_stored(struct ingest_req *ing)
 {
 	struct http_req *req = ing->ctx;
+	struct http_server *srv = req->srv;
 	req->state = REQ_DONE;
-	atomic_fetch_sub(&req->srv->waiting, 1);
-	/* The last touch: after resume, MHD may finish and free req. */
+	/* The last touch of req: after resume, MHD may finish and free it.
+	 * The count drops only after the resume, so http_stop() never stops
+	 * the daemon with this connection still suspended (a resumed one
+	 * MHD_stop_daemon() handles). */
 	MHD_resume_connection(req->conn);
+	waiting_done(srv);
 }
 
 static enum MHD_Result webhook_answer(struct http_req *req)
@@ -203,7 +228,7 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 	log_msg(HQ_LOG_INFO, ev->duplicate ? "webhook duplicate" : "webhook accepted",
 		"provider", "github", "event", req->event, "delivery_id", req->delivery_id,
 		"event_id", id, "bytes", bytes, "ms", ms, NULL);
-	return respond(conn, MHD_HTTP_OK, body, NULL);
+	return respond(conn, MHD_HTTP_OK, body, NULL, false);
 }
 
 static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *req)
@@ -270,17 +295,25 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 	req->ing.done = on_stored;
 	req->ing.ctx = req;
 
+	pthread_mutex_lock(&srv->lock);
+	bool stopping = srv->stopping;
+	if (!stopping)
+		srv->waiting++;
+	pthread_mutex_unlock(&srv->lock);
+	if (stopping)
+		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+			      "the server is shutting down; retry later", NULL);
+
 	/* Suspend before submitting: the committer may resume at once. */
 	req->state = REQ_WAITING;
-	atomic_fetch_add(&srv->waiting, 1);
 	MHD_suspend_connection(conn);
 	req->body_len = req->body.len;
 	int r = ingest_submit(srv->ingest, &req->ing);
 	if (r < 0) {
 		req->ing.ev.result = r;
 		req->state = REQ_DONE;
-		atomic_fetch_sub(&srv->waiting, 1);
 		MHD_resume_connection(conn);
+		waiting_done(srv);
 	} else if (req->ing.ev.body != req->body.data) {
 		/* The body went in compressed: the raw copy is not needed any
 		 * more. The connection is ours until this handler returns, and
@@ -327,6 +360,17 @@ static bool drain_first(struct MHD_Connection *conn, uint64_t excess)
 	return excess <= DRAIN_MAX;
 }
 
+/* Holds n more body bytes against max_pending_bytes; HQ_E_OVERLOAD when
+ * that would pass the limit. */
+static int pending_take(struct http_server *srv, size_t n)
+{
+	if (atomic_fetch_add(&srv->pending_bytes, n) + n > srv->opt.max_pending_bytes) {
+		atomic_fetch_sub(&srv->pending_bytes, n);
+		return HQ_E_OVERLOAD;
+	}
+	return 0;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
 				   const char *method, const char *version,
 				   const char *upload_data, size_t *upload_data_size,
@@ -350,6 +394,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (strcmp(method, "POST") != 0)
 			return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
 				      "webhooks are delivered with POST", "POST");
+		if (atomic_load(&srv->closing))
+			return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+				      "the server is shutting down; retry later", NULL);
 		if (header_bytes(conn, url) > srv->opt.max_header_size)
 			return reject(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
 				      "headers_too_large",
@@ -370,9 +417,13 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->route = route;
 		req->too_big = too_big;
 		buf_init(&req->body, srv->opt.max_body);
-		/* One allocation for the whole body when its length is known. */
-		if (length > 0 && length <= MAX_PREALLOC)
+		/* One allocation for the whole body when its length is known,
+		 * held against max_pending_bytes from now on. */
+		if (!too_big && length > 0 && length <= MAX_PREALLOC &&
+		    pending_take(srv, (size_t)length) == 0) {
+			req->counted = (size_t)length;
 			(void)buf_reserve(&req->body, (size_t)length);
+		}
 		clock_gettime(CLOCK_MONOTONIC, &req->started);
 		atomic_fetch_add(&srv->active, 1);
 		*con_cls = req;
@@ -385,16 +436,22 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		/* Past a limit the rest of the body is read and dropped: MHD
-		 * cannot answer before the upload ends. */
-		if (req->too_big || req->overloaded)
-			return MHD_YES;
-		if (atomic_fetch_add(&srv->pending_bytes, n) + n > srv->opt.max_pending_bytes) {
-			atomic_fetch_sub(&srv->pending_bytes, n);
-			req->overloaded = true;
-			return MHD_YES;
+		/* Past a limit the rest of the body is read and dropped (MHD
+		 * cannot answer before the upload ends), up to DRAIN_MAX: then
+		 * the connection is cut. */
+		if (req->too_big || req->overloaded) {
+			req->dropped += n;
+			return req->dropped > DRAIN_MAX ? MHD_NO : MHD_YES;
 		}
-		req->counted += n;
+		size_t held = req->body.len + n;
+		if (held > req->counted) {
+			if (pending_take(srv, held - req->counted) < 0) {
+				req->overloaded = true;
+				req->dropped += n;
+				return MHD_YES;
+			}
+			req->counted = held;
+		}
 		int r = buf_append(&req->body, upload_data, n);
 		if (r == HQ_E_TOOBIG)
 			req->too_big = true;
@@ -466,7 +523,9 @@ int http_start(const struct http_options *opt, struct ingest *ingest,
 	srv->started = time(NULL);
 	atomic_init(&srv->pending_bytes, 0);
 	atomic_init(&srv->active, 0);
-	atomic_init(&srv->waiting, 0);
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->idle, NULL);
+	atomic_init(&srv->closing, false);
 
 	unsigned threads = opt->threads;
 	if (threads == 0) {
@@ -514,20 +573,35 @@ void http_stop(struct http_server *srv, uint64_t grace_ms)
 {
 	if (!srv)
 		return;
+	/* No new connections. The listening socket stays open until the
+	 * daemon stops: its threads may still be using it. */
 	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
 	/* Requests in flight finish: the committer is still running and
-	 * resumes every suspended one. Past the grace period only requests
-	 * still being uploaded are cut; suspended ones are always awaited,
-	 * since stopping the daemon under them is not allowed. */
+	 * resumes every suspended one. New requests on open keep-alive
+	 * connections get 503 shutting_down and the connection closes.
+	 * Past the grace period requests still being uploaded are cut. */
+	atomic_store(&srv->closing, true);
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while ((atomic_load(&srv->active) > 0 && elapsed_ms(&start) < (double)grace_ms) ||
-	       atomic_load(&srv->waiting) > 0) {
+	/* Linger a moment even when nothing is in flight: requests already
+	 * sent on open connections but not read yet get their 503 instead
+	 * of a closed connection. */
+	while ((atomic_load(&srv->active) > 0 || elapsed_ms(&start) < SHUTDOWN_LINGER_MS) &&
+	       elapsed_ms(&start) < (double)grace_ms) {
 		struct timespec pause = { 0, 5 * 1000000 };
 		nanosleep(&pause, NULL);
 	}
+	/* Suspended requests are always awaited: stopping the daemon under
+	 * them is not allowed, and their events may be committing now. */
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
+	while (srv->waiting > 0)
+		pthread_cond_wait(&srv->idle, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
 	MHD_stop_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->idle);
 	free(srv);
 }

@@ -446,8 +446,9 @@ static char *column_dup(sqlite3_stmt *st, int col)
 	return strdup(v ? v : "");
 }
 
-/* Copies one claimed row, decoding its body. */
-static int sqlite_claimed_row(sqlite3_stmt *st, size_t max_body, struct store_claimed *e)
+/* Copies one claimed row as stored; *zstd says whether its body still
+ * needs decoding (done after the write lock is released). */
+static int sqlite_claimed_row(sqlite3_stmt *st, struct store_claimed *e, bool *zstd)
 {
 	memset(e, 0, sizeof(*e));
 	e->id = sqlite3_column_int64(st, 0);
@@ -459,32 +460,41 @@ static int sqlite_claimed_row(sqlite3_stmt *st, size_t max_body, struct store_cl
 	e->attempts = sqlite3_column_int(st, 8);
 	e->max_attempts = sqlite3_column_int(st, 9);
 	e->received_at_ms = sqlite3_column_int64(st, 10);
-	if (!e->provider || !e->route || !e->delivery_id || !e->event_type || !e->headers_json)
-		return HQ_E_NOMEM;
+	const char *enc = (const char *)sqlite3_column_text(st, 7);
+	*zstd = enc && strcmp(enc, "zstd") == 0;
 	const void *blob = sqlite3_column_blob(st, 6);
 	size_t len = (size_t)sqlite3_column_bytes(st, 6);
-	const char *enc = (const char *)sqlite3_column_text(st, 7);
+	e->body = malloc(len + 1);
+	if (!e->provider || !e->route || !e->delivery_id || !e->event_type ||
+	    !e->headers_json || !e->body)
+		return HQ_E_NOMEM;
+	if (len)
+		memcpy(e->body, blob, len);
+	e->body[len] = '\0';
+	e->body_len = len;
+	return 0;
+}
+
+/* Decodes a claimed body in place. One that cannot be decoded or is over
+ * max_body is dropped (body NULL): the caller dead-letters it. */
+static void sqlite_claimed_decode(struct store_claimed *e, bool zstd, size_t max_body)
+{
+	if (!zstd && e->body_len <= max_body)
+		return;
 	struct buf b;
 	buf_init(&b, max_body);
-	int r;
-	if (enc && strcmp(enc, "zstd") == 0)
-		r = zstd_decompress(blob, len, &b);
-	else
-		r = buf_append(&b, blob ? blob : "", len);
-	if (r == HQ_E_NOMEM) {
-		buf_release(&b);
-		return r;
-	}
+	int r = zstd ? zstd_decompress(e->body, e->body_len, &b) : HQ_E_TOOBIG;
+	if (r == 0 && !b.data)
+		r = buf_reserve(&b, 0);
+	free(e->body);
+	e->body = NULL;
+	e->body_len = 0;
 	if (r < 0) {
-		/* Undecodable or over the limit: returned without a body. */
 		buf_release(&b);
-		return 0;
+		return;
 	}
-	if (!b.data && buf_reserve(&b, 0) < 0)
-		return HQ_E_NOMEM;
 	e->body = b.data;
 	e->body_len = b.len;
-	return 0;
 }
 
 static int sqlite_claim_events(struct store *base, const char *owner, int64_t now_ms,
@@ -498,8 +508,14 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 		return 0;
 	}
 	c.events = calloc(max, sizeof(*c.events));
-	if (!c.events)
+	bool *zstd = calloc(max, sizeof(*zstd));
+	if (!c.events || !zstd) {
+		free(c.events);
+		free(zstd);
 		return HQ_E_NOMEM;
+	}
+	/* Under the write lock only the UPDATE and the copies: decoding
+	 * happens after, so acknowledgements never wait for it. */
 	pthread_mutex_lock(&s->write_lock);
 	int r = sqlite_cached(s, &s->claim,
 			      "UPDATE events SET status = 'processing', lease_owner = ?1,"
@@ -517,7 +533,7 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
 		int rc;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW && c.n < max) {
-			r = sqlite_claimed_row(st, max_body, &c.events[c.n]);
+			r = sqlite_claimed_row(st, &c.events[c.n], &zstd[c.n]);
 			c.n++;
 			if (r < 0)
 				break;
@@ -527,12 +543,18 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 		sqlite3_reset(st);
 	}
 	pthread_mutex_unlock(&s->write_lock);
-	if (r < 0) {
-		/* The claimed rows stay leased; the lease expires and they are
-		 * reclaimed, so nothing is lost. */
+	if (r < 0 || c.n == 0) {
+		/* Claimed rows left behind stay leased; the lease expires and
+		 * they are reclaimed, so nothing is lost. */
+		free(zstd);
 		store_claim_release(&c);
+		if (r == 0)
+			*ret = c;
 		return r;
 	}
+	for (size_t i = 0; i < c.n; i++)
+		sqlite_claimed_decode(&c.events[i], zstd[i], max_body);
+	free(zstd);
 	*ret = c;
 	return 0;
 }

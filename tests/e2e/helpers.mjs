@@ -90,7 +90,8 @@ export async function deliver(url, { event = 'issues', payload = { action: 'open
   if (secret !== null) h['x-hub-signature-256'] = await sign(secret, raw);
   Object.assign(h, headers);
   for (const k of Object.keys(h)) if (h[k] === undefined) delete h[k];
-  const res = await fetch(url + path, { method: 'POST', headers: h, body: raw });
+  // A deadline, so a connection the server dropped can never hang a test.
+  const res = await fetch(url + path, { method: 'POST', headers: h, body: raw, signal: AbortSignal.timeout(15000) });
   const text = await res.text();
   let json = null;
   try { json = JSON.parse(text); } catch { /* not JSON */ }
