@@ -112,6 +112,7 @@ static int read_secret_file(const char *key, const char *path, char **ret)
 		b.data[--b.len] = '\0';
 	if (b.len == 0 || memchr(b.data, '\0', b.len)) {
 		fprintf(stderr, "hookq: %s: '%s' holds no usable secret\n", key, path);
+		crypto_cleanse(b.data, b.cap);
 		buf_release(&b);
 		return HQ_E_CONFIG;
 	}
@@ -258,9 +259,12 @@ int cli_serve(int argc, char **argv)
 		.busy_timeout_ms = cfg.busy_timeout_ms,
 	};
 	struct store_error serr;
+	/* A database URL may carry a password: logs get it without. */
+	char db_shown[512];
+	store_url_redact(cfg.db, db_shown, sizeof(db_shown));
 	r = store_open(cfg.db, &sopt, &store, &serr);
 	if (r < 0) {
-		log_msg(HQ_LOG_ERROR, "cannot open the store", "db", cfg.db, "error", serr.msg,
+		log_msg(HQ_LOG_ERROR, "cannot open the store", "db", db_shown, "error", serr.msg,
 			NULL);
 		goto out_config;
 	}
@@ -325,7 +329,7 @@ int cli_serve(int argc, char **argv)
 	char port[8];
 	snprintf(port, sizeof(port), "%u", http_port(http));
 	log_msg(HQ_LOG_INFO, "hookq listening", "version", HOOKQ_VERSION, "host", cfg.host,
-		"port", port, "db", cfg.db, "synchronous",
+		"port", port, "db", db_shown, "synchronous",
 		config_enum_name(config_find_key("store.synchronous"), cfg.synchronous),
 		"mode", cfg.dev ? "dev" : "production", NULL);
 

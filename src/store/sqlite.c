@@ -161,7 +161,7 @@ static int sqlite_migrate(sqlite3 *db, struct store_error *err)
 	int current = 0;
 	int rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
 				    -1, &st, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		current = sqlite3_column_int(st, 0);
 	else {
 		r = sqlite_fail(db, rc, "reading schema version", err);

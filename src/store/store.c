@@ -20,6 +20,25 @@ void store_error_set(struct store_error *err, const char *fmt, ...)
 		err->msg[0] = '\0';
 }
 
+void store_url_redact(const char *url, char *out, size_t size)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+	if (!scheme || !at || (slash && slash < at)) {
+		snprintf(out, size, "%s", url);
+		return;
+	}
+	const char *colon = memchr(scheme + 3, ':', (size_t)(at - (scheme + 3)));
+	if (!colon) {
+		snprintf(out, size, "%s", url);
+		return;
+	}
+	int n = snprintf(out, size, "%.*s:***%s", (int)(colon - url), url, at);
+	if (n < 0 && size)
+		out[0] = '\0';
+}
+
 int store_open(const char *url, const struct store_options *opt, struct store **ret,
 	       struct store_error *err)
 {

@@ -87,6 +87,10 @@ struct store_outcome {
 	const char *sender;
 };
 
+/* Writes url to out with any password replaced by "***"
+ * ("postgres://app:***@db/hookq"); paths come out unchanged. */
+void store_url_redact(const char *url, char *out, size_t size);
+
 /* Opens (creating if needed) the database named by url and applies the
  * pending migrations. */
 int store_open(const char *url, const struct store_options *opt, struct store **ret,

@@ -205,3 +205,11 @@ test('SIGTERM under keep-alive load: clean exit 0, every 200 stored, the rest 50
     t.diagnostic(`round ${round}: ${acked.length} stored, answers besides 200: ${JSON.stringify([...other])}`);
   }
 });
+
+test('a database URL password never reaches the log', () => {
+  const r = run(['serve', '--port', '0'], { GITHUB_WEBHOOK_SECRET: 's', ADMIN_PASSWORD: 'p', HOOKQ_DB: 'postgres://app:hunter2@db.internal/hookq' });
+  assert.equal(r.code, 1);
+  assert.match(r.err, /cannot open the store/);
+  assert.match(r.err, /postgres:\/\/app:\*\*\*@db\.internal\/hookq/);
+  assert.ok(!r.err.includes('hunter2'));
+});

@@ -366,6 +366,20 @@ static void purge_deletes_only_old_completed_events(void **state)
 	assert_false(again.duplicate);
 }
 
+static void urls_lose_their_password_in_logs(void **state)
+{
+	(void)state;
+	char out[128];
+	store_url_redact("postgres://app:hunter2@db.internal:5432/hookq", out, sizeof(out));
+	assert_string_equal(out, "postgres://app:***@db.internal:5432/hookq");
+	store_url_redact("postgres://app@db/hookq", out, sizeof(out));
+	assert_string_equal(out, "postgres://app@db/hookq");
+	store_url_redact("/var/lib/hookq/hookq.db", out, sizeof(out));
+	assert_string_equal(out, "/var/lib/hookq/hookq.db");
+	store_url_redact("sqlite:///data/a@b:c.db", out, sizeof(out));
+	assert_string_equal(out, "sqlite:///data/a@b:c.db");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +389,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(events_survive_close_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_bad_event_does_not_refuse_its_batch, setup, teardown),
 		cmocka_unit_test(unopenable_path_is_a_clear_error),
+		cmocka_unit_test(urls_lose_their_password_in_logs),
 		cmocka_unit_test_setup_teardown(claim_takes_due_events_once_under_a_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(compressed_bodies_come_back_decoded, setup, teardown),
 		cmocka_unit_test_setup_teardown(outcomes_complete_retry_or_dead_letter, setup, teardown),
