@@ -285,7 +285,7 @@ int cli_serve(int argc, char **argv)
 		.handle = handler_handle,
 		.handle_ctx = &handler,
 	};
-	r = processor_start(store, &popt, &processor);
+	r = cfg.processor_enabled ? processor_start(store, &popt, &processor) : 0;
 	if (r < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot start the processor", "error", hq_strerror(r),
 			NULL);

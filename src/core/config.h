@@ -38,6 +38,7 @@ struct config {
 	uint64_t commit_batch;
 	int compression; /* enum config_compression */
 	/* processing */
+	bool processor_enabled;
 	uint64_t processor_batch;
 	uint64_t processor_concurrency;
 	uint64_t lease_ms;

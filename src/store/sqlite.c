@@ -23,10 +23,16 @@
 #define CHECKPOINT_PAGES 1024
 #define CHECKPOINT_INTERVAL_MS 1000
 #define WAL_SIZE_LIMIT (64 * 1024 * 1024)
+/* Reads through a memory map instead of pread(): the processor reads
+ * every row it claims, and copying each page out of the kernel was its
+ * largest cost after JSON parsing (4.0k -> 6.9k events/s burning down a
+ * 36k backlog of 14 KB webhooks). Writes still go through the WAL. */
+#define STORE_MMAP_SIZE "268435456"
 
 struct sqlite_store {
 	struct store base;
 	char *path;
+	enum store_sync sync; /* the configured level, for webhooks */
 	sqlite3 *writer;
 	sqlite3_stmt *insert;
 	/* Prepared once on first use, on the writer, under write_lock. */
@@ -119,7 +125,8 @@ static int sqlite_connect(const char *path, const struct store_options *opt,
 	if ((r = sqlite_exec(db, "PRAGMA foreign_keys=ON", err)) < 0 ||
 	    (r = sqlite_exec(db, sync_sql[opt->synchronous], err)) < 0 ||
 	    (r = sqlite_exec(db, sql, err)) < 0 ||
-	    (r = sqlite_exec(db, "PRAGMA temp_store=MEMORY", err)) < 0) {
+	    (r = sqlite_exec(db, "PRAGMA temp_store=MEMORY", err)) < 0 ||
+	    (r = sqlite_exec(db, "PRAGMA mmap_size=" STORE_MMAP_SIZE, err)) < 0) {
 		sqlite3_close(db);
 		return r;
 	}
@@ -428,6 +435,23 @@ static int sqlite_schema_version(struct store *base, int *ret, struct store_erro
 }
 
 /* Prepares sql into *slot on first use; the writer lock is held. */
+/* Processing bookkeeping (claims, outcomes, reclaims, purges) commits
+ * without its own fsync: the next webhook commit's fsync makes it durable,
+ * and losing it in a power cut only means an event is processed again
+ * (its lease expires). That keeps the committer, which webhooks wait for,
+ * from queueing behind the processor's fsyncs. Called under write_lock. */
+static void sqlite_bookkeeping(struct sqlite_store *s, bool on)
+{
+	if (s->sync <= STORE_SYNC_NORMAL)
+		return;
+	static const char *const restore[] = {
+		"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
+		"PRAGMA synchronous=FULL", "PRAGMA synchronous=EXTRA",
+	};
+	sqlite3_exec(s->writer, on ? "PRAGMA synchronous=NORMAL" : restore[s->sync], NULL, NULL,
+		     NULL);
+}
+
 static int sqlite_cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql,
 			 struct store_error *err)
 {
@@ -517,6 +541,7 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 	/* Under the write lock only the UPDATE and the copies: decoding
 	 * happens after, so acknowledgements never wait for it. */
 	pthread_mutex_lock(&s->write_lock);
+	sqlite_bookkeeping(s, true);
 	int r = sqlite_cached(s, &s->claim,
 			      "UPDATE events SET status = 'processing', lease_owner = ?1,"
 			      " lease_expires_at = ?2 + ?3, attempts = attempts + 1, updated_at = ?2"
@@ -542,6 +567,7 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 			r = sqlite_fail(s->writer, rc, "claiming events", err);
 		sqlite3_reset(st);
 	}
+	sqlite_bookkeeping(s, false);
 	pthread_mutex_unlock(&s->write_lock);
 	if (r < 0 || c.n == 0) {
 		/* Claimed rows left behind stay leased; the lease expires and
@@ -619,6 +645,7 @@ static int sqlite_finish_events(struct store *base, const char *owner,
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	size_t count = 0;
 	pthread_mutex_lock(&s->write_lock);
+	sqlite_bookkeeping(s, true);
 	int r = sqlite_exec(s->writer, "BEGIN IMMEDIATE", err);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		int changed = 0;
@@ -629,6 +656,7 @@ static int sqlite_finish_events(struct store *base, const char *owner,
 		r = sqlite_exec(s->writer, "COMMIT", err);
 	if (r < 0)
 		sqlite3_exec(s->writer, "ROLLBACK", NULL, NULL, NULL);
+	sqlite_bookkeeping(s, false);
 	pthread_mutex_unlock(&s->write_lock);
 	if (r == 0 && applied)
 		*applied = count;
@@ -642,6 +670,7 @@ static int sqlite_run_counted(struct sqlite_store *s, sqlite3_stmt **slot, const
 			      struct store_error *err)
 {
 	pthread_mutex_lock(&s->write_lock);
+	sqlite_bookkeeping(s, true);
 	int r = sqlite_cached(s, slot, sql, err);
 	if (r == 0) {
 		sqlite3_bind_int64(*slot, 1, a);
@@ -656,6 +685,7 @@ static int sqlite_run_counted(struct sqlite_store *s, sqlite3_stmt **slot, const
 		}
 		sqlite3_reset(*slot);
 	}
+	sqlite_bookkeeping(s, false);
 	pthread_mutex_unlock(&s->write_lock);
 	return r;
 }
@@ -727,6 +757,7 @@ int store_sqlite_open(const char *path, const struct store_options *opt,
 	if (!s)
 		return HQ_E_NOMEM;
 	s->base.ops = &sqlite_ops;
+	s->sync = opt->synchronous;
 	pthread_mutex_init(&s->write_lock, NULL);
 	pthread_mutex_init(&s->read_lock, NULL);
 	pthread_mutex_init(&s->checkpoint_lock, NULL);
