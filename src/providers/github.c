@@ -1,10 +1,10 @@
 #include "providers/github.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/event.h"
+#include "core/jscan.h"
 #include "util/crypto.h"
 #include "util/error.h"
 
@@ -57,41 +57,33 @@ bool github_token_valid(const char *s)
 	return n > 0;
 }
 
-static void copy_field(char *dst, const char *src)
-{
-	snprintf(dst, EVENT_FIELD_MAX, "%s", src ? src : "");
-}
-
 int github_normalize(const char *event, const void *body, size_t len,
 		     struct event_info *info, char *why, size_t why_size)
 {
-	json_error_t jerr;
-	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		snprintf(why, why_size, "malformed JSON at line %d column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
-		return HQ_E_INVAL;
-	}
-	if (!json_is_object(root)) {
-		snprintf(why, why_size, "the payload is JSON but not an object");
-		json_decref(root);
-		return HQ_E_INVAL;
-	}
 	struct event_info out;
 	memset(&out, 0, sizeof(out));
-	const char *action = json_string_value(json_object_get(root, "action"));
-	copy_field(out.action, action);
-	if (action && *action)
-		snprintf(out.type, sizeof(out.type), "%.120s.%.120s", event, action);
+	char kind[16];
+	struct jscan_field f[] = {
+		{ { "action", NULL }, out.action, sizeof(out.action), false },
+		{ { "repository", "full_name", NULL }, out.repository, sizeof(out.repository), false },
+		{ { "sender", "login", NULL }, out.sender, sizeof(out.sender), false },
+		{ { "sender", "type", NULL }, kind, sizeof(kind), false },
+	};
+	enum jscan_type top;
+	char err[160];
+	if (jscan(body, len, f, sizeof(f) / sizeof(f[0]), &top, err, sizeof(err)) < 0) {
+		snprintf(why, why_size, "malformed JSON at %s", err);
+		return HQ_E_INVAL;
+	}
+	if (top != JSCAN_OBJECT) {
+		snprintf(why, why_size, "the payload is JSON but not an object");
+		return HQ_E_INVAL;
+	}
+	if (out.action[0])
+		snprintf(out.type, sizeof(out.type), "%.120s.%.120s", event, out.action);
 	else
-		copy_field(out.type, event);
-	json_t *repo = json_object_get(root, "repository");
-	copy_field(out.repository, json_string_value(json_object_get(repo, "full_name")));
-	json_t *sender = json_object_get(root, "sender");
-	copy_field(out.sender, json_string_value(json_object_get(sender, "login")));
-	const char *kind = json_string_value(json_object_get(sender, "type"));
-	out.sender_is_bot = kind && strcmp(kind, "Bot") == 0;
-	json_decref(root);
+		snprintf(out.type, sizeof(out.type), "%s", event);
+	out.sender_is_bot = f[3].found && strcmp(kind, "Bot") == 0;
 	*info = out;
 	return 0;
 }
