@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "util/crypto.h"
 #include "util/error.h"
@@ -201,6 +203,9 @@ static void *worker_main(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "hq-process-%u", w->index);
 	pthread_setname_np(pthread_self(), name);
+	/* Background work: when CPUs are short, acknowledging webhooks
+	 * (HTTP threads, committer) goes first. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 5);
 
 	/* Maintenance runs on worker 0 only, at least twice per lease. */
 	uint64_t every = p->opt.lease_ms / 2 < p->opt.poll_ms ? p->opt.lease_ms / 2 :

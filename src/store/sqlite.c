@@ -3,6 +3,7 @@
  * connection, and a checkpointer thread with its own connection so that
  * WAL checkpoints never run inside a webhook's commit. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,11 @@
 #define CHECKPOINT_PAGES 1024
 #define CHECKPOINT_INTERVAL_MS 1000
 #define WAL_SIZE_LIMIT (64 * 1024 * 1024)
+/* Background work waits at most this long for webhook batches to pass. */
+#define BACKGROUND_YIELD_MAX_MS 50
+/* Outcomes are recorded this many per transaction, so a webhook batch
+ * never waits for a long one. */
+#define FINISH_CHUNK 32
 /* Reads through a memory map instead of pread(): the processor reads
  * every row it claims, and copying each page out of the kernel was its
  * largest cost after JSON parsing (4.0k -> 6.9k events/s burning down a
@@ -33,6 +39,9 @@ struct sqlite_store {
 	struct store base;
 	char *path;
 	enum store_sync sync; /* the configured level, for webhooks */
+	/* Webhook batches waiting for write_lock: background work (claims,
+	 * outcomes, reclaims, purges) lets them go first. */
+	atomic_int webhooks_waiting;
 	sqlite3 *writer;
 	sqlite3_stmt *insert;
 	/* Prepared once on first use, on the writer, under write_lock. */
@@ -355,7 +364,9 @@ static int sqlite_insert_events(struct store *base, struct store_event_in *evs, 
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	if (n == 0)
 		return 0;
+	atomic_fetch_add(&s->webhooks_waiting, 1);
 	pthread_mutex_lock(&s->write_lock);
+	atomic_fetch_sub(&s->webhooks_waiting, 1);
 	int r = sqlite_insert_batch(s, evs, n, err);
 	if (r < 0 && n > 1 && r != HQ_E_BUSY && r != HQ_E_IO) {
 		/* One event spoiled the batch: store the others one by one so a
@@ -452,6 +463,26 @@ static void sqlite_bookkeeping(struct sqlite_store *s, bool on)
 		     NULL);
 }
 
+/* Takes write_lock for background work, after any webhook batch that is
+ * waiting for it (for at most BACKGROUND_YIELD_MAX_MS: background work is
+ * never starved for good), and switches to bookkeeping durability. */
+static void sqlite_background_lock(struct sqlite_store *s)
+{
+	for (int i = 0; i < BACKGROUND_YIELD_MAX_MS * 10 && atomic_load(&s->webhooks_waiting) > 0;
+	     i++) {
+		struct timespec pause = { 0, 100 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+	pthread_mutex_lock(&s->write_lock);
+	sqlite_bookkeeping(s, true);
+}
+
+static void sqlite_background_unlock(struct sqlite_store *s)
+{
+	sqlite_bookkeeping(s, false);
+	pthread_mutex_unlock(&s->write_lock);
+}
+
 static int sqlite_cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql,
 			 struct store_error *err)
 {
@@ -540,8 +571,7 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 	}
 	/* Under the write lock only the UPDATE and the copies: decoding
 	 * happens after, so acknowledgements never wait for it. */
-	pthread_mutex_lock(&s->write_lock);
-	sqlite_bookkeeping(s, true);
+	sqlite_background_lock(s);
 	int r = sqlite_cached(s, &s->claim,
 			      "UPDATE events SET status = 'processing', lease_owner = ?1,"
 			      " lease_expires_at = ?2 + ?3, attempts = attempts + 1, updated_at = ?2"
@@ -571,8 +601,7 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 			r = sqlite_fail(s->writer, rc, "claiming events", err);
 		sqlite3_reset(st);
 	}
-	sqlite_bookkeeping(s, false);
-	pthread_mutex_unlock(&s->write_lock);
+	sqlite_background_unlock(s);
 	if (r < 0 || c.n == 0) {
 		/* Claimed rows left behind stay leased; the lease expires and
 		 * they are reclaimed, so nothing is lost. */
@@ -648,20 +677,27 @@ static int sqlite_finish_events(struct store *base, const char *owner,
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	size_t count = 0;
-	pthread_mutex_lock(&s->write_lock);
-	sqlite_bookkeeping(s, true);
-	int r = sqlite_exec(s->writer, "BEGIN IMMEDIATE", err);
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		int changed = 0;
-		r = sqlite_finish_one(s, owner, &o[i], now_ms, &changed, err);
-		count += (size_t)changed;
+	int r = 0;
+	/* Each outcome stands alone, so chunks may commit separately; a
+	 * failure leaves the rest leased, to be reclaimed. */
+	for (size_t start = 0; r == 0 && start < n; start += FINISH_CHUNK) {
+		size_t end = start + FINISH_CHUNK < n ? start + FINISH_CHUNK : n;
+		sqlite_background_lock(s);
+		r = sqlite_exec(s->writer, "BEGIN IMMEDIATE", err);
+		size_t chunk = 0;
+		for (size_t i = start; r == 0 && i < end; i++) {
+			int changed = 0;
+			r = sqlite_finish_one(s, owner, &o[i], now_ms, &changed, err);
+			chunk += (size_t)changed;
+		}
+		if (r == 0)
+			r = sqlite_exec(s->writer, "COMMIT", err);
+		if (r < 0)
+			sqlite3_exec(s->writer, "ROLLBACK", NULL, NULL, NULL);
+		else
+			count += chunk;
+		sqlite_background_unlock(s);
 	}
-	if (r == 0)
-		r = sqlite_exec(s->writer, "COMMIT", err);
-	if (r < 0)
-		sqlite3_exec(s->writer, "ROLLBACK", NULL, NULL, NULL);
-	sqlite_bookkeeping(s, false);
-	pthread_mutex_unlock(&s->write_lock);
 	if (r == 0 && applied)
 		*applied = count;
 	return r;
@@ -673,8 +709,7 @@ static int sqlite_run_counted(struct sqlite_store *s, sqlite3_stmt **slot, const
 			      int64_t a, int64_t b, const char *what, size_t *changed,
 			      struct store_error *err)
 {
-	pthread_mutex_lock(&s->write_lock);
-	sqlite_bookkeeping(s, true);
+	sqlite_background_lock(s);
 	int r = sqlite_cached(s, slot, sql, err);
 	if (r == 0) {
 		sqlite3_bind_int64(*slot, 1, a);
@@ -689,8 +724,7 @@ static int sqlite_run_counted(struct sqlite_store *s, sqlite3_stmt **slot, const
 		}
 		sqlite3_reset(*slot);
 	}
-	sqlite_bookkeeping(s, false);
-	pthread_mutex_unlock(&s->write_lock);
+	sqlite_background_unlock(s);
 	return r;
 }
 
@@ -765,6 +799,7 @@ int store_sqlite_open(const char *path, const struct store_options *opt,
 		return HQ_E_NOMEM;
 	s->base.ops = &sqlite_ops;
 	s->sync = opt->synchronous;
+	atomic_init(&s->webhooks_waiting, 0);
 	pthread_mutex_init(&s->write_lock, NULL);
 	pthread_mutex_init(&s->read_lock, NULL);
 	pthread_mutex_init(&s->checkpoint_lock, NULL);
