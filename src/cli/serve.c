@@ -361,8 +361,7 @@ out_ingest:
 out_processor:
 	if (processor) {
 		struct processor_stats pst;
-		processor_get_stats(processor, &pst);
-		processor_stop(processor);
+		processor_stop(processor, &pst);
 		char done[24], retried[24], dead[24];
 		snprintf(done, sizeof(done), "%llu", (unsigned long long)pst.completed);
 		snprintf(retried, sizeof(retried), "%llu", (unsigned long long)pst.retried);

@@ -37,6 +37,8 @@ struct processor {
 struct worker {
 	struct processor *p;
 	unsigned index;
+	char owner[160]; /* node id and worker: a stalled worker's late
+			    outcome never lands on a re-claimed event */
 	uint64_t rnd; /* xorshift state for jitter */
 };
 
@@ -150,7 +152,7 @@ static size_t process_batch(struct worker *w)
 	struct processor *p = w->p;
 	struct store_claim claim;
 	struct store_error err;
-	if (store_claim_events(p->store, p->owner, now_ms(), (int64_t)p->opt.lease_ms,
+	if (store_claim_events(p->store, w->owner, now_ms(), (int64_t)p->opt.lease_ms,
 			       p->opt.batch_max, p->opt.max_body, &claim, &err) < 0) {
 		log_store_error("cannot claim events", &err);
 		count(p, &p->stats.store_errors, 1);
@@ -178,7 +180,7 @@ static size_t process_batch(struct worker *w)
 		dead += out[i].kind == STORE_OUTCOME_DEAD;
 	}
 	size_t n = claim.n;
-	if (store_finish_events(p->store, p->owner, out, n, now_ms(), NULL, &err) < 0) {
+	if (store_finish_events(p->store, w->owner, out, n, now_ms(), NULL, &err) < 0) {
 		/* Nothing recorded: the leases expire, the events come back. */
 		log_store_error("cannot record outcomes", &err);
 		count(p, &p->stats.store_errors, 1);
@@ -235,6 +237,8 @@ static void *worker_main(void *arg)
 		struct store_error err;
 		if (store_next_due(p->store, &due, &err) == 0 && due < wake_at)
 			wake_at = due;
+		if (w->index == 0 && next_maintenance < wake_at)
+			wake_at = next_maintenance;
 		/* Never spin: a due event the claim did not get (a store error,
 		 * another worker) is looked at again shortly. */
 		if (wake_at < now + 10)
@@ -271,7 +275,7 @@ static void processor_free(struct processor *p)
 	free(p);
 }
 
-void processor_stop(struct processor *p)
+void processor_stop(struct processor *p, struct processor_stats *stats)
 {
 	if (!p)
 		return;
@@ -281,6 +285,8 @@ void processor_stop(struct processor *p)
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < p->started; i++)
 		pthread_join(p->threads[i], NULL);
+	if (stats)
+		*stats = p->stats;
 	processor_free(p);
 }
 
@@ -309,6 +315,7 @@ int processor_start(struct store *store, const struct processor_options *opt,
 			goto out_stop;
 		w->p = p;
 		w->index = i;
+		snprintf(w->owner, sizeof(w->owner), "%.140s/w%u", p->owner, i);
 		if (crypto_random(&w->rnd, sizeof(w->rnd)) < 0 || w->rnd == 0)
 			w->rnd = 0x9e3779b97f4a7c15ull + i;
 		if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
@@ -321,7 +328,7 @@ int processor_start(struct store *store, const struct processor_options *opt,
 	return 0;
 
 out_stop:
-	processor_stop(p);
+	processor_stop(p, NULL);
 	return HQ_E_SYSTEM;
 }
 

@@ -50,8 +50,9 @@ int processor_start(struct store *store, const struct processor_options *opt,
 /* Wakes the workers at once (new events were committed). Safe from any
  * thread, also as an ingest commit hook. */
 void processor_wake(struct processor *p);
-/* Lets each worker finish its batch, then stops them and frees p. */
-void processor_stop(struct processor *p);
+/* Lets each worker finish its batch, then stops them and frees p; the
+ * final counts go to *stats when it is not NULL. */
+void processor_stop(struct processor *p, struct processor_stats *stats);
 void processor_get_stats(struct processor *p, struct processor_stats *ret);
 
 #endif

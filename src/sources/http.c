@@ -441,7 +441,14 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		 * the connection is cut. */
 		if (req->too_big || req->overloaded) {
 			req->dropped += n;
-			return req->dropped > DRAIN_MAX ? MHD_NO : MHD_YES;
+			if (req->body.len + req->dropped <= srv->opt.max_body + DRAIN_MAX)
+				return MHD_YES;
+			char addr[INET6_ADDRSTRLEN];
+			client_addr(conn, addr, sizeof(addr));
+			log_msg(HQ_LOG_WARN, "request cut", "reason", "body_too_large",
+				"detail", "more than 64 MiB over server.max_body", "remote", addr,
+				NULL);
+			return MHD_NO;
 		}
 		size_t held = req->body.len + n;
 		if (held > req->counted) {

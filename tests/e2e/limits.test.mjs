@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { startHookq, deliver, query, tempDir, sleep } from './helpers.mjs';
+import { startHookq, deliver, query, tempDir, sleep, waitFor } from './helpers.mjs';
 
 test('store locked past the busy timeout → 503, and the redelivery then succeeds once', async (t) => {
   const db = join(tempDir(t), 'h.db');
@@ -97,4 +97,26 @@ test('oversized body announced with Expect: 100-continue gets 413 before sending
   assert.match(reply, /^HTTP\/1\.1 413 /);
   assert.doesNotMatch(reply, /100 Continue/);
   assert.match(reply, /"error":"body_too_large"/);
+});
+
+test('a chunked body far past the limit is cut once 64 MiB have been dropped, and logged', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--max-body', '1KiB'] });
+  const sock = connect(srv.port, '127.0.0.1');
+  await new Promise((res) => sock.on('connect', res));
+  let closed = false;
+  sock.on('close', () => { closed = true; });
+  sock.on('error', () => { closed = true; });
+  sock.write('POST /webhooks/github HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+  const chunk = Buffer.alloc(1024 * 1024, 'x');
+  const frame = Buffer.concat([Buffer.from(chunk.length.toString(16) + '\r\n'), chunk, Buffer.from('\r\n')]);
+  let sent = 0;
+  while (!closed && sent < 100) {
+    if (!sock.write(frame)) await new Promise((res) => sock.once('drain', res).once('close', res));
+    sent++;
+  }
+  await waitFor(() => closed, 10000);
+  assert.ok(sent >= 64 && sent < 100, `cut after ${sent} MiB`);
+  await waitFor(() => /msg="request cut" reason=body_too_large/.test(srv.logs));
+  assert.equal((await deliver(srv.url, {})).status, 200, 'the server carries on');
 });
