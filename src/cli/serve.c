@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -16,6 +17,7 @@
 #include "engine/handler.h"
 #include "engine/ingest.h"
 #include "engine/processor.h"
+#include "engine/status.h"
 #include "sources/http.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -69,6 +71,22 @@ void cli_serve_help(FILE *out)
 	      "Exit codes: 0 clean shutdown, 1 run-time failure, 2 usage error,\n"
 	      "78 invalid configuration.\n",
 	      out);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int render_status(void *ctx, char **json)
+{
+	struct store_error err;
+	int r = status_render(ctx, wall_ms(), json, &err);
+	if (r < 0)
+		log_msg(HQ_LOG_ERROR, "cannot read the status", "error", err.msg, NULL);
+	return r;
 }
 
 static void wake_processor(void *ctx)
@@ -306,6 +324,13 @@ int cli_serve(int argc, char **argv)
 		goto out_processor;
 	}
 
+	struct status_sources status_src = {
+		.store = store,
+		.ingest = ingest,
+		.processor = processor,
+		.version = HOOKQ_VERSION,
+		.started_ms = wall_ms(),
+	};
 	struct http_options hopt = {
 		.host = cfg.host,
 		.port = cfg.port,
@@ -318,6 +343,10 @@ int cli_serve(int argc, char **argv)
 		.github_secret = cfg.github_secret,
 		.github_secret_len = cfg.github_secret ? strlen(cfg.github_secret) : 0,
 		.version = HOOKQ_VERSION,
+		.admin_user = cfg.admin_username,
+		.admin_password = cfg.admin_password,
+		.status = render_status,
+		.status_ctx = &status_src,
 	};
 	char herr[256];
 	r = http_start(&hopt, ingest, &http, herr, sizeof(herr));

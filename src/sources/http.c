@@ -16,6 +16,7 @@
 
 #include "providers/github.h"
 #include "util/buf.h"
+#include "util/crypto.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -26,7 +27,7 @@
 #define MAX_PREALLOC (1024 * 1024)
 #define SHUTDOWN_LINGER_MS 200
 
-enum http_route { ROUTE_NONE, ROUTE_GITHUB, ROUTE_HEALTH };
+enum http_route { ROUTE_NONE, ROUTE_GITHUB, ROUTE_HEALTH, ROUTE_STATUS };
 
 enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
 
@@ -136,6 +137,8 @@ static enum http_route route_of(const char *url)
 		return ROUTE_GITHUB;
 	if (strcmp(url, "/health") == 0)
 		return ROUTE_HEALTH;
+	if (strcmp(url, "/status") == 0)
+		return ROUTE_STATUS;
 	return ROUTE_NONE;
 }
 
@@ -161,6 +164,76 @@ static enum MHD_Result health(struct http_server *srv, struct MHD_Connection *co
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return MHD_NO;
 	return respond(conn, MHD_HTTP_OK, body, NULL, false);
+}
+
+/* Digest of s under a fixed key: equal-length values to compare in
+ * constant time, whatever the lengths of what was sent. */
+static void admin_digest(const char *s, uint8_t out[CRYPTO_SHA256_LEN])
+{
+	static const char key[] = "hookq admin credentials";
+	if (crypto_hmac_sha256(key, sizeof(key) - 1, s, strlen(s), out) < 0)
+		memset(out, 0, CRYPTO_SHA256_LEN);
+}
+
+/* HTTP Basic against admin.username/admin.password, in constant time. */
+static bool admin_allowed(struct http_server *srv, struct MHD_Connection *conn)
+{
+	if (!srv->opt.admin_password)
+		return true; /* dev mode without a password: warned at start */
+	char *pass = NULL;
+	char *user = MHD_basic_auth_get_username_password(conn, &pass);
+	bool ok = false;
+	if (user && pass) {
+		uint8_t a[CRYPTO_SHA256_LEN], b[CRYPTO_SHA256_LEN];
+		uint8_t c[CRYPTO_SHA256_LEN], d[CRYPTO_SHA256_LEN];
+		admin_digest(user, a);
+		admin_digest(srv->opt.admin_user ? srv->opt.admin_user : "", b);
+		admin_digest(pass, c);
+		admin_digest(srv->opt.admin_password, d);
+		/* Both compared, always: no early exit on the user name. */
+		bool user_ok = crypto_equal(a, b, sizeof(a));
+		bool pass_ok = crypto_equal(c, d, sizeof(c));
+		ok = user_ok & pass_ok;
+		crypto_cleanse(c, sizeof(c));
+		crypto_cleanse(d, sizeof(d));
+	}
+	if (pass) {
+		crypto_cleanse(pass, strlen(pass));
+		MHD_free(pass);
+	}
+	if (user)
+		MHD_free(user);
+	return ok;
+}
+
+static enum MHD_Result admin_status(struct http_server *srv, struct MHD_Connection *conn)
+{
+	if (!admin_allowed(srv, conn)) {
+		char addr[INET6_ADDRSTRLEN];
+		client_addr(conn, addr, sizeof(addr));
+		log_msg(HQ_LOG_WARN, "request rejected", "status", "401", "reason", "unauthorized",
+			"path", "/status", "remote", addr, NULL);
+		static const char body[] =
+			"{\"error\":\"unauthorized\",\"message\":\"admin credentials required "
+			"(HTTP Basic)\"}";
+		struct MHD_Response *res = MHD_create_response_from_buffer(
+			sizeof(body) - 1, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
+		if (!res)
+			return MHD_NO;
+		MHD_add_response_header(res, "Content-Type", "application/json");
+		MHD_add_response_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Basic realm=\"hookq\", charset=\"UTF-8\"");
+		enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, res);
+		MHD_destroy_response(res);
+		return r;
+	}
+	char *json = NULL;
+	if (!srv->opt.status || srv->opt.status(srv->opt.status_ctx, &json) < 0)
+		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+			      "the status cannot be read now; retry later", NULL);
+	enum MHD_Result r = respond(conn, MHD_HTTP_OK, json, NULL, false);
+	free(json);
+	return r;
 }
 
 /* Keeps the headers worth storing as a compact JSON object. */
@@ -385,6 +458,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (route == ROUTE_NONE)
 			return reject(conn, MHD_HTTP_NOT_FOUND, "not_found",
 				      "no such endpoint", NULL);
+		if (route == ROUTE_STATUS) {
+			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+				return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					      "method_not_allowed", "use GET", "GET, HEAD");
+			return admin_status(srv, conn);
+		}
 		if (route == ROUTE_HEALTH) {
 			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 				return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED,

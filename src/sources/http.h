@@ -26,6 +26,13 @@ struct http_options {
 	const char *github_secret;
 	size_t github_secret_len;
 	const char *version;
+	/* Admin endpoints (GET /status) want HTTP Basic with these; with no
+	 * password (dev mode only) they are open. */
+	const char *admin_user;
+	const char *admin_password;
+	/* Renders the /status document (malloc'd JSON); < 0 when it cannot. */
+	int (*status)(void *ctx, char **json);
+	void *status_ctx;
 };
 
 struct http_server;

@@ -128,3 +128,8 @@ int store_next_due(struct store *s, int64_t *ret, struct store_error *err)
 {
 	return s->ops->next_due(s, ret, err);
 }
+
+int store_oldest_pending(struct store *s, int64_t *ret, struct store_error *err)
+{
+	return s->ops->oldest_pending(s, ret, err);
+}

@@ -129,6 +129,9 @@ int store_finish_events(struct store *s, const char *owner, const struct store_o
 int store_reclaim_expired(struct store *s, int64_t now_ms, size_t *reclaimed,
 			  struct store_error *err);
 
+/* When the oldest pending event was received (INT64_MAX when none is). */
+int store_oldest_pending(struct store *s, int64_t *ret, struct store_error *err);
+
 /* When the earliest pending event is due (INT64_MAX when none is). */
 int store_next_due(struct store *s, int64_t *ret, struct store_error *err);
 

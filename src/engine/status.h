@@ -1,0 +1,26 @@
+/* status: what GET /status reports, gathered from the running parts and
+ * the store: counts by state, the oldest pending event's age, duplicates,
+ * the processor's and the committer's counters, uptime and version. */
+#ifndef HOOKQ_ENGINE_STATUS_H
+#define HOOKQ_ENGINE_STATUS_H
+
+#include <stdint.h>
+
+#include "engine/ingest.h"
+#include "engine/processor.h"
+#include "store/store.h"
+
+struct status_sources {
+	struct store *store;
+	struct ingest *ingest;
+	struct processor *processor; /* NULL when processing is off */
+	const char *version;
+	int64_t started_ms;
+};
+
+/* Renders the status document (a malloc'd JSON string) into *ret.
+ * HQ_E_STORE when the store cannot be read, with the reason in err. */
+int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
+		  struct store_error *err);
+
+#endif
