@@ -89,6 +89,15 @@ static int render_status(void *ctx, char **json)
 	return r;
 }
 
+static int render_metrics(void *ctx, struct buf *out)
+{
+	struct store_error err;
+	int r = status_metrics(ctx, wall_ms(), out, &err);
+	if (r < 0 && r != HQ_E_TOOBIG)
+		log_msg(HQ_LOG_ERROR, "cannot read the metrics", "error", err.msg, NULL);
+	return r;
+}
+
 static void wake_processor(void *ctx)
 {
 	processor_wake(ctx);
@@ -346,6 +355,7 @@ int cli_serve(int argc, char **argv)
 		.admin_user = cfg.admin_username,
 		.admin_password = cfg.admin_password,
 		.status = render_status,
+		.metrics = render_metrics,
 		.status_ctx = &status_src,
 	};
 	char herr[256];

@@ -29,6 +29,7 @@ struct processor {
 	uint64_t generation; /* bumped by every wake */
 	bool stopping;
 	struct processor_stats stats;
+	struct histogram latency;
 
 	pthread_t *threads;
 	unsigned started;
@@ -125,6 +126,8 @@ static void handle_one(struct worker *w, const struct store_claimed *ev,
 		o->sender = info->sender[0] ? info->sender : NULL;
 		log_msg(HQ_LOG_DEBUG, "event completed", "event_id", id, "type", info->type,
 			"repository", info->repository, NULL);
+		int64_t waited = now_ms() - ev->received_at_ms;
+		histogram_observe_us(&p->latency, waited > 0 ? (uint64_t)waited * 1000 : 0);
 		return;
 	}
 	if (!why[0])
@@ -301,6 +304,7 @@ int processor_start(struct store *store, const struct processor_options *opt,
 		return HQ_E_NOMEM;
 	p->store = store;
 	p->opt = *opt;
+	histogram_init(&p->latency);
 	p->owner = strdup(opt->owner ? opt->owner : "hookq");
 	p->threads = calloc(opt->concurrency, sizeof(*p->threads));
 	pthread_mutex_init(&p->lock, NULL);
@@ -337,4 +341,9 @@ void processor_get_stats(struct processor *p, struct processor_stats *ret)
 	pthread_mutex_lock(&p->lock);
 	*ret = p->stats;
 	pthread_mutex_unlock(&p->lock);
+}
+
+const struct histogram *processor_latency(struct processor *p)
+{
+	return &p->latency;
 }

@@ -15,6 +15,7 @@
 #include "core/backoff.h"
 #include "core/event.h"
 #include "store/store.h"
+#include "util/histogram.h"
 
 struct processor;
 
@@ -54,5 +55,7 @@ void processor_wake(struct processor *p);
  * final counts go to *stats when it is not NULL. */
 void processor_stop(struct processor *p, struct processor_stats *stats);
 void processor_get_stats(struct processor *p, struct processor_stats *ret);
+/* Seconds from receipt to completion of the events this node completed. */
+const struct histogram *processor_latency(struct processor *p);
 
 #endif

@@ -49,3 +49,64 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 	*ret = text;
 	return 0;
 }
+
+int status_metrics(const struct status_sources *src, int64_t now_ms, struct buf *out,
+		   struct store_error *err)
+{
+	struct store_event_counts c;
+	int64_t oldest = INT64_MAX;
+	int r = store_count_events(src->store, &c, err);
+	if (r == 0)
+		r = store_oldest_pending(src->store, &oldest, err);
+	if (r < 0)
+		return r;
+	struct ingest_stats is;
+	ingest_get_stats(src->ingest, &is);
+	r = buf_printf(out,
+		       "# HELP hookq_events Events in the store by state.\n"
+		       "# TYPE hookq_events gauge\n"
+		       "hookq_events{status=\"pending\"} %lld\n"
+		       "hookq_events{status=\"processing\"} %lld\n"
+		       "hookq_events{status=\"completed\"} %lld\n"
+		       "hookq_events{status=\"dead_letter\"} %lld\n"
+		       "# HELP hookq_event_duplicates Redeliveries counted on stored events.\n"
+		       "# TYPE hookq_event_duplicates gauge\n"
+		       "hookq_event_duplicates %lld\n"
+		       "# HELP hookq_oldest_pending_age_seconds Age of the oldest pending event (0 when none).\n"
+		       "# TYPE hookq_oldest_pending_age_seconds gauge\n"
+		       "hookq_oldest_pending_age_seconds %.3f\n"
+		       "# HELP hookq_store_transactions_total Webhook transactions (group commits) since start.\n"
+		       "# TYPE hookq_store_transactions_total counter\n"
+		       "hookq_store_transactions_total %llu\n"
+		       "# HELP hookq_store_failed_transactions_total Webhook transactions that failed since start.\n"
+		       "# TYPE hookq_store_failed_transactions_total counter\n"
+		       "hookq_store_failed_transactions_total %llu\n",
+		       (long long)c.pending, (long long)c.processing, (long long)c.completed,
+		       (long long)c.dead_letter, (long long)c.duplicates,
+		       oldest == INT64_MAX ? 0.0 : (double)(now_ms - oldest) / 1000.0,
+		       (unsigned long long)is.batches, (unsigned long long)is.failures);
+	if (r < 0 || !src->processor)
+		return r;
+	struct processor_stats ps;
+	processor_get_stats(src->processor, &ps);
+	r = buf_printf(out,
+		       "# HELP hookq_events_processed_total Processing outcomes since start.\n"
+		       "# TYPE hookq_events_processed_total counter\n"
+		       "hookq_events_processed_total{outcome=\"completed\"} %llu\n"
+		       "hookq_events_processed_total{outcome=\"retried\"} %llu\n"
+		       "hookq_events_processed_total{outcome=\"dead_letter\"} %llu\n"
+		       "# HELP hookq_events_reclaimed_total Events whose lease expired since start.\n"
+		       "# TYPE hookq_events_reclaimed_total counter\n"
+		       "hookq_events_reclaimed_total %llu\n"
+		       "# HELP hookq_events_purged_total Completed events deleted by retention since start.\n"
+		       "# TYPE hookq_events_purged_total counter\n"
+		       "hookq_events_purged_total %llu\n",
+		       (unsigned long long)ps.completed, (unsigned long long)ps.retried,
+		       (unsigned long long)ps.dead, (unsigned long long)ps.reclaimed,
+		       (unsigned long long)ps.purged);
+	if (r == 0)
+		r = histogram_render(processor_latency(src->processor),
+				     "hookq_processing_latency_seconds",
+				     "Time from receipt to completion of processed events.", out);
+	return r;
+}

@@ -9,6 +9,7 @@
 #include "engine/ingest.h"
 #include "engine/processor.h"
 #include "store/store.h"
+#include "util/buf.h"
 
 struct status_sources {
 	struct store *store;
@@ -22,5 +23,10 @@ struct status_sources {
  * HQ_E_STORE when the store cannot be read, with the reason in err. */
 int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 		  struct store_error *err);
+
+/* Appends the store's and the processor's metrics in the Prometheus text
+ * format to out. */
+int status_metrics(const struct status_sources *src, int64_t now_ms, struct buf *out,
+		   struct store_error *err);
 
 #endif

@@ -17,6 +17,7 @@
 #include "providers/github.h"
 #include "util/buf.h"
 #include "util/crypto.h"
+#include "util/histogram.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -27,7 +28,16 @@
 #define MAX_PREALLOC (1024 * 1024)
 #define SHUTDOWN_LINGER_MS 200
 
-enum http_route { ROUTE_NONE, ROUTE_GITHUB, ROUTE_HEALTH, ROUTE_STATUS };
+enum http_route { ROUTE_NONE, ROUTE_GITHUB, ROUTE_HEALTH, ROUTE_STATUS, ROUTE_METRICS };
+
+/* Every reason a request is refused, for hookq_requests_rejected_total. */
+static const char *const reject_reasons[] = {
+	"signature_missing", "signature_invalid", "event_missing",     "event_invalid",
+	"delivery_missing",  "delivery_invalid",  "body_too_large",    "headers_too_large",
+	"overloaded",	     "store_unavailable", "shutting_down",     "out_of_memory",
+	"method_not_allowed", "not_found",	  "unauthorized",
+};
+#define REJECT_REASONS (sizeof(reject_reasons) / sizeof(reject_reasons[0]))
 
 enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
 
@@ -47,6 +57,12 @@ struct http_server {
 	long waiting;
 	bool stopping;	     /* no more suspends: the daemon is about to stop */
 	atomic_bool closing; /* no new requests: shutdown has begun */
+
+	/* for /metrics */
+	atomic_uint_fast64_t accepted;
+	atomic_uint_fast64_t duplicates;
+	atomic_uint_fast64_t rejected[REJECT_REASONS];
+	struct histogram ack_latency;
 };
 
 struct http_req {
@@ -112,9 +128,21 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
 /* Answers with {"error": code, "message": text} and logs the rejection
  * once. Messages are fixed strings or validated tokens: no request bytes
  * are echoed unescaped. */
-static enum MHD_Result reject(struct MHD_Connection *conn, unsigned status,
-			      const char *code, const char *message, const char *allow)
+static void count_rejected(struct http_server *srv, const char *code)
 {
+	for (size_t i = 0; i < REJECT_REASONS; i++) {
+		if (strcmp(reject_reasons[i], code) == 0) {
+			atomic_fetch_add_explicit(&srv->rejected[i], 1, memory_order_relaxed);
+			return;
+		}
+	}
+}
+
+static enum MHD_Result reject(struct http_server *srv, struct MHD_Connection *conn,
+			      unsigned status, const char *code, const char *message,
+			      const char *allow)
+{
+	count_rejected(srv, code);
 	json_t *o = json_pack("{s:s, s:s}", "error", code, "message", message);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
@@ -139,6 +167,8 @@ static enum http_route route_of(const char *url)
 		return ROUTE_HEALTH;
 	if (strcmp(url, "/status") == 0)
 		return ROUTE_STATUS;
+	if (strcmp(url, "/metrics") == 0)
+		return ROUTE_METRICS;
 	return ROUTE_NONE;
 }
 
@@ -206,34 +236,74 @@ static bool admin_allowed(struct http_server *srv, struct MHD_Connection *conn)
 	return ok;
 }
 
+static enum MHD_Result admin_denied(struct http_server *srv, struct MHD_Connection *conn,
+				    const char *path)
+{
+	count_rejected(srv, "unauthorized");
+	char addr[INET6_ADDRSTRLEN];
+	client_addr(conn, addr, sizeof(addr));
+	log_msg(HQ_LOG_WARN, "request rejected", "status", "401", "reason", "unauthorized", "path",
+		path, "remote", addr, NULL);
+	static const char body[] = "{\"error\":\"unauthorized\",\"message\":\"admin credentials "
+				   "required (HTTP Basic)\"}";
+	struct MHD_Response *res = MHD_create_response_from_buffer(
+		sizeof(body) - 1, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
+	if (!res)
+		return MHD_NO;
+	MHD_add_response_header(res, "Content-Type", "application/json");
+	MHD_add_response_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				"Basic realm=\"hookq\", charset=\"UTF-8\"");
+	enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, res);
+	MHD_destroy_response(res);
+	return r;
+}
+
 static enum MHD_Result admin_status(struct http_server *srv, struct MHD_Connection *conn)
 {
-	if (!admin_allowed(srv, conn)) {
-		char addr[INET6_ADDRSTRLEN];
-		client_addr(conn, addr, sizeof(addr));
-		log_msg(HQ_LOG_WARN, "request rejected", "status", "401", "reason", "unauthorized",
-			"path", "/status", "remote", addr, NULL);
-		static const char body[] =
-			"{\"error\":\"unauthorized\",\"message\":\"admin credentials required "
-			"(HTTP Basic)\"}";
-		struct MHD_Response *res = MHD_create_response_from_buffer(
-			sizeof(body) - 1, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
-		if (!res)
-			return MHD_NO;
-		MHD_add_response_header(res, "Content-Type", "application/json");
-		MHD_add_response_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-					"Basic realm=\"hookq\", charset=\"UTF-8\"");
-		enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, res);
-		MHD_destroy_response(res);
-		return r;
-	}
 	char *json = NULL;
 	if (!srv->opt.status || srv->opt.status(srv->opt.status_ctx, &json) < 0)
-		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
 			      "the status cannot be read now; retry later", NULL);
 	enum MHD_Result r = respond(conn, MHD_HTTP_OK, json, NULL, false);
 	free(json);
 	return r;
+}
+
+static enum MHD_Result admin_metrics(struct http_server *srv, struct MHD_Connection *conn)
+{
+	struct buf out;
+	buf_init(&out, 1024 * 1024);
+	int r = buf_printf(&out,
+			   "# HELP hookq_webhooks_received_total Webhooks stored, by result.\n"
+			   "# TYPE hookq_webhooks_received_total counter\n"
+			   "hookq_webhooks_received_total{result=\"accepted\"} %llu\n"
+			   "hookq_webhooks_received_total{result=\"duplicate\"} %llu\n"
+			   "# HELP hookq_requests_rejected_total Requests refused, by reason.\n"
+			   "# TYPE hookq_requests_rejected_total counter\n",
+			   (unsigned long long)atomic_load(&srv->accepted),
+			   (unsigned long long)atomic_load(&srv->duplicates));
+	for (size_t i = 0; r == 0 && i < REJECT_REASONS; i++)
+		r = buf_printf(&out, "hookq_requests_rejected_total{reason=\"%s\"} %llu\n",
+			       reject_reasons[i], (unsigned long long)atomic_load(&srv->rejected[i]));
+	if (r == 0)
+		r = histogram_render(&srv->ack_latency, "hookq_ack_latency_seconds",
+				     "Time from a webhook's headers to its 200.", &out);
+	if (r == 0 && srv->opt.metrics)
+		r = srv->opt.metrics(srv->opt.status_ctx, &out);
+	if (r < 0) {
+		buf_release(&out);
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+			      "the metrics cannot be read now; retry later", NULL);
+	}
+	struct MHD_Response *res = MHD_create_response_from_buffer(out.len, out.data,
+								   MHD_RESPMEM_MUST_COPY);
+	buf_release(&out);
+	if (!res)
+		return MHD_NO;
+	MHD_add_response_header(res, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_OK, res);
+	MHD_destroy_response(res);
+	return q;
 }
 
 /* Keeps the headers worth storing as a compact JSON object. */
@@ -276,16 +346,17 @@ static void on_stored(struct ingest_req *ing)
 
 static enum MHD_Result webhook_answer(struct http_req *req)
 {
+	struct http_server *srv = req->srv;
 	struct MHD_Connection *conn = req->conn;
 	const struct store_event_in *ev = &req->ing.ev;
 	if (ev->result == HQ_E_OVERLOAD)
-		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
 			      "too many webhooks waiting to be stored; retry later", NULL);
 	if (ev->result == HQ_E_SHUTDOWN)
-		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
 			      "the server is shutting down; retry later", NULL);
 	if (ev->result < 0)
-		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
 			      "the event could not be stored; retry later", NULL);
 	char body[400];
 	int n = snprintf(body, sizeof(body),
@@ -294,10 +365,14 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 			 req->delivery_id);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return MHD_NO;
+	double took_ms = elapsed_ms(&req->started);
+	histogram_observe_us(&srv->ack_latency, took_ms > 0 ? (uint64_t)(took_ms * 1000) : 0);
+	atomic_fetch_add_explicit(ev->duplicate ? &srv->duplicates : &srv->accepted, 1,
+				  memory_order_relaxed);
 	char id[24], bytes[24], ms[24];
 	snprintf(id, sizeof(id), "%lld", (long long)ev->id);
 	snprintf(bytes, sizeof(bytes), "%zu", req->body_len);
-	snprintf(ms, sizeof(ms), "%.2f", elapsed_ms(&req->started));
+	snprintf(ms, sizeof(ms), "%.2f", took_ms);
 	log_msg(HQ_LOG_INFO, ev->duplicate ? "webhook duplicate" : "webhook accepted",
 		"provider", "github", "event", req->event, "delivery_id", req->delivery_id,
 		"event_id", id, "bytes", bytes, "ms", ms, NULL);
@@ -308,10 +383,10 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 {
 	struct MHD_Connection *conn = req->conn;
 	if (req->too_big)
-		return reject(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+		return reject(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
 			      "the request body exceeds server.max_body", NULL);
 	if (req->overloaded)
-		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
 			      "too many request bodies in memory; retry later", NULL);
 
 	if (srv->opt.github_secret) {
@@ -320,10 +395,10 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 		int r = github_verify(srv->opt.github_secret, srv->opt.github_secret_len,
 				      req->body.data, req->body.len, sig);
 		if (r == HQ_E_SIG_MISSING)
-			return reject(conn, MHD_HTTP_UNAUTHORIZED, "signature_missing",
+			return reject(srv, conn, MHD_HTTP_UNAUTHORIZED, "signature_missing",
 				      "missing X-Hub-Signature-256 header", NULL);
 		if (r < 0)
-			return reject(conn, MHD_HTTP_UNAUTHORIZED, "signature_invalid",
+			return reject(srv, conn, MHD_HTTP_UNAUTHORIZED, "signature_invalid",
 				      "X-Hub-Signature-256 does not match the body", NULL);
 	}
 
@@ -332,17 +407,17 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 	const char *delivery = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							   GITHUB_HEADER_DELIVERY);
 	if (!event || !*event)
-		return reject(conn, MHD_HTTP_BAD_REQUEST, "event_missing",
+		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "event_missing",
 			      "missing X-GitHub-Event header", NULL);
 	if (!github_token_valid(event))
-		return reject(conn, MHD_HTTP_BAD_REQUEST, "event_invalid",
+		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "event_invalid",
 			      "X-GitHub-Event must be 1-200 characters of A-Z a-z 0-9 . _ : -",
 			      NULL);
 	if (!delivery || !*delivery)
-		return reject(conn, MHD_HTTP_BAD_REQUEST, "delivery_missing",
+		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "delivery_missing",
 			      "missing X-GitHub-Delivery header", NULL);
 	if (!github_token_valid(delivery))
-		return reject(conn, MHD_HTTP_BAD_REQUEST, "delivery_invalid",
+		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "delivery_invalid",
 			      "X-GitHub-Delivery must be 1-200 characters of A-Z a-z 0-9 . _ : -",
 			      NULL);
 	snprintf(req->event, sizeof(req->event), "%s", event);
@@ -350,7 +425,7 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 
 	req->headers_json = stored_headers(conn);
 	if (!req->headers_json)
-		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
 			      "out of memory; retry later", NULL);
 
 	struct timespec now;
@@ -374,7 +449,7 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 		srv->waiting++;
 	pthread_mutex_unlock(&srv->lock);
 	if (stopping)
-		return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
 			      "the server is shutting down; retry later", NULL);
 
 	/* Suspend before submitting: the committer may resume at once. */
@@ -456,28 +531,31 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	if (!req) {
 		enum http_route route = route_of(url);
 		if (route == ROUTE_NONE)
-			return reject(conn, MHD_HTTP_NOT_FOUND, "not_found",
+			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found",
 				      "no such endpoint", NULL);
-		if (route == ROUTE_STATUS) {
+		if (route == ROUTE_STATUS || route == ROUTE_METRICS) {
 			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-				return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+				return reject(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					      "method_not_allowed", "use GET", "GET, HEAD");
-			return admin_status(srv, conn);
+			if (!admin_allowed(srv, conn))
+				return admin_denied(srv, conn, url);
+			return route == ROUTE_STATUS ? admin_status(srv, conn) :
+						       admin_metrics(srv, conn);
 		}
 		if (route == ROUTE_HEALTH) {
 			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-				return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+				return reject(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					      "method_not_allowed", "use GET", "GET, HEAD");
 			return health(srv, conn);
 		}
 		if (strcmp(method, "POST") != 0)
-			return reject(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+			return reject(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
 				      "webhooks are delivered with POST", "POST");
 		if (atomic_load(&srv->closing))
-			return reject(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+			return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
 				      "the server is shutting down; retry later", NULL);
 		if (header_bytes(conn, url) > srv->opt.max_header_size)
-			return reject(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+			return reject(srv, conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
 				      "headers_too_large",
 				      "the request headers exceed server.max_header_size", NULL);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -486,7 +564,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		bool too_big = cl && parse_u64(cl, 0, UINT64_MAX, &length) == 0 &&
 			       length > srv->opt.max_body;
 		if (too_big && !drain_first(conn, length - srv->opt.max_body))
-			return reject(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+			return reject(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
 				      "the request body exceeds server.max_body", NULL);
 		req = calloc(1, sizeof(*req));
 		if (!req)
@@ -612,6 +690,11 @@ int http_start(const struct http_options *opt, struct ingest *ingest,
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
 	atomic_init(&srv->closing, false);
+	atomic_init(&srv->accepted, 0);
+	atomic_init(&srv->duplicates, 0);
+	for (size_t i = 0; i < REJECT_REASONS; i++)
+		atomic_init(&srv->rejected[i], 0);
+	histogram_init(&srv->ack_latency);
 
 	unsigned threads = opt->threads;
 	if (threads == 0) {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine/ingest.h"
+#include "util/buf.h"
 
 struct http_options {
 	const char *host;
@@ -32,6 +33,8 @@ struct http_options {
 	const char *admin_password;
 	/* Renders the /status document (malloc'd JSON); < 0 when it cannot. */
 	int (*status)(void *ctx, char **json);
+	/* Appends the store's and processor's metrics for /metrics. */
+	int (*metrics)(void *ctx, struct buf *out);
 	void *status_ctx;
 };
 

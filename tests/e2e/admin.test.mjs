@@ -69,3 +69,44 @@ test('dev mode without an admin password leaves /status open (and says so at sta
   assert.match(srv.logs, /admin_password="NOT SET"/);
   assert.equal((await status(srv.url)).status, 200);
 });
+
+test('GET /metrics: Prometheus text behind the admin credentials, counting what happened', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t });
+  const auth = basic('admin', ADMIN_PASSWORD);
+  assert.equal((await fetch(srv.url + '/metrics')).status, 401);
+  const first = await deliver(srv.url, { payload: { action: 'opened' } });
+  await deliver(srv.url, { payload: { action: 'opened' }, delivery: first.delivery });
+  await deliver(srv.url, { secret: 'wrong' });
+  await deliver(srv.url, { secret: null });
+  await deliver(srv.url, { body: '{"broken":' });
+  const text = await waitFor(async () => {
+    const res = await fetch(srv.url + '/metrics', { headers: { authorization: auth } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    const body = await res.text();
+    return /hookq_events_processed_total\{outcome="dead_letter"\} 1\n/.test(body) ? body : null;
+  });
+  const value = (name) => {
+    const m = text.match(new RegExp('^' + name.replace(/[{}"+.]/g, (c) => '\\' + c) + ' ([0-9.e+-]+)$', 'm'));
+    assert.ok(m, `missing ${name}`);
+    return Number(m[1]);
+  };
+  assert.equal(value('hookq_webhooks_received_total{result="accepted"}'), 2);
+  assert.equal(value('hookq_webhooks_received_total{result="duplicate"}'), 1);
+  assert.equal(value('hookq_requests_rejected_total{reason="signature_invalid"}'), 1);
+  assert.equal(value('hookq_requests_rejected_total{reason="signature_missing"}'), 1);
+  assert.equal(value('hookq_requests_rejected_total{reason="unauthorized"}'), 1);
+  assert.equal(value('hookq_events{status="completed"}'), 1);
+  assert.equal(value('hookq_events{status="dead_letter"}'), 1);
+  assert.equal(value('hookq_event_duplicates'), 1);
+  assert.equal(value('hookq_events_processed_total{outcome="completed"}'), 1);
+  assert.equal(value('hookq_ack_latency_seconds_count'), 3);
+  assert.equal(value('hookq_ack_latency_seconds_bucket{le="+Inf"}'), 3);
+  assert.equal(value('hookq_processing_latency_seconds_count'), 1);
+  assert.ok(value('hookq_ack_latency_seconds_sum') > 0);
+  // Every line is a comment or "name{labels} value": parseable by Prometheus.
+  for (const line of text.trim().split('\n')) {
+    assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[a-z_]+="[^"]*"\})? [0-9.e+-]+)$/, line);
+  }
+});
