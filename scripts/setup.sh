@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   gcc pkg-config meson ninja-build
-  libmicrohttpd-dev libjansson-dev libyaml-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
   libsqlite3-dev libssl-dev libcmocka-dev libzstd-dev
   sqlite3 zstd nodejs npm
 )

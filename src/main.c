@@ -6,6 +6,8 @@
 
 const struct cli_command cli_commands[] = {
 	{ "serve", "receive webhooks and store them durably", cli_serve, cli_serve_help },
+	{ "status", "show the queue: events by state, oldest pending, processor", cli_status,
+	  cli_status_help },
 	{ "version", "print the version", cli_version, cli_version_help },
 	{ "help", "list commands or explain one", cli_help, cli_help_help },
 	{ NULL, NULL, NULL, NULL },

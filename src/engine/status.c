@@ -21,11 +21,16 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 				   "duplicates", (json_int_t)c.duplicates);
 	json_t *age = oldest == INT64_MAX ? json_null() :
 					    json_real((double)(now_ms - oldest) / 1000.0);
-	struct ingest_stats is;
-	ingest_get_stats(src->ingest, &is);
-	json_t *ingest = json_pack("{s:I, s:I, s:I}", "stored", (json_int_t)is.events,
+	/* Without a running server (hookq status --db) there are no
+	 * in-process counters: those parts are null. */
+	json_t *ingest = json_null();
+	if (src->ingest) {
+		struct ingest_stats is;
+		ingest_get_stats(src->ingest, &is);
+		ingest = json_pack("{s:I, s:I, s:I}", "stored", (json_int_t)is.events,
 				   "transactions", (json_int_t)is.batches, "failed_transactions",
 				   (json_int_t)is.failures);
+	}
 	json_t *proc;
 	if (src->processor) {
 		struct processor_stats ps;
@@ -35,12 +40,15 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 				 (json_int_t)ps.retried, "dead_lettered", (json_int_t)ps.dead,
 				 "reclaimed", (json_int_t)ps.reclaimed, "purged",
 				 (json_int_t)ps.purged, "store_errors", (json_int_t)ps.store_errors);
-	} else {
+	} else if (src->ingest) {
 		proc = json_pack("{s:s}", "state", "disabled");
+	} else {
+		proc = json_null();
 	}
-	json_t *doc = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "status", "ok", "version",
-				src->version, "uptime_s",
-				(json_int_t)((now_ms - src->started_ms) / 1000), "events", events,
+	json_t *uptime = src->started_ms ? json_integer((now_ms - src->started_ms) / 1000) :
+					   json_null();
+	json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "status", "ok", "version",
+				src->version, "uptime_s", uptime, "events", events,
 				"oldest_pending_age_s", age, "ingest", ingest, "processor", proc);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);

@@ -13,10 +13,10 @@
 
 struct status_sources {
 	struct store *store;
-	struct ingest *ingest;
+	struct ingest *ingest;	     /* NULL outside a running server */
 	struct processor *processor; /* NULL when processing is off */
 	const char *version;
-	int64_t started_ms;
+	int64_t started_ms; /* 0 outside a running server */
 };
 
 /* Renders the status document (a malloc'd JSON string) into *ret.

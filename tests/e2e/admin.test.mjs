@@ -110,3 +110,40 @@ test('GET /metrics: Prometheus text behind the admin credentials, counting what 
     assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[a-z_]+="[^"]*"\})? [0-9.e+-]+)$/, line);
   }
 });
+
+test('hookq status: from the database (--db) or a running server (--url), as a table or --json', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { bin } = await import('./helpers.mjs');
+  const run = (args, env = {}) => {
+    const r = spawnSync(bin, ['status', ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 15000 });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, args: ['--processor=false'] });
+  await deliver(srv.url, {});
+  await deliver(srv.url, {});
+
+  const table = run(['--db', db]);
+  assert.equal(table.code, 0, table.err);
+  assert.match(table.out, /^events +pending 2 +processing 0 +completed 0 +dead_letter 0$/m);
+  assert.match(table.out, /^oldest pending +\d+\.\d s$/m);
+  const json = JSON.parse(run(['--db', db, '--json']).out);
+  assert.equal(json.events.pending, 2);
+  assert.equal(json.uptime_s, null, 'no server counters when reading the database');
+
+  const viaUrl = run(['--url', srv.url, '--json'], { ADMIN_PASSWORD });
+  assert.equal(viaUrl.code, 0, viaUrl.err);
+  const doc = JSON.parse(viaUrl.out);
+  assert.equal(doc.events.pending, 2);
+  assert.equal(doc.processor.state, 'disabled');
+  assert.ok(doc.uptime_s >= 0);
+  assert.match(run(['--url', srv.url], { ADMIN_PASSWORD }).out, /^processor +disabled$/m);
+
+  const denied = run(['--url', srv.url], { ADMIN_PASSWORD: 'wrong' });
+  assert.equal(denied.code, 1);
+  assert.match(denied.err, /refused the admin credentials/);
+  assert.equal(run(['--db', db, '--url', srv.url]).code, 2);
+  const missing = run(['--db', join(tempDir(t), 'absent.db')]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /no database at '.*absent\.db'/);
+});

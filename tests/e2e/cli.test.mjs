@@ -20,8 +20,8 @@ test('version, help and --help on every command', () => {
   assert.match(run(['version', '--verbose']).out, /sqlite 3\./);
   const help = run(['help']);
   assert.equal(help.code, 0);
-  for (const cmd of ['serve', 'version', 'help']) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
-  for (const cmd of ['serve', 'version', 'help']) {
+  for (const cmd of ['serve', 'status', 'version', 'help']) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
+  for (const cmd of ['serve', 'status', 'version', 'help']) {
     const a = run(['help', cmd]);
     const b = run([cmd, '--help']);
     assert.equal(a.code, 0);
