@@ -53,7 +53,9 @@ test('/status counts events by state, duplicates, the oldest pending age and the
   srv = await startHookq({ db, t });
   s = await waitFor(async () => {
     const j = (await status(srv.url, auth)).json;
-    return j.events.pending === 0 && j.events.processing === 0 ? j : null;
+    // Store counts and processor counters are read one after the other.
+    return j.events.pending === 0 && j.events.processing === 0 &&
+      j.processor.completed + j.processor.dead_lettered === 2 ? j : null;
   });
   assert.deepEqual(s.events, { pending: 0, processing: 0, completed: 1, dead_letter: 1, duplicates: 1 });
   assert.equal(s.oldest_pending_age_s, null);
@@ -85,7 +87,12 @@ test('GET /metrics: Prometheus text behind the admin credentials, counting what 
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
     const body = await res.text();
-    return /hookq_events_processed_total\{outcome="dead_letter"\} 1\n/.test(body) ? body : null;
+    // The store and the processor's counters are read one after the
+    // other: wait until both show the end state.
+    const settled = [/hookq_events_processed_total\{outcome="dead_letter"\} 1\n/,
+      /hookq_events_processed_total\{outcome="completed"\} 1\n/,
+      /hookq_events\{status="dead_letter"\} 1\n/, /hookq_events\{status="completed"\} 1\n/];
+    return settled.every((re) => re.test(body)) ? body : null;
   });
   const value = (name) => {
     const m = text.match(new RegExp('^' + name.replace(/[{}"+.]/g, (c) => '\\' + c) + ' ([0-9.e+-]+)$', 'm'));
