@@ -98,6 +98,30 @@ static int render_metrics(void *ctx, struct buf *out)
 	return r;
 }
 
+static int retry_one(void *ctx, int64_t id)
+{
+	const struct status_sources *src = ctx;
+	struct store_error err;
+	int r = store_retry_event(src->store, id, wall_ms(), &err);
+	if (r == 0)
+		processor_wake(src->processor);
+	else if (r != HQ_E_NOTFOUND && r != HQ_E_BUSY)
+		log_msg(HQ_LOG_ERROR, "cannot retry an event", "error", err.msg, NULL);
+	return r;
+}
+
+static int retry_all(void *ctx, const char *status, size_t *count)
+{
+	const struct status_sources *src = ctx;
+	struct store_error err;
+	int r = store_retry_events(src->store, status, wall_ms(), count, &err);
+	if (r == 0)
+		processor_wake(src->processor);
+	else
+		log_msg(HQ_LOG_ERROR, "cannot retry events", "error", err.msg, NULL);
+	return r;
+}
+
 static void wake_processor(void *ctx)
 {
 	processor_wake(ctx);
@@ -356,6 +380,8 @@ int cli_serve(int argc, char **argv)
 		.admin_password = cfg.admin_password,
 		.status = render_status,
 		.metrics = render_metrics,
+		.retry = retry_one,
+		.retry_all = retry_all,
 		.status_ctx = &status_src,
 	};
 	char herr[256];

@@ -28,14 +28,23 @@
 #define MAX_PREALLOC (1024 * 1024)
 #define SHUTDOWN_LINGER_MS 200
 
-enum http_route { ROUTE_NONE, ROUTE_GITHUB, ROUTE_HEALTH, ROUTE_STATUS, ROUTE_METRICS };
+enum http_route {
+	ROUTE_NONE,
+	ROUTE_GITHUB,
+	ROUTE_HEALTH,
+	ROUTE_STATUS,
+	ROUTE_METRICS,
+	ROUTE_RETRY_ONE, /* POST /api/events/{id}/retry */
+	ROUTE_RETRY_ALL, /* POST /api/events/retry?status=... */
+};
 
 /* Every reason a request is refused, for hookq_requests_rejected_total. */
 static const char *const reject_reasons[] = {
 	"signature_missing", "signature_invalid", "event_missing",     "event_invalid",
 	"delivery_missing",  "delivery_invalid",  "body_too_large",    "headers_too_large",
 	"overloaded",	     "store_unavailable", "shutting_down",     "out_of_memory",
-	"method_not_allowed", "not_found",	  "unauthorized",
+	"method_not_allowed", "not_found",	  "unauthorized",      "not_retryable",
+	"bad_request",
 };
 #define REJECT_REASONS (sizeof(reject_reasons) / sizeof(reject_reasons[0]))
 
@@ -159,6 +168,28 @@ static enum MHD_Result reject(struct http_server *srv, struct MHD_Connection *co
 	return r;
 }
 
+/* "/api/events/{id}/retry" → id. */
+static int event_id_of(const char *url, int64_t *id)
+{
+	static const char prefix[] = "/api/events/", suffix[] = "/retry";
+	size_t n = strlen(url);
+	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0 || n <= sizeof(prefix) - 1 + 6 ||
+	    strcmp(url + n - (sizeof(suffix) - 1), suffix) != 0)
+		return HQ_E_INVAL;
+	char digits[24];
+	size_t len = n - (sizeof(prefix) - 1) - (sizeof(suffix) - 1);
+	if (len == 0 || len >= sizeof(digits))
+		return HQ_E_INVAL;
+	memcpy(digits, url + sizeof(prefix) - 1, len);
+	digits[len] = '\0';
+	uint64_t v;
+	if (parse_u64(digits, 1, INT64_MAX, &v) < 0)
+		return HQ_E_INVAL;
+	if (id)
+		*id = (int64_t)v;
+	return 0;
+}
+
 static enum http_route route_of(const char *url)
 {
 	if (strcmp(url, "/webhooks/github") == 0 || strcmp(url, "/webhook") == 0)
@@ -169,6 +200,10 @@ static enum http_route route_of(const char *url)
 		return ROUTE_STATUS;
 	if (strcmp(url, "/metrics") == 0)
 		return ROUTE_METRICS;
+	if (strcmp(url, "/api/events/retry") == 0)
+		return ROUTE_RETRY_ALL;
+	if (event_id_of(url, NULL) == 0)
+		return ROUTE_RETRY_ONE;
 	return ROUTE_NONE;
 }
 
@@ -304,6 +339,45 @@ static enum MHD_Result admin_metrics(struct http_server *srv, struct MHD_Connect
 	enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_OK, res);
 	MHD_destroy_response(res);
 	return q;
+}
+
+static enum MHD_Result admin_retry(struct http_server *srv, struct MHD_Connection *conn,
+				   const char *url, enum http_route route)
+{
+	char body[160];
+	if (route == ROUTE_RETRY_ONE) {
+		int64_t id = 0;
+		(void)event_id_of(url, &id);
+		int r = srv->opt.retry ? srv->opt.retry(srv->opt.status_ctx, id) : HQ_E_UNSUPPORTED;
+		if (r == HQ_E_NOTFOUND)
+			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found", "no such event",
+				      NULL);
+		if (r == HQ_E_BUSY)
+			return reject(srv, conn, MHD_HTTP_CONFLICT, "not_retryable",
+				      "the event is pending or being processed", NULL);
+		if (r < 0)
+			return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+				      "the event could not be retried; retry later", NULL);
+		snprintf(body, sizeof(body), "{\"status\":\"queued\",\"event_id\":%lld}",
+			 (long long)id);
+	} else {
+		const char *status = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+								 "status");
+		if (!status || (strcmp(status, "dead_letter") != 0 &&
+				strcmp(status, "completed") != 0))
+			return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+				      "status must be dead_letter or completed", NULL);
+		size_t count = 0;
+		if (!srv->opt.retry_all || srv->opt.retry_all(srv->opt.status_ctx, status, &count) < 0)
+			return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+				      "the events could not be retried; retry later", NULL);
+		snprintf(body, sizeof(body), "{\"status\":\"queued\",\"count\":%zu}", count);
+	}
+	char addr[INET6_ADDRSTRLEN];
+	client_addr(conn, addr, sizeof(addr));
+	log_msg(HQ_LOG_INFO, "events queued again by an operator", "request", url, "result", body,
+		"remote", addr, NULL);
+	return respond(conn, MHD_HTTP_OK, body, NULL, false);
 }
 
 /* Keeps the headers worth storing as a compact JSON object. */
@@ -533,6 +607,14 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (route == ROUTE_NONE)
 			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found",
 				      "no such endpoint", NULL);
+		if (route == ROUTE_RETRY_ONE || route == ROUTE_RETRY_ALL) {
+			if (strcmp(method, "POST") != 0)
+				return reject(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					      "method_not_allowed", "use POST", "POST");
+			if (!admin_allowed(srv, conn))
+				return admin_denied(srv, conn, url);
+			return admin_retry(srv, conn, url, route);
+		}
 		if (route == ROUTE_STATUS || route == ROUTE_METRICS) {
 			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 				return reject(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED,

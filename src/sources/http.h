@@ -35,6 +35,10 @@ struct http_options {
 	int (*status)(void *ctx, char **json);
 	/* Appends the store's and processor's metrics for /metrics. */
 	int (*metrics)(void *ctx, struct buf *out);
+	/* Replays one event (0, HQ_E_NOTFOUND, HQ_E_BUSY) or every event in
+	 * a state ("dead_letter", "completed"). */
+	int (*retry)(void *ctx, int64_t id);
+	int (*retry_all)(void *ctx, const char *status, size_t *count);
 	void *status_ctx;
 };
 

@@ -796,6 +796,76 @@ static int sqlite_purge_completed(struct store *base, int64_t before_ms, size_t 
 		before_ms, (int64_t)limit, "purging completed events", purged, err);
 }
 
+/* Operator actions are rare and must be durable at once: they run at the
+ * configured synchronous level, on the writer, like webhooks. */
+static int sqlite_retry_where(struct sqlite_store *s, const char *sql, int64_t key_id,
+			      const char *key_status, int64_t now_ms, size_t *changed,
+			      struct store_error *err)
+{
+	pthread_mutex_lock(&s->write_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->writer, sql, -1, &st, NULL);
+	int r = 0;
+	if (rc == SQLITE_OK) {
+		if (key_status)
+			sqlite3_bind_text(st, 1, key_status, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_int64(st, 1, key_id);
+		sqlite3_bind_int64(st, 2, now_ms);
+		rc = sqlite3_step(st);
+	}
+	if (rc == SQLITE_DONE)
+		*changed = (size_t)sqlite3_changes(s->writer);
+	else
+		r = sqlite_fail(s->writer, rc, "retrying events", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->write_lock);
+	return r;
+}
+
+/* A replay grants the event its full number of attempts again, while
+ * attempts keeps counting every attempt the event ever had. */
+#define RETRY_SET                                                                      \
+	"UPDATE events SET status = 'pending', max_attempts = attempts + max_attempts," \
+	" next_attempt_at = ?2, updated_at = ?2, completed_at = NULL, lease_owner = NULL,"  \
+	" lease_expires_at = NULL"
+
+static int sqlite_retry_event(struct store *base, int64_t id, int64_t now_ms,
+			      struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	size_t changed = 0;
+	int r = sqlite_retry_where(s,
+				   RETRY_SET " WHERE id = ?1 AND status IN ('dead_letter', 'completed')",
+				   id, NULL, now_ms, &changed, err);
+	if (r < 0 || changed == 1)
+		return r;
+	int64_t exists = INT64_MAX;
+	char sql[96];
+	snprintf(sql, sizeof(sql), "SELECT id FROM events WHERE id = %lld", (long long)id);
+	r = sqlite_read_one(s, sql, "looking up the event", &exists, err);
+	if (r < 0)
+		return r;
+	if (exists == INT64_MAX) {
+		store_error_set(err, "no event %lld", (long long)id);
+		return HQ_E_NOTFOUND;
+	}
+	store_error_set(err, "event %lld is pending or being processed", (long long)id);
+	return HQ_E_BUSY;
+}
+
+static int sqlite_retry_events(struct store *base, const char *status, int64_t now_ms,
+			       size_t *count, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	size_t changed = 0;
+	int r = sqlite_retry_where(s, RETRY_SET " WHERE status = ?1", 0, status, now_ms, &changed,
+				   err);
+	if (r == 0 && count)
+		*count = changed;
+	return r;
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.insert_events = sqlite_insert_events,
@@ -806,6 +876,8 @@ static const struct store_ops sqlite_ops = {
 	.reclaim_expired = sqlite_reclaim_expired,
 	.next_due = sqlite_next_due,
 	.oldest_pending = sqlite_oldest_pending,
+	.retry_event = sqlite_retry_event,
+	.retry_events = sqlite_retry_events,
 	.purge_completed = sqlite_purge_completed,
 };
 

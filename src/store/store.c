@@ -133,3 +133,18 @@ int store_oldest_pending(struct store *s, int64_t *ret, struct store_error *err)
 {
 	return s->ops->oldest_pending(s, ret, err);
 }
+
+int store_retry_event(struct store *s, int64_t id, int64_t now_ms, struct store_error *err)
+{
+	return s->ops->retry_event(s, id, now_ms, err);
+}
+
+int store_retry_events(struct store *s, const char *status, int64_t now_ms, size_t *count,
+		       struct store_error *err)
+{
+	if (strcmp(status, "dead_letter") != 0 && strcmp(status, "completed") != 0) {
+		store_error_set(err, "only dead_letter or completed events can be retried");
+		return HQ_E_INVAL;
+	}
+	return s->ops->retry_events(s, status, now_ms, count, err);
+}

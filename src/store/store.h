@@ -129,6 +129,15 @@ int store_finish_events(struct store *s, const char *owner, const struct store_o
 int store_reclaim_expired(struct store *s, int64_t now_ms, size_t *reclaimed,
 			  struct store_error *err);
 
+/* Puts a dead-lettered or completed event back to pending, due at now_ms,
+ * with its full number of attempts granted again (attempts keeps counting,
+ * last_error is kept). HQ_E_NOTFOUND when
+ * there is no such event, HQ_E_BUSY when it is pending or processing. */
+int store_retry_event(struct store *s, int64_t id, int64_t now_ms, struct store_error *err);
+/* The same for every event in status ("dead_letter" or "completed"). */
+int store_retry_events(struct store *s, const char *status, int64_t now_ms, size_t *count,
+		       struct store_error *err);
+
 /* When the oldest pending event was received (INT64_MAX when none is). */
 int store_oldest_pending(struct store *s, int64_t *ret, struct store_error *err);
 

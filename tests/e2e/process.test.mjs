@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, query, tempDir, waitFor, sleep } from './helpers.mjs';
+import { startHookq, deliver, query, tempDir, waitFor, sleep, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 const issueOpened = examples.find((e) => e.name === 'issues').examples.find((p) => p.action === 'opened');
@@ -148,4 +148,43 @@ test('a duplicate delivery is never processed twice', async (t) => {
   const completions = srv.logs.split('\n').filter((l) => l.includes(`msg="event completed" event_id=${first.json.event_id} `));
   assert.equal(completions.length, 1);
   assert.equal(query(db, `select attempts from events where id = ${first.json.event_id}`)[0].attempts, 1);
+});
+
+test('a failing handler: retries → dead letter → replay over the API → completed', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t,
+    args: ['--dev', '--backoff-base', '100ms', '--backoff-cap', '200ms', '--max-attempts', '2'],
+    env: { HOOKQ_FAIL_FIRST_ATTEMPTS: '2', ADMIN_PASSWORD } });
+  const auth = { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64') };
+  const r = await deliver(srv.url, { event: 'issues', payload: issueOpened });
+  const id = r.json.event_id;
+  const other = await deliver(srv.url, { event: 'issues', payload: issueOpened });
+  await waitFor(() => query(db, `select status from events where id = ${id}`)[0].status === 'dead_letter');
+
+  // Not retryable while pending; unknown ids and bad filters are refused.
+  assert.equal((await fetch(`${srv.url}/api/events/999999/retry`, { method: 'POST', headers: auth })).status, 404);
+  assert.equal((await fetch(`${srv.url}/api/events/${id}/retry`, { method: 'POST' })).status, 401);
+  assert.equal((await fetch(`${srv.url}/api/events/retry?status=pending`, { method: 'POST', headers: auth })).status, 400);
+  assert.equal((await fetch(`${srv.url}/api/events/${id}/retry`, { headers: auth })).status, 405);
+
+  const replay = await fetch(`${srv.url}/api/events/${id}/retry`, { method: 'POST', headers: auth });
+  assert.equal(replay.status, 200);
+  assert.deepEqual(await replay.json(), { status: 'queued', event_id: id });
+  const row = await waitFor(() => {
+    const [e] = query(db, `select status, attempts, max_attempts from events where id = ${id}`);
+    return e.status === 'completed' ? e : null;
+  });
+  assert.equal(row.attempts, 3, 'two failed attempts, then the replayed one succeeded');
+  assert.equal(row.max_attempts, 4);
+
+  // Bulk replay: the other event went to dead letter too.
+  await waitFor(() => query(db, `select status from events where id = ${other.json.event_id}`)[0].status === 'dead_letter');
+  const bulk = await fetch(`${srv.url}/api/events/retry?status=dead_letter`, { method: 'POST', headers: auth });
+  assert.deepEqual(await bulk.json(), { status: 'queued', count: 1 });
+  await waitFor(() => query(db, `select status from events where id = ${other.json.event_id}`)[0].status === 'completed');
+  const busy = await deliver(srv.url, { event: 'issues', payload: issueOpened });
+  const conflict = await fetch(`${srv.url}/api/events/${busy.json.event_id}/retry`, { method: 'POST', headers: auth });
+  assert.ok([409, 200].includes(conflict.status), 'pending or processing → 409 (200 only if it already finished)');
+  if (conflict.status === 409) assert.equal((await conflict.json()).error, 'not_retryable');
+  await waitFor(() => /events queued again by an operator/.test(srv.logs));
 });
