@@ -73,6 +73,17 @@ void cli_serve_help(FILE *out)
 	      out);
 }
 
+/* One info line with three counters, as shutdown reports them. */
+static void log_counts(const char *msg, const char *k1, uint64_t v1, const char *k2,
+		       uint64_t v2, const char *k3, uint64_t v3)
+{
+	char a[24], b[24], c[24];
+	snprintf(a, sizeof(a), "%llu", (unsigned long long)v1);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)v2);
+	snprintf(c, sizeof(c), "%llu", (unsigned long long)v3);
+	log_msg(HQ_LOG_INFO, msg, k1, a, k2, b, k3, c, NULL);
+}
+
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -415,24 +426,16 @@ int cli_serve(int argc, char **argv)
 	http_stop(http, SHUTDOWN_GRACE_MS);
 	struct ingest_stats ist;
 	ingest_get_stats(ingest, &ist);
-	char events[24], batches[24], failures[24];
-	snprintf(events, sizeof(events), "%llu", (unsigned long long)ist.events);
-	snprintf(batches, sizeof(batches), "%llu", (unsigned long long)ist.batches);
-	snprintf(failures, sizeof(failures), "%llu", (unsigned long long)ist.failures);
-	log_msg(HQ_LOG_INFO, "webhooks stored", "events", events, "transactions", batches,
-		"failed_transactions", failures, NULL);
+	log_counts("webhooks stored", "events", ist.events, "transactions", ist.batches,
+		   "failed_transactions", ist.failures);
 out_ingest:
 	ingest_stop(ingest);
 out_processor:
 	if (processor) {
 		struct processor_stats pst;
 		processor_stop(processor, &pst);
-		char done[24], retried[24], dead[24];
-		snprintf(done, sizeof(done), "%llu", (unsigned long long)pst.completed);
-		snprintf(retried, sizeof(retried), "%llu", (unsigned long long)pst.retried);
-		snprintf(dead, sizeof(dead), "%llu", (unsigned long long)pst.dead);
-		log_msg(HQ_LOG_INFO, "events processed", "completed", done, "retried", retried,
-			"dead_lettered", dead, NULL);
+		log_counts("events processed", "completed", pst.completed, "retried", pst.retried,
+			   "dead_lettered", pst.dead);
 	}
 out_store:
 	store_close(store);

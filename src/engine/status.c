@@ -5,14 +5,24 @@
 
 #include "util/error.h"
 
+/* What both documents report from the store: counts by state and when
+ * the oldest pending event arrived (INT64_MAX when none is pending). */
+static int read_queue(const struct status_sources *src, struct store_event_counts *c,
+		      int64_t *oldest, struct store_error *err)
+{
+	*oldest = INT64_MAX;
+	int r = store_count_events(src->store, c, err);
+	if (r == 0)
+		r = store_oldest_pending(src->store, oldest, err);
+	return r;
+}
+
 int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 		  struct store_error *err)
 {
 	struct store_event_counts c;
-	int64_t oldest = INT64_MAX;
-	int r = store_count_events(src->store, &c, err);
-	if (r == 0)
-		r = store_oldest_pending(src->store, &oldest, err);
+	int64_t oldest;
+	int r = read_queue(src, &c, &oldest, err);
 	if (r < 0)
 		return r;
 	json_t *events = json_pack("{s:I, s:I, s:I, s:I, s:I}", "pending", (json_int_t)c.pending,
@@ -62,10 +72,8 @@ int status_metrics(const struct status_sources *src, int64_t now_ms, struct buf 
 		   struct store_error *err)
 {
 	struct store_event_counts c;
-	int64_t oldest = INT64_MAX;
-	int r = store_count_events(src->store, &c, err);
-	if (r == 0)
-		r = store_oldest_pending(src->store, &oldest, err);
+	int64_t oldest;
+	int r = read_queue(src, &c, &oldest, err);
 	if (r < 0)
 		return r;
 	struct ingest_stats is;
