@@ -21,6 +21,7 @@
 #include "sources/http.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/crypto.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -84,17 +85,10 @@ static void log_counts(const char *msg, const char *k1, uint64_t v1, const char 
 	log_msg(HQ_LOG_INFO, msg, k1, a, k2, b, k3, c, NULL);
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int render_status(void *ctx, char **json)
 {
 	struct store_error err;
-	int r = status_render(ctx, wall_ms(), json, &err);
+	int r = status_render(ctx, clock_now_ms(), json, &err);
 	if (r < 0)
 		log_msg(HQ_LOG_ERROR, "cannot read the status", "error", err.msg, NULL);
 	return r;
@@ -103,7 +97,7 @@ static int render_status(void *ctx, char **json)
 static int render_metrics(void *ctx, struct buf *out)
 {
 	struct store_error err;
-	int r = status_metrics(ctx, wall_ms(), out, &err);
+	int r = status_metrics(ctx, clock_now_ms(), out, &err);
 	if (r < 0 && r != HQ_E_TOOBIG)
 		log_msg(HQ_LOG_ERROR, "cannot read the metrics", "error", err.msg, NULL);
 	return r;
@@ -113,7 +107,7 @@ static int retry_one(void *ctx, int64_t id)
 {
 	const struct status_sources *src = ctx;
 	struct store_error err;
-	int r = store_retry_event(src->store, id, wall_ms(), &err);
+	int r = store_retry_event(src->store, id, clock_now_ms(), &err);
 	if (r == 0)
 		processor_wake(src->processor);
 	else if (r != HQ_E_NOTFOUND && r != HQ_E_BUSY)
@@ -125,10 +119,10 @@ static int retry_all(void *ctx, const char *status, size_t *count)
 {
 	const struct status_sources *src = ctx;
 	struct store_error err;
-	int r = store_retry_events(src->store, status, wall_ms(), count, &err);
+	int r = store_retry_events(src->store, status, clock_now_ms(), count, &err);
 	if (r == 0)
 		processor_wake(src->processor);
-	else
+	else if (r != HQ_E_INVAL)
 		log_msg(HQ_LOG_ERROR, "cannot retry events", "error", err.msg, NULL);
 	return r;
 }
@@ -373,7 +367,7 @@ int cli_serve(int argc, char **argv)
 		.ingest = ingest,
 		.processor = processor,
 		.version = HOOKQ_VERSION,
-		.started_ms = wall_ms(),
+		.started_ms = clock_now_ms(),
 	};
 	struct http_options hopt = {
 		.host = cfg.host,

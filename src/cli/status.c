@@ -14,6 +14,7 @@
 #include "engine/status.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "version.h"
 
@@ -190,10 +191,7 @@ int cli_status(int argc, char **argv)
 			return CLI_EXIT_FAILURE;
 		}
 		struct status_sources src = { store, NULL, NULL, HOOKQ_VERSION, 0 };
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		int r = status_render(&src, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-				      &text, &err);
+		int r = status_render(&src, clock_now_ms(), &text, &err);
 		store_close(store);
 		if (r < 0) {
 			fprintf(stderr, "hookq status: cannot read '%s': %s\n", db, err.msg);

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/crypto.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -42,13 +43,6 @@ struct worker {
 			    outcome never lands on a re-claimed event */
 	uint64_t rnd; /* xorshift state for jitter */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t next_random(struct worker *w)
 {
@@ -126,7 +120,7 @@ static void handle_one(struct worker *w, const struct store_claimed *ev,
 		o->sender = info->sender[0] ? info->sender : NULL;
 		log_msg(HQ_LOG_DEBUG, "event completed", "event_id", id, "type", info->type,
 			"repository", info->repository, NULL);
-		int64_t waited = now_ms() - ev->received_at_ms;
+		int64_t waited = clock_now_ms() - ev->received_at_ms;
 		histogram_observe_us(&p->latency, waited > 0 ? (uint64_t)waited * 1000 : 0);
 		return;
 	}
@@ -137,7 +131,7 @@ static void handle_one(struct worker *w, const struct store_claimed *ev,
 		uint64_t delay = backoff_delay_ms(&p->opt.backoff, (uint32_t)ev->attempts,
 						  next_random(w));
 		o->kind = STORE_OUTCOME_RETRY;
-		o->next_attempt_at_ms = now_ms() + (int64_t)delay;
+		o->next_attempt_at_ms = clock_now_ms() + (int64_t)delay;
 		char in[24];
 		snprintf(in, sizeof(in), "%llu", (unsigned long long)delay);
 		log_msg(HQ_LOG_WARN, "event will be retried", "event_id", id, "attempt", attempt,
@@ -155,7 +149,7 @@ static size_t process_batch(struct worker *w)
 	struct processor *p = w->p;
 	struct store_claim claim;
 	struct store_error err;
-	if (store_claim_events(p->store, w->owner, now_ms(), (int64_t)p->opt.lease_ms,
+	if (store_claim_events(p->store, w->owner, clock_now_ms(), (int64_t)p->opt.lease_ms,
 			       p->opt.batch_max, p->opt.max_body, &claim, &err) < 0) {
 		log_store_error("cannot claim events", &err);
 		count(p, &p->stats.store_errors, 1);
@@ -183,7 +177,7 @@ static size_t process_batch(struct worker *w)
 		dead += out[i].kind == STORE_OUTCOME_DEAD;
 	}
 	size_t n = claim.n;
-	if (store_finish_events(p->store, w->owner, out, n, now_ms(), NULL, &err) < 0) {
+	if (store_finish_events(p->store, w->owner, out, n, clock_now_ms(), NULL, &err) < 0) {
 		/* Nothing recorded: the leases expire, the events come back. */
 		log_store_error("cannot record outcomes", &err);
 		count(p, &p->stats.store_errors, 1);
@@ -224,9 +218,9 @@ static void *worker_main(void *arg)
 		if (stop)
 			break;
 
-		if (w->index == 0 && now_ms() >= next_maintenance) {
-			maintain(p, now_ms());
-			next_maintenance = now_ms() + (int64_t)(every ? every : 1);
+		if (w->index == 0 && clock_now_ms() >= next_maintenance) {
+			maintain(p, clock_now_ms());
+			next_maintenance = clock_now_ms() + (int64_t)(every ? every : 1);
 		}
 		if (process_batch(w) > 0)
 			continue;
@@ -234,7 +228,7 @@ static void *worker_main(void *arg)
 		/* Nothing due: sleep until a wake, the next pending event's due
 		 * time (a retry), or the poll interval, unless a wake came while
 		 * this batch was being claimed. */
-		int64_t now = now_ms();
+		int64_t now = clock_now_ms();
 		int64_t wake_at = now + (int64_t)p->opt.poll_ms;
 		int64_t due = INT64_MAX;
 		struct store_error err;

@@ -16,6 +16,7 @@
 
 #include "providers/github.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/crypto.h"
 #include "util/histogram.h"
 #include "util/error.h"
@@ -363,12 +364,15 @@ static enum MHD_Result admin_retry(struct http_server *srv, struct MHD_Connectio
 	} else {
 		const char *status = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
 								 "status");
-		if (!status || (strcmp(status, "dead_letter") != 0 &&
-				strcmp(status, "completed") != 0))
+		size_t count = 0;
+		/* Which states may be replayed is the store's rule (HQ_E_INVAL). */
+		int r = srv->opt.retry_all ?
+				srv->opt.retry_all(srv->opt.status_ctx, status ? status : "", &count) :
+				HQ_E_UNSUPPORTED;
+		if (r == HQ_E_INVAL)
 			return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "bad_request",
 				      "status must be dead_letter or completed", NULL);
-		size_t count = 0;
-		if (!srv->opt.retry_all || srv->opt.retry_all(srv->opt.status_ctx, status, &count) < 0)
+		if (r < 0)
 			return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
 				      "the events could not be retried; retry later", NULL);
 		snprintf(body, sizeof(body), "{\"status\":\"queued\",\"count\":%zu}", count);
@@ -502,8 +506,6 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
 			      "out of memory; retry later", NULL);
 
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
 	struct store_event_in *ev = &req->ing.ev;
 	ev->provider = "github";
 	ev->route = "github";
@@ -512,7 +514,7 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 	ev->headers_json = req->headers_json;
 	ev->body = req->body.data ? req->body.data : "";
 	ev->body_len = req->body.len;
-	ev->received_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	ev->received_at_ms = clock_now_ms();
 	ev->max_attempts = 0;
 	req->ing.done = on_stored;
 	req->ing.ctx = req;

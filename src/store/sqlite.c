@@ -12,6 +12,7 @@
 
 #include "store/backend.h"
 #include "store/migration.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/zstd.h"
 
@@ -34,6 +35,14 @@
  * largest cost after JSON parsing (4.0k -> 6.9k events/s burning down a
  * 36k backlog of 14 KB webhooks). Writes still go through the WAL. */
 #define STORE_MMAP_SIZE "268435456"
+
+/* PRAGMA synchronous for each enum store_sync. */
+static const char *const sync_sql[] = {
+	[STORE_SYNC_OFF] = "PRAGMA synchronous=OFF",
+	[STORE_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+	[STORE_SYNC_FULL] = "PRAGMA synchronous=FULL",
+	[STORE_SYNC_EXTRA] = "PRAGMA synchronous=EXTRA",
+};
 
 struct sqlite_store {
 	struct store base;
@@ -101,13 +110,6 @@ static int sqlite_exec(sqlite3 *db, const char *sql, struct store_error *err)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int sqlite_connect(const char *path, const struct store_options *opt,
 			  sqlite3 **ret, struct store_error *err)
 {
@@ -124,10 +126,6 @@ static int sqlite_connect(const char *path, const struct store_options *opt,
 	}
 	sqlite3_busy_timeout(db, (int)(opt->busy_timeout_ms > 600000 ? 600000 :
 							      opt->busy_timeout_ms));
-	static const char *const sync_sql[] = {
-		"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
-		"PRAGMA synchronous=FULL", "PRAGMA synchronous=EXTRA",
-	};
 	char sql[128];
 	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%d", WAL_SIZE_LIMIT);
 	int r;
@@ -211,7 +209,7 @@ static int sqlite_migrate(sqlite3 *db, struct store_error *err)
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_int(st, 1, m->version);
 			sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 3, now_ms());
+			sqlite3_bind_int64(st, 3, clock_now_ms());
 			rc = sqlite3_step(st);
 		}
 		sqlite3_finalize(st);
@@ -455,12 +453,7 @@ static void sqlite_bookkeeping(struct sqlite_store *s, bool on)
 {
 	if (s->sync <= STORE_SYNC_NORMAL)
 		return;
-	static const char *const restore[] = {
-		"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
-		"PRAGMA synchronous=FULL", "PRAGMA synchronous=EXTRA",
-	};
-	sqlite3_exec(s->writer, on ? "PRAGMA synchronous=NORMAL" : restore[s->sync], NULL, NULL,
-		     NULL);
+	sqlite3_exec(s->writer, sync_sql[on ? STORE_SYNC_NORMAL : s->sync], NULL, NULL, NULL);
 }
 
 /* Takes write_lock for background work, after any webhook batch that is
