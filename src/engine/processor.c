@@ -86,7 +86,7 @@ static void maintain(struct processor *p, int64_t now)
 	size_t purged;
 	do {
 		purged = 0;
-		if (store_purge_completed(p->store, before, PURGE_BATCH, &purged, &err) < 0) {
+		if (store_purge_events(p->store, "completed", before, PURGE_BATCH, &purged, &err) < 0) {
 			log_store_error("cannot purge completed events", &err);
 			count(p, &p->stats.store_errors, 1);
 			return;

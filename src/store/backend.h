@@ -24,8 +24,12 @@ struct store_ops {
 	int (*retry_events)(struct store *s, const char *status, int64_t now_ms, size_t *count,
 			    struct store_error *err);
 	int (*oldest_pending)(struct store *s, int64_t *ret, struct store_error *err);
-	int (*purge_completed)(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
-			       struct store_error *err);
+	int (*purge_events)(struct store *s, const char *status, int64_t before_ms, size_t limit,
+			    size_t *purged, struct store_error *err);
+	int (*list_events)(struct store *s, const struct store_event_filter *f,
+			   struct store_event_list *ret, struct store_error *err);
+	int (*get_event)(struct store *s, int64_t id, size_t max_body,
+			 struct store_event_detail *ret, struct store_error *err);
 };
 
 struct store {

@@ -54,7 +54,8 @@ struct sqlite_store {
 	sqlite3 *writer;
 	sqlite3_stmt *insert;
 	/* Prepared once on first use, on the writer, under write_lock. */
-	sqlite3_stmt *claim, *finish_done, *finish_retry, *finish_dead, *reclaim, *purge;
+	sqlite3_stmt *claim, *finish_done, *finish_retry, *finish_dead, *reclaim, *purge,
+		*purge_dead;
 	pthread_mutex_t write_lock;
 	sqlite3 *reader;
 	pthread_mutex_t read_lock;
@@ -290,6 +291,7 @@ static void sqlite_close(struct store *base)
 	sqlite3_finalize(s->finish_dead);
 	sqlite3_finalize(s->reclaim);
 	sqlite3_finalize(s->purge);
+	sqlite3_finalize(s->purge_dead);
 	sqlite3_close(s->checkpointer);
 	sqlite3_close(s->reader);
 	/* Closing the last connection checkpoints and removes the WAL. */
@@ -494,6 +496,23 @@ static char *column_dup(sqlite3_stmt *st, int col)
 	return strdup(v ? v : "");
 }
 
+/* Copies a blob column as a NUL-terminated string (bodies are text to
+ * every caller, and a terminator costs nothing). */
+static int column_blob_dup(sqlite3_stmt *st, int col, char **ret, size_t *len)
+{
+	const void *blob = sqlite3_column_blob(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+	char *p = malloc(n + 1);
+	if (!p)
+		return HQ_E_NOMEM;
+	if (n)
+		memcpy(p, blob, n);
+	p[n] = '\0';
+	*ret = p;
+	*len = n;
+	return 0;
+}
+
 /* Copies one claimed row as stored; *zstd says whether its body still
  * needs decoding (done after the write lock is released). */
 static int sqlite_claimed_row(sqlite3_stmt *st, struct store_claimed *e, bool *zstd)
@@ -510,39 +529,33 @@ static int sqlite_claimed_row(sqlite3_stmt *st, struct store_claimed *e, bool *z
 	e->received_at_ms = sqlite3_column_int64(st, 10);
 	const char *enc = (const char *)sqlite3_column_text(st, 7);
 	*zstd = enc && strcmp(enc, "zstd") == 0;
-	const void *blob = sqlite3_column_blob(st, 6);
-	size_t len = (size_t)sqlite3_column_bytes(st, 6);
-	e->body = malloc(len + 1);
 	if (!e->provider || !e->route || !e->delivery_id || !e->event_type ||
-	    !e->headers_json || !e->body)
+	    !e->headers_json)
 		return HQ_E_NOMEM;
-	if (len)
-		memcpy(e->body, blob, len);
-	e->body[len] = '\0';
-	e->body_len = len;
-	return 0;
+	return column_blob_dup(st, 6, &e->body, &e->body_len);
 }
 
-/* Decodes a claimed body in place. One that cannot be decoded or is over
- * max_body is dropped (body NULL): the caller dead-letters it. */
-static void sqlite_claimed_decode(struct store_claimed *e, bool zstd, size_t max_body)
+/* Decodes a body copied out of a row in place. One that cannot be decoded
+ * or is over max_body is dropped (*body NULL); the return value says why. */
+static int sqlite_body_decode(char **body, size_t *body_len, bool zstd, size_t max_body)
 {
-	if (!zstd && e->body_len <= max_body)
-		return;
+	if (!zstd && *body_len <= max_body)
+		return 0;
 	struct buf b;
 	buf_init(&b, max_body);
-	int r = zstd ? zstd_decompress(e->body, e->body_len, &b) : HQ_E_TOOBIG;
+	int r = zstd ? zstd_decompress(*body, *body_len, &b) : HQ_E_TOOBIG;
 	if (r == 0 && !b.data)
 		r = buf_reserve(&b, 0);
-	free(e->body);
-	e->body = NULL;
-	e->body_len = 0;
+	free(*body);
+	*body = NULL;
+	*body_len = 0;
 	if (r < 0) {
 		buf_release(&b);
-		return;
+		return r;
 	}
-	e->body = b.data;
-	e->body_len = b.len;
+	*body = b.data;
+	*body_len = b.len;
+	return 0;
 }
 
 static int sqlite_claim_events(struct store *base, const char *owner, int64_t now_ms,
@@ -605,7 +618,8 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 		return r;
 	}
 	for (size_t i = 0; i < c.n; i++)
-		sqlite_claimed_decode(&c.events[i], zstd[i], max_body);
+		(void)sqlite_body_decode(&c.events[i].body, &c.events[i].body_len, zstd[i],
+					 max_body);
 	free(zstd);
 	*ret = c;
 	return 0;
@@ -778,15 +792,217 @@ static int sqlite_oldest_pending(struct store *base, int64_t *ret, struct store_
 			       "reading the oldest pending event", ret, err);
 }
 
-static int sqlite_purge_completed(struct store *base, int64_t before_ms, size_t limit,
-				  size_t *purged, struct store_error *err)
+static int sqlite_purge_events(struct store *base, const char *status, int64_t before_ms,
+			       size_t limit, size_t *purged, struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	return sqlite_run_counted(
-		s, &s->purge,
-		"DELETE FROM events WHERE id IN (SELECT id FROM events INDEXED BY events_completed"
-		" WHERE status = 'completed' AND completed_at < ?1 LIMIT ?2)",
-		before_ms, (int64_t)limit, "purging completed events", purged, err);
+	if (strcmp(status, "completed") == 0)
+		return sqlite_run_counted(
+			s, &s->purge,
+			"DELETE FROM events WHERE id IN (SELECT id FROM events"
+			" INDEXED BY events_completed"
+			" WHERE status = 'completed' AND completed_at < ?1 LIMIT ?2)",
+			before_ms, (int64_t)limit, "purging completed events", purged, err);
+	/* A dead letter's updated_at is when it became one: nothing else
+	 * changes it until an operator replays it. */
+	return sqlite_run_counted(s, &s->purge_dead,
+				  "DELETE FROM events WHERE id IN (SELECT id FROM events"
+				  " INDEXED BY events_dead"
+				  " WHERE status = 'dead_letter' AND updated_at < ?1 LIMIT ?2)",
+				  before_ms, (int64_t)limit, "purging dead letters", purged, err);
+}
+
+#define EVENT_ROW_COLUMNS                                                                    \
+	"id, provider, route, delivery_id, event_type, action, repository, sender, status,"  \
+	" attempts, max_attempts, received_at, updated_at, next_attempt_at, completed_at,"    \
+	" lease_owner, lease_expires_at, last_error, duplicates, length(body)"
+#define EVENT_ROW_NCOLS 20
+
+/* A nullable text column: NULL stays NULL; a failed copy sets *nomem. */
+static char *column_dup_opt(sqlite3_stmt *st, int col, bool *nomem)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return NULL;
+	char *v = column_dup(st, col);
+	if (!v)
+		*nomem = true;
+	return v;
+}
+
+static int sqlite_event_row(sqlite3_stmt *st, struct store_event_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	bool nomem = false;
+	r->id = sqlite3_column_int64(st, 0);
+	r->provider = column_dup(st, 1);
+	r->route = column_dup(st, 2);
+	r->delivery_id = column_dup(st, 3);
+	r->event_type = column_dup(st, 4);
+	r->action = column_dup_opt(st, 5, &nomem);
+	r->repository = column_dup_opt(st, 6, &nomem);
+	r->sender = column_dup_opt(st, 7, &nomem);
+	r->status = column_dup(st, 8);
+	r->attempts = sqlite3_column_int(st, 9);
+	r->max_attempts = sqlite3_column_int(st, 10);
+	r->received_at_ms = sqlite3_column_int64(st, 11);
+	r->updated_at_ms = sqlite3_column_int64(st, 12);
+	r->next_attempt_at_ms = sqlite3_column_int64(st, 13);
+	r->completed_at_ms = sqlite3_column_int64(st, 14);
+	r->lease_owner = column_dup_opt(st, 15, &nomem);
+	r->lease_expires_at_ms = sqlite3_column_int64(st, 16);
+	r->last_error = column_dup_opt(st, 17, &nomem);
+	r->duplicates = sqlite3_column_int64(st, 18);
+	r->body_bytes = sqlite3_column_int64(st, 19);
+	if (!r->provider || !r->route || !r->delivery_id || !r->event_type || !r->status)
+		nomem = true;
+	return nomem ? HQ_E_NOMEM : 0;
+}
+
+static int sqlite_list_events(struct store *base, const struct store_event_filter *f,
+			      struct store_event_list *ret, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct store_event_list l = { NULL, 0, false };
+	size_t limit = f->limit ? f->limit : 50;
+	l.rows = calloc(limit, sizeof(*l.rows));
+	if (!l.rows)
+		return HQ_E_NOMEM;
+	/* Newest first, keyset-paged on id: a page costs the same however
+	 * deep into the table it is. With a status, events_status (status,
+	 * id) serves both the filter and the order. */
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "SELECT " EVENT_ROW_COLUMNS " FROM events WHERE id < ?1%s%s"
+		 " ORDER BY id DESC LIMIT ?4",
+		 f->status ? " AND status = ?2" : "", f->provider ? " AND provider = ?3" : "");
+	pthread_mutex_lock(&s->read_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->reader, sql, -1, &st, NULL);
+	int r = 0;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, f->before_id > 0 ? f->before_id : INT64_MAX);
+		if (f->status)
+			sqlite3_bind_text(st, 2, f->status, -1, SQLITE_STATIC);
+		if (f->provider)
+			sqlite3_bind_text(st, 3, f->provider, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)limit + 1);
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (l.n == limit) {
+				l.more = true;
+				continue;
+			}
+			r = sqlite_event_row(st, &l.rows[l.n]);
+			l.n++;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sqlite_fail(s->reader, rc, "listing events", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->read_lock);
+	if (r < 0) {
+		store_event_list_release(&l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+static int sqlite_event_attempts(struct sqlite_store *s, struct store_event_detail *d,
+				 struct store_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->reader,
+				    "SELECT attempt, started_at, finished_at, worker, outcome, error"
+				    " FROM event_attempts WHERE event_id = ?1 ORDER BY attempt",
+				    -1, &st, NULL);
+	int r = 0;
+	size_t cap = 0;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, d->row.id);
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (d->n_attempts == cap) {
+				size_t ncap = cap ? cap * 2 : 8;
+				struct store_attempt *na =
+					realloc(d->attempts, ncap * sizeof(*na));
+				if (!na) {
+					r = HQ_E_NOMEM;
+					break;
+				}
+				d->attempts = na;
+				cap = ncap;
+			}
+			struct store_attempt *a = &d->attempts[d->n_attempts++];
+			a->attempt = sqlite3_column_int(st, 0);
+			a->started_at_ms = sqlite3_column_int64(st, 1);
+			a->finished_at_ms = sqlite3_column_int64(st, 2);
+			a->worker = column_dup(st, 3);
+			a->outcome = column_dup(st, 4);
+			a->error = column_dup(st, 5);
+			if (!a->worker || !a->outcome || !a->error)
+				r = HQ_E_NOMEM;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sqlite_fail(s->reader, rc, "reading attempts", err);
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
+			    struct store_event_detail *ret, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct store_event_detail d;
+	memset(&d, 0, sizeof(d));
+	bool zstd = false;
+	pthread_mutex_lock(&s->read_lock);
+	/* One read transaction: the event and its attempts as of one moment. */
+	int r = sqlite_exec(s->reader, "BEGIN", err);
+	sqlite3_stmt *st = NULL;
+	if (r == 0) {
+		int rc = sqlite3_prepare_v2(s->reader,
+					    "SELECT " EVENT_ROW_COLUMNS ", headers, body, body_encoding"
+					    " FROM events WHERE id = ?1",
+					    -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, id);
+			rc = sqlite3_step(st);
+		}
+		if (rc == SQLITE_ROW) {
+			r = sqlite_event_row(st, &d.row);
+			d.headers_json = column_dup(st, EVENT_ROW_NCOLS);
+			const char *enc = (const char *)sqlite3_column_text(st, EVENT_ROW_NCOLS + 2);
+			zstd = enc && strcmp(enc, "zstd") == 0;
+			if (r == 0 && !d.headers_json)
+				r = HQ_E_NOMEM;
+			if (r == 0)
+				r = column_blob_dup(st, EVENT_ROW_NCOLS + 1, &d.body, &d.body_len);
+		} else if (rc == SQLITE_DONE) {
+			store_error_set(err, "no event %lld", (long long)id);
+			r = HQ_E_NOTFOUND;
+		} else {
+			r = sqlite_fail(s->reader, rc, "reading the event", err);
+		}
+		sqlite3_finalize(st);
+		if (r == 0)
+			r = sqlite_event_attempts(s, &d, err);
+		sqlite3_exec(s->reader, "COMMIT", NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&s->read_lock);
+	/* Decoded outside the lock, like claims. */
+	if (r == 0) {
+		int dr = sqlite_body_decode(&d.body, &d.body_len, zstd, max_body);
+		if (dr == HQ_E_TOOBIG)
+			d.body_error = "larger than the size asked for";
+		else if (dr < 0)
+			d.body_error = "the stored body cannot be decoded";
+	}
+	if (r < 0) {
+		store_event_detail_release(&d);
+		return r;
+	}
+	*ret = d;
+	return 0;
 }
 
 /* Operator actions are rare and must be durable at once: they run at the
@@ -871,7 +1087,9 @@ static const struct store_ops sqlite_ops = {
 	.oldest_pending = sqlite_oldest_pending,
 	.retry_event = sqlite_retry_event,
 	.retry_events = sqlite_retry_events,
-	.purge_completed = sqlite_purge_completed,
+	.purge_events = sqlite_purge_events,
+	.list_events = sqlite_list_events,
+	.get_event = sqlite_get_event,
 };
 
 int store_sqlite_open(const char *path, const struct store_options *opt,

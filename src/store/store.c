@@ -118,10 +118,89 @@ int store_reclaim_expired(struct store *s, int64_t now_ms, size_t *reclaimed,
 	return s->ops->reclaim_expired(s, now_ms, reclaimed, err);
 }
 
-int store_purge_completed(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
-			  struct store_error *err)
+static const char *const event_states[] = { "pending", "processing", "completed",
+					     "dead_letter" };
+
+bool store_status_valid(const char *status)
 {
-	return s->ops->purge_completed(s, before_ms, limit, purged, err);
+	for (size_t i = 0; status && i < sizeof(event_states) / sizeof(event_states[0]); i++)
+		if (strcmp(status, event_states[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The states operators may replay or purge: the ones nothing else will
+ * move on. */
+static bool status_settled(const char *status)
+{
+	return strcmp(status, "dead_letter") == 0 || strcmp(status, "completed") == 0;
+}
+
+int store_purge_events(struct store *s, const char *status, int64_t before_ms, size_t limit,
+		       size_t *purged, struct store_error *err)
+{
+	if (!status_settled(status)) {
+		store_error_set(err, "only completed or dead_letter events can be purged");
+		return HQ_E_INVAL;
+	}
+	return s->ops->purge_events(s, status, before_ms, limit, purged, err);
+}
+
+int store_list_events(struct store *s, const struct store_event_filter *f,
+		      struct store_event_list *ret, struct store_error *err)
+{
+	if (f->status && !store_status_valid(f->status)) {
+		store_error_set(err, "no such event status '%s'", f->status);
+		return HQ_E_INVAL;
+	}
+	return s->ops->list_events(s, f, ret, err);
+}
+
+static void event_row_release(struct store_event_row *r)
+{
+	free(r->provider);
+	free(r->route);
+	free(r->delivery_id);
+	free(r->event_type);
+	free(r->action);
+	free(r->repository);
+	free(r->sender);
+	free(r->status);
+	free(r->lease_owner);
+	free(r->last_error);
+	memset(r, 0, sizeof(*r));
+}
+
+void store_event_list_release(struct store_event_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		event_row_release(&l->rows[i]);
+	free(l->rows);
+	memset(l, 0, sizeof(*l));
+}
+
+int store_get_event(struct store *s, int64_t id, size_t max_body,
+		    struct store_event_detail *ret, struct store_error *err)
+{
+	return s->ops->get_event(s, id, max_body, ret, err);
+}
+
+void store_event_detail_release(struct store_event_detail *d)
+{
+	if (!d)
+		return;
+	event_row_release(&d->row);
+	free(d->headers_json);
+	free(d->body);
+	for (size_t i = 0; i < d->n_attempts; i++) {
+		free(d->attempts[i].worker);
+		free(d->attempts[i].outcome);
+		free(d->attempts[i].error);
+	}
+	free(d->attempts);
+	memset(d, 0, sizeof(*d));
 }
 
 int store_next_due(struct store *s, int64_t *ret, struct store_error *err)
@@ -142,7 +221,7 @@ int store_retry_event(struct store *s, int64_t id, int64_t now_ms, struct store_
 int store_retry_events(struct store *s, const char *status, int64_t now_ms, size_t *count,
 		       struct store_error *err)
 {
-	if (strcmp(status, "dead_letter") != 0 && strcmp(status, "completed") != 0) {
+	if (!status_settled(status)) {
 		store_error_set(err, "only dead_letter or completed events can be retried");
 		return HQ_E_INVAL;
 	}

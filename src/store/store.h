@@ -144,9 +144,75 @@ int store_oldest_pending(struct store *s, int64_t *ret, struct store_error *err)
 /* When the earliest pending event is due (INT64_MAX when none is). */
 int store_next_due(struct store *s, int64_t *ret, struct store_error *err);
 
-/* Deletes up to limit completed events that completed before before_ms. */
-int store_purge_completed(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
-			  struct store_error *err);
+/* Deletes up to limit events in status ("completed" or "dead_letter")
+ * that reached it before before_ms, with their attempts. HQ_E_INVAL for
+ * any other status: pending and processing events are never purged. */
+int store_purge_events(struct store *s, const char *status, int64_t before_ms, size_t limit,
+		       size_t *purged, struct store_error *err);
+
+/* One event as operators see it: everything but headers and body. Times
+ * are ms since the epoch, 0 when not set. */
+struct store_event_row {
+	int64_t id;
+	char *provider, *route, *delivery_id, *event_type;
+	char *action, *repository, *sender; /* NULL until processing learns them */
+	char *status;
+	int attempts, max_attempts;
+	int64_t received_at_ms, updated_at_ms, next_attempt_at_ms, completed_at_ms;
+	char *lease_owner; /* processing only */
+	int64_t lease_expires_at_ms;
+	char *last_error; /* NULL when none */
+	int64_t duplicates;
+	int64_t body_bytes; /* as stored (compressed or not) */
+};
+
+/* Which events to list, newest first. NULL fields match anything. */
+struct store_event_filter {
+	const char *status;
+	const char *provider;
+	int64_t before_id; /* keyset cursor: only ids below it; 0 from the newest */
+	size_t limit;
+};
+
+struct store_event_list {
+	struct store_event_row *rows;
+	size_t n;
+	bool more; /* a further page exists: ask again with before_id = last id */
+};
+
+int store_list_events(struct store *s, const struct store_event_filter *f,
+		      struct store_event_list *ret, struct store_error *err);
+void store_event_list_release(struct store_event_list *l);
+
+/* One attempt that did not complete its event. */
+struct store_attempt {
+	int attempt;
+	int64_t started_at_ms, finished_at_ms;
+	char *worker;  /* the lease owner that held it */
+	char *outcome; /* "pending" (to be retried) or "dead_letter" */
+	char *error;
+};
+
+struct store_event_detail {
+	struct store_event_row row;
+	char *headers_json;
+	/* The body as received, or NULL when it is over the max_body asked
+	 * for or cannot be decoded (body_error says which). */
+	char *body;
+	size_t body_len;
+	const char *body_error;
+	struct store_attempt *attempts; /* oldest first */
+	size_t n_attempts;
+};
+
+/* One event with its headers, decoded body and failed attempts.
+ * HQ_E_NOTFOUND when there is no such event. */
+int store_get_event(struct store *s, int64_t id, size_t max_body,
+		    struct store_event_detail *ret, struct store_error *err);
+void store_event_detail_release(struct store_event_detail *d);
+
+/* Whether status names a state events can be in. */
+bool store_status_valid(const char *status);
 
 /* The schema version the database is at. */
 int store_schema_version(struct store *s, int *ret, struct store_error *err);

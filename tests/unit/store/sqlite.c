@@ -131,7 +131,7 @@ static void events_survive_close_and_reopen(void **state)
 	assert_int_equal(b.id, a.id);
 	int version = 0;
 	assert_int_equal(store_schema_version(f->store, &version, &err), 0);
-	assert_int_equal(version, 2);
+	assert_int_equal(version, 3);
 }
 
 static void one_bad_event_does_not_refuse_its_batch(void **state)
@@ -354,7 +354,7 @@ static void purge_deletes_only_old_completed_events(void **state)
 	struct store_outcome o2 = { recent, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL };
 	assert_int_equal(store_finish_events(f->store, "n", &o2, 1, 5000, NULL, &err), 0);
 	size_t purged = 0;
-	assert_int_equal(store_purge_completed(f->store, 1000, 100, &purged, &err), 0);
+	assert_int_equal(store_purge_events(f->store, "completed", 1000, 100, &purged, &err), 0);
 	assert_int_equal(purged, 1);
 	struct store_event_counts counts;
 	assert_int_equal(store_count_events(f->store, &counts, &err), 0);
@@ -364,6 +364,185 @@ static void purge_deletes_only_old_completed_events(void **state)
 	struct store_event_in again = event("old");
 	assert_int_equal(store_insert_events(f->store, &again, 1, &err), 0);
 	assert_false(again.duplicate);
+}
+
+static void list_pages_newest_first_by_keyset(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ids[7];
+	char name[8];
+	for (int i = 0; i < 7; i++) {
+		snprintf(name, sizeof(name), "d%d", i);
+		ids[i] = insert_at(f, name, 1000 + i, 5);
+	}
+	/* One gitlab event in the middle; ids 3 and 5 dead-lettered. */
+	struct store_event_in gl = event("gl");
+	gl.provider = "gitlab";
+	struct store_error err;
+	assert_int_equal(store_insert_events(f->store, &gl, 1, &err), 0);
+	struct store_claim c;
+	assert_int_equal(store_claim_events(f->store, "n", 5000, 1000, 100, 1 << 20, &c, &err), 0);
+	store_claim_release(&c);
+	struct store_outcome o[2] = {
+		{ ids[3], STORE_OUTCOME_DEAD, 0, "bad three", NULL, NULL, NULL },
+		{ ids[5], STORE_OUTCOME_DEAD, 0, "bad five", NULL, NULL, NULL },
+	};
+	assert_int_equal(store_finish_events(f->store, "n", o, 2, 5100, NULL, &err), 0);
+
+	/* All of github, three per page: 6 5 4 | 3 2 1 | 0 */
+	struct store_event_filter filt = { NULL, "github", 0, 3 };
+	struct store_event_list l;
+	int64_t want[] = { ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0] };
+	size_t seen = 0;
+	for (int page = 0; page < 3; page++) {
+		assert_int_equal(store_list_events(f->store, &filt, &l, &err), 0);
+		assert_int_equal(l.n, page < 2 ? 3 : 1);
+		assert_int_equal(l.more, page < 2);
+		for (size_t i = 0; i < l.n; i++) {
+			assert_int_equal(l.rows[i].id, want[seen++]);
+			assert_string_equal(l.rows[i].provider, "github");
+		}
+		filt.before_id = l.rows[l.n - 1].id;
+		store_event_list_release(&l);
+	}
+	assert_int_equal(seen, 7);
+
+	/* By status: the two dead letters, newest first, with their reasons. */
+	struct store_event_filter dead = { "dead_letter", NULL, 0, 50 };
+	assert_int_equal(store_list_events(f->store, &dead, &l, &err), 0);
+	assert_int_equal(l.n, 2);
+	assert_false(l.more);
+	assert_int_equal(l.rows[0].id, ids[5]);
+	assert_string_equal(l.rows[0].last_error, "bad five");
+	assert_string_equal(l.rows[0].status, "dead_letter");
+	assert_int_equal(l.rows[0].attempts, 1);
+	assert_int_equal(l.rows[0].body_bytes, 19);
+	assert_null(l.rows[0].lease_owner);
+	store_event_list_release(&l);
+
+	/* Nothing matches: an empty page, not an error. */
+	struct store_event_filter none = { "completed", "gitlab", 0, 10 };
+	assert_int_equal(store_list_events(f->store, &none, &l, &err), 0);
+	assert_int_equal(l.n, 0);
+	assert_false(l.more);
+	store_event_list_release(&l);
+
+	struct store_event_filter bad = { "finished", NULL, 0, 10 };
+	assert_int_equal(store_list_events(f->store, &bad, &l, &err), HQ_E_INVAL);
+	assert_non_null(strstr(err.msg, "'finished'"));
+}
+
+static void detail_has_headers_decoded_body_and_failed_attempts(void **state)
+{
+	struct fixture *f = *state;
+	/* Repetitive enough to be stored compressed. */
+	const char *text = "{\"action\":\"opened\",\"issue\":{\"title\":\"xxxxxxxxxxxxxxxxxxxxxxxxx"
+			   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}";
+	struct buf packed;
+	buf_init(&packed, 1024);
+	assert_int_equal(zstd_compress(text, strlen(text), 1, &packed), 0);
+	struct store_event_in ev = event("detail");
+	ev.body = packed.data;
+	ev.body_len = packed.len;
+	ev.body_encoding = "zstd";
+	ev.headers_json = "{\"X-GitHub-Event\":\"issues\"}";
+	ev.received_at_ms = 50;
+	ev.max_attempts = 3;
+	struct store_error err;
+	assert_int_equal(store_insert_events(f->store, &ev, 1, &err), 0);
+	buf_release(&packed);
+	int64_t id = ev.id;
+
+	/* Attempt 1 fails (retry), attempt 2's lease expires, attempt 3
+	 * fails for good. */
+	struct store_claim c;
+	assert_int_equal(store_claim_events(f->store, "host:1:a/w0", 100, 1000, 1, 1 << 20, &c, &err), 0);
+	store_claim_release(&c);
+	struct store_outcome retry = { id, STORE_OUTCOME_RETRY, 300, "HTTP 502", NULL, NULL, NULL };
+	assert_int_equal(store_finish_events(f->store, "host:1:a/w0", &retry, 1, 200, NULL, &err), 0);
+	assert_int_equal(store_claim_events(f->store, "host:1:a/w1", 300, 1000, 1, 1 << 20, &c, &err), 0);
+	store_claim_release(&c);
+	assert_int_equal(store_reclaim_expired(f->store, 1400, NULL, &err), 0);
+	assert_int_equal(store_claim_events(f->store, "host:2:b/w0", 1500, 1000, 1, 1 << 20, &c, &err), 0);
+	store_claim_release(&c);
+	struct store_outcome dead = { id, STORE_OUTCOME_RETRY, 9000, "timeout", NULL, NULL, NULL };
+	assert_int_equal(store_finish_events(f->store, "host:2:b/w0", &dead, 1, 1600, NULL, &err), 0);
+
+	struct store_event_detail d;
+	assert_int_equal(store_get_event(f->store, id, 1 << 20, &d, &err), 0);
+	assert_string_equal(d.row.status, "dead_letter");
+	assert_int_equal(d.row.attempts, 3);
+	assert_int_equal(d.row.received_at_ms, 50);
+	assert_string_equal(d.row.last_error, "timeout");
+	assert_string_equal(d.headers_json, "{\"X-GitHub-Event\":\"issues\"}");
+	assert_non_null(d.body);
+	assert_null(d.body_error);
+	assert_int_equal(d.body_len, strlen(text));
+	assert_memory_equal(d.body, text, strlen(text));
+	assert_int_equal(d.n_attempts, 3);
+	assert_int_equal(d.attempts[0].attempt, 1);
+	assert_int_equal(d.attempts[0].started_at_ms, 100);
+	assert_int_equal(d.attempts[0].finished_at_ms, 200);
+	assert_string_equal(d.attempts[0].worker, "host:1:a/w0");
+	assert_string_equal(d.attempts[0].outcome, "pending");
+	assert_string_equal(d.attempts[0].error, "HTTP 502");
+	assert_int_equal(d.attempts[1].started_at_ms, 300);
+	assert_int_equal(d.attempts[1].finished_at_ms, 1400);
+	assert_string_equal(d.attempts[1].worker, "host:1:a/w1");
+	assert_non_null(strstr(d.attempts[1].error, "lease expired"));
+	assert_int_equal(d.attempts[2].attempt, 3);
+	assert_string_equal(d.attempts[2].outcome, "dead_letter");
+	assert_string_equal(d.attempts[2].error, "timeout");
+	store_event_detail_release(&d);
+
+	/* A body over the size asked for comes back without it, and why. */
+	assert_int_equal(store_get_event(f->store, id, 10, &d, &err), 0);
+	assert_null(d.body);
+	assert_non_null(d.body_error);
+	store_event_detail_release(&d);
+
+	assert_int_equal(store_get_event(f->store, id + 100, 1 << 20, &d, &err), HQ_E_NOTFOUND);
+	assert_non_null(strstr(err.msg, "no event"));
+}
+
+static void purge_dead_letters_by_age_takes_their_attempts(void **state)
+{
+	struct fixture *f = *state;
+	int64_t old = insert_at(f, "old", 0, 5);
+	int64_t young = insert_at(f, "young", 0, 5);
+	struct store_claim c;
+	struct store_error err;
+	assert_int_equal(store_claim_events(f->store, "n", 10, 1000, 10, 1 << 20, &c, &err), 0);
+	store_claim_release(&c);
+	struct store_outcome o1 = { old, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL };
+	struct store_outcome o2 = { young, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL };
+	assert_int_equal(store_finish_events(f->store, "n", &o1, 1, 100, NULL, &err), 0);
+	assert_int_equal(store_finish_events(f->store, "n", &o2, 1, 5000, NULL, &err), 0);
+	size_t purged = 99;
+	assert_int_equal(store_purge_events(f->store, "dead_letter", 1000, 100, &purged, &err), 0);
+	assert_int_equal(purged, 1);
+	struct store_event_detail d;
+	assert_int_equal(store_get_event(f->store, old, 1 << 20, &d, &err), HQ_E_NOTFOUND);
+	assert_int_equal(store_get_event(f->store, young, 1 << 20, &d, &err), 0);
+	assert_int_equal(d.n_attempts, 1);
+	store_event_detail_release(&d);
+
+	/* The purged event's attempts went with it. */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM event_attempts", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* Pending and processing events are never purged. */
+	assert_int_equal(store_purge_events(f->store, "pending", INT64_MAX, 100, &purged, &err),
+			 HQ_E_INVAL);
+	assert_int_equal(store_purge_events(f->store, "processing", INT64_MAX, 100, &purged, &err),
+			 HQ_E_INVAL);
 }
 
 static void urls_lose_their_password_in_logs(void **state)
@@ -395,6 +574,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(outcomes_complete_retry_or_dead_letter, setup, teardown),
 		cmocka_unit_test_setup_teardown(expired_lease_returns_to_pending_and_old_owner_cannot_finish, setup, teardown),
 		cmocka_unit_test_setup_teardown(purge_deletes_only_old_completed_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_pages_newest_first_by_keyset, setup, teardown),
+		cmocka_unit_test_setup_teardown(detail_has_headers_decoded_body_and_failed_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(purge_dead_letters_by_age_takes_their_attempts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
