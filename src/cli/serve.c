@@ -103,30 +103,6 @@ static int render_metrics(void *ctx, struct buf *out)
 	return r;
 }
 
-static int retry_one(void *ctx, int64_t id)
-{
-	const struct status_sources *src = ctx;
-	struct store_error err;
-	int r = store_retry_event(src->store, id, clock_now_ms(), &err);
-	if (r == 0)
-		processor_wake(src->processor);
-	else if (r != HQ_E_NOTFOUND && r != HQ_E_BUSY)
-		log_msg(HQ_LOG_ERROR, "cannot retry an event", "error", err.msg, NULL);
-	return r;
-}
-
-static int retry_all(void *ctx, const char *status, size_t *count)
-{
-	const struct status_sources *src = ctx;
-	struct store_error err;
-	int r = store_retry_events(src->store, status, clock_now_ms(), count, &err);
-	if (r == 0)
-		processor_wake(src->processor);
-	else if (r != HQ_E_INVAL)
-		log_msg(HQ_LOG_ERROR, "cannot retry events", "error", err.msg, NULL);
-	return r;
-}
-
 static void wake_processor(void *ctx)
 {
 	processor_wake(ctx);
@@ -369,6 +345,12 @@ int cli_serve(int argc, char **argv)
 		.version = HOOKQ_VERSION,
 		.started_ms = clock_now_ms(),
 	};
+	struct admin admin = {
+		.store = store,
+		.max_body = cfg.max_body,
+		.wake = processor ? wake_processor : NULL,
+		.wake_ctx = processor,
+	};
 	struct http_options hopt = {
 		.host = cfg.host,
 		.port = cfg.port,
@@ -385,8 +367,7 @@ int cli_serve(int argc, char **argv)
 		.admin_password = cfg.admin_password,
 		.status = render_status,
 		.metrics = render_metrics,
-		.retry = retry_one,
-		.retry_all = retry_all,
+		.admin = &admin,
 		.status_ctx = &status_src,
 	};
 	char herr[256];

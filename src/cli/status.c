@@ -1,24 +1,19 @@
 /* status: the queue at a glance, read from the database (--db) or asked of
  * a running server (--url, admin credentials from the environment). */
-#include <curl/curl.h>
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "cli/cli.h"
+#include "cli/target.h"
 #include "engine/status.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "version.h"
-
-#define STATUS_RESPONSE_MAX (1024 * 1024)
 
 void cli_status_help(FILE *out)
 {
@@ -36,54 +31,6 @@ void cli_status_help(FILE *out)
 	      "\n"
 	      "Exit codes: 0 success, 1 the status could not be read, 2 usage error.\n",
 	      out);
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
-{
-	struct buf *b = ctx;
-	return buf_append(b, data, size * n) == 0 ? size * n : 0;
-}
-
-static int fetch_status(const char *url, struct buf *out)
-{
-	char full[2048];
-	size_t len = strlen(url);
-	while (len > 0 && url[len - 1] == '/')
-		len--;
-	if (snprintf(full, sizeof(full), "%.*s/status", (int)len, url) >= (int)sizeof(full)) {
-		fprintf(stderr, "hookq status: --url is too long\n");
-		return -1;
-	}
-	const char *user = getenv("ADMIN_USERNAME");
-	const char *pass = getenv("ADMIN_PASSWORD");
-	CURL *c = curl_easy_init();
-	if (!c)
-		return -1;
-	curl_easy_setopt(c, CURLOPT_URL, full);
-	curl_easy_setopt(c, CURLOPT_USERNAME, user && *user ? user : "admin");
-	curl_easy_setopt(c, CURLOPT_PASSWORD, pass ? pass : "");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	CURLcode rc = curl_easy_perform(c);
-	long code = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "hookq status: cannot reach '%s': %s\n", full, curl_easy_strerror(rc));
-		return -1;
-	}
-	if (code == 401) {
-		fprintf(stderr, "hookq status: '%s' refused the admin credentials "
-				"(set ADMIN_USERNAME and ADMIN_PASSWORD)\n", full);
-		return -1;
-	}
-	if (code != 200) {
-		fprintf(stderr, "hookq status: '%s' answered HTTP %ld\n", full, code);
-		return -1;
-	}
-	return 0;
 }
 
 static long long int_at(json_t *o, const char *key)
@@ -158,48 +105,36 @@ int cli_status(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 
+	struct cli_target t = { .cmd = "hookq status", .db = db, .url = url };
 	char *text = NULL;
-	char where[600];
 	if (url) {
 		struct buf b;
-		buf_init(&b, STATUS_RESPONSE_MAX);
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		int r = fetch_status(url, &b);
-		curl_global_cleanup();
+		buf_init(&b, CLI_RESPONSE_MAX);
+		long code = 0;
+		int r = cli_target_http(&t, "GET", "/status", &code, &b);
+		if (r == 0 && code != 200) {
+			fprintf(stderr, "hookq status: %s answered HTTP %ld\n", t.where, code);
+			r = HQ_E_IO;
+		}
+		if (r == 0)
+			r = buf_append(&b, "", 1);
 		if (r < 0) {
 			buf_release(&b);
 			return CLI_EXIT_FAILURE;
 		}
 		text = b.data;
-		snprintf(where, sizeof(where), "server %s", url);
 	} else {
-		if (!db) {
-			const char *env = getenv("HOOKQ_DB");
-			db = env && *env ? env : "hookq.db";
-		}
-		/* Reading must not create a database where there was none. */
-		struct stat st;
-		if (strstr(db, "://") == NULL && stat(db, &st) != 0) {
-			fprintf(stderr, "hookq status: no database at '%s': %s\n", db, strerror(errno));
-			return CLI_EXIT_FAILURE;
-		}
-		struct store_options so = { STORE_SYNC_FULL, 5000 };
 		struct store *store = NULL;
-		struct store_error err;
-		if (store_open(db, &so, &store, &err) < 0) {
-			fprintf(stderr, "hookq status: %s\n", err.msg);
+		if (cli_target_open_store(&t, &store) < 0)
 			return CLI_EXIT_FAILURE;
-		}
 		struct status_sources src = { store, NULL, NULL, HOOKQ_VERSION, 0 };
+		struct store_error err;
 		int r = status_render(&src, clock_now_ms(), &text, &err);
 		store_close(store);
 		if (r < 0) {
-			fprintf(stderr, "hookq status: cannot read '%s': %s\n", db, err.msg);
+			fprintf(stderr, "hookq status: cannot read the %s: %s\n", t.where, err.msg);
 			return CLI_EXIT_FAILURE;
 		}
-		char shown[512];
-		store_url_redact(db, shown, sizeof(shown));
-		snprintf(where, sizeof(where), "database %s", shown);
 	}
 
 	json_error_t jerr;
@@ -213,7 +148,7 @@ int cli_status(int argc, char **argv)
 	if (as_json)
 		printf("%s\n", text);
 	else
-		print_table(doc, where);
+		print_table(doc, t.where);
 	json_decref(doc);
 	free(text);
 	return CLI_EXIT_OK;

@@ -35,9 +35,11 @@ enum http_route {
 	ROUTE_HEALTH,
 	ROUTE_STATUS,
 	ROUTE_METRICS,
-	ROUTE_RETRY_ONE, /* POST /api/events/{id}/retry */
-	ROUTE_RETRY_ALL, /* POST /api/events/retry?status=... */
+	ROUTE_API, /* /api/...: engine/admin answers */
 };
+
+/* Query parameters an admin API request may carry. */
+#define API_PARAMS_MAX 16
 
 /* Every reason a request is refused, for hookq_requests_rejected_total. */
 static const char *const reject_reasons[] = {
@@ -169,28 +171,6 @@ static enum MHD_Result reject(struct http_server *srv, struct MHD_Connection *co
 	return r;
 }
 
-/* "/api/events/{id}/retry" → id. */
-static int event_id_of(const char *url, int64_t *id)
-{
-	static const char prefix[] = "/api/events/", suffix[] = "/retry";
-	size_t n = strlen(url);
-	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0 || n <= sizeof(prefix) - 1 + 6 ||
-	    strcmp(url + n - (sizeof(suffix) - 1), suffix) != 0)
-		return HQ_E_INVAL;
-	char digits[24];
-	size_t len = n - (sizeof(prefix) - 1) - (sizeof(suffix) - 1);
-	if (len == 0 || len >= sizeof(digits))
-		return HQ_E_INVAL;
-	memcpy(digits, url + sizeof(prefix) - 1, len);
-	digits[len] = '\0';
-	uint64_t v;
-	if (parse_u64(digits, 1, INT64_MAX, &v) < 0)
-		return HQ_E_INVAL;
-	if (id)
-		*id = (int64_t)v;
-	return 0;
-}
-
 static enum http_route route_of(const char *url)
 {
 	if (strcmp(url, "/webhooks/github") == 0 || strcmp(url, "/webhook") == 0)
@@ -201,10 +181,8 @@ static enum http_route route_of(const char *url)
 		return ROUTE_STATUS;
 	if (strcmp(url, "/metrics") == 0)
 		return ROUTE_METRICS;
-	if (strcmp(url, "/api/events/retry") == 0)
-		return ROUTE_RETRY_ALL;
-	if (event_id_of(url, NULL) == 0)
-		return ROUTE_RETRY_ONE;
+	if (strncmp(url, "/api/", 5) == 0)
+		return ROUTE_API;
 	return ROUTE_NONE;
 }
 
@@ -342,46 +320,58 @@ static enum MHD_Result admin_metrics(struct http_server *srv, struct MHD_Connect
 	return q;
 }
 
-static enum MHD_Result admin_retry(struct http_server *srv, struct MHD_Connection *conn,
-				   const char *url, enum http_route route)
+struct api_params {
+	struct admin_param p[API_PARAMS_MAX];
+	size_t n;
+	bool too_many;
+};
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
 {
-	char body[160];
-	if (route == ROUTE_RETRY_ONE) {
-		int64_t id = 0;
-		(void)event_id_of(url, &id);
-		int r = srv->opt.retry ? srv->opt.retry(srv->opt.status_ctx, id) : HQ_E_UNSUPPORTED;
-		if (r == HQ_E_NOTFOUND)
-			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found", "no such event",
-				      NULL);
-		if (r == HQ_E_BUSY)
-			return reject(srv, conn, MHD_HTTP_CONFLICT, "not_retryable",
-				      "the event is pending or being processed", NULL);
-		if (r < 0)
-			return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-				      "the event could not be retried; retry later", NULL);
-		snprintf(body, sizeof(body), "{\"status\":\"queued\",\"event_id\":%lld}",
-			 (long long)id);
-	} else {
-		const char *status = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-								 "status");
-		size_t count = 0;
-		/* Which states may be replayed is the store's rule (HQ_E_INVAL). */
-		int r = srv->opt.retry_all ?
-				srv->opt.retry_all(srv->opt.status_ctx, status ? status : "", &count) :
-				HQ_E_UNSUPPORTED;
-		if (r == HQ_E_INVAL)
-			return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "bad_request",
-				      "status must be dead_letter or completed", NULL);
-		if (r < 0)
-			return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-				      "the events could not be retried; retry later", NULL);
-		snprintf(body, sizeof(body), "{\"status\":\"queued\",\"count\":%zu}", count);
+	(void)kind;
+	struct api_params *ap = cls;
+	if (ap->n == API_PARAMS_MAX) {
+		ap->too_many = true;
+		return MHD_NO;
 	}
-	char addr[INET6_ADDRSTRLEN];
-	client_addr(conn, addr, sizeof(addr));
-	log_msg(HQ_LOG_INFO, "events queued again by an operator", "request", url, "result", body,
-		"remote", addr, NULL);
-	return respond(conn, MHD_HTTP_OK, body, NULL, false);
+	ap->p[ap->n].name = key;
+	ap->p[ap->n].value = value;
+	ap->n++;
+	return MHD_YES;
+}
+
+/* The admin API: engine/admin answers; this is transport, credentials
+ * having been checked. */
+static enum MHD_Result admin_api(struct http_server *srv, struct MHD_Connection *conn,
+				 const char *url, const char *method)
+{
+	struct api_params ap = { .n = 0, .too_many = false };
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, &ap);
+	if (ap.too_many)
+		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+			      "too many query parameters", NULL);
+	if (!srv->opt.admin)
+		return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint",
+			      NULL);
+	struct admin_reply rep;
+	if (admin_handle(srv->opt.admin, method, url, ap.p, ap.n, clock_now_ms(), &rep) < 0)
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
+			      "out of memory; retry later", NULL);
+	if (rep.detail[0])
+		log_msg(HQ_LOG_ERROR, "admin request failed", "path", url, "error", rep.detail,
+			NULL);
+	if (!rep.body)
+		return reject(srv, conn, rep.status, rep.code, rep.message, rep.allow);
+	if (strcmp(method, "POST") == 0) {
+		char addr[INET6_ADDRSTRLEN];
+		client_addr(conn, addr, sizeof(addr));
+		log_msg(HQ_LOG_INFO, "operator action", "request", url, "result", rep.body, "remote",
+			addr, NULL);
+	}
+	enum MHD_Result r = respond(conn, rep.status, rep.body, NULL, false);
+	admin_reply_release(&rep);
+	return r;
 }
 
 /* Keeps the headers worth storing as a compact JSON object. */
@@ -609,13 +599,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (route == ROUTE_NONE)
 			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found",
 				      "no such endpoint", NULL);
-		if (route == ROUTE_RETRY_ONE || route == ROUTE_RETRY_ALL) {
-			if (strcmp(method, "POST") != 0)
-				return reject(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-					      "method_not_allowed", "use POST", "POST");
+		if (route == ROUTE_API) {
 			if (!admin_allowed(srv, conn))
 				return admin_denied(srv, conn, url);
-			return admin_retry(srv, conn, url, route);
+			return admin_api(srv, conn, url, method);
 		}
 		if (route == ROUTE_STATUS || route == ROUTE_METRICS) {
 			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/admin.h"
 #include "engine/ingest.h"
 #include "util/buf.h"
 
@@ -35,10 +36,8 @@ struct http_options {
 	int (*status)(void *ctx, char **json);
 	/* Appends the store's and processor's metrics for /metrics. */
 	int (*metrics)(void *ctx, struct buf *out);
-	/* Replays one event (0, HQ_E_NOTFOUND, HQ_E_BUSY) or every event in
-	 * a state ("dead_letter", "completed"). */
-	int (*retry)(void *ctx, int64_t id);
-	int (*retry_all)(void *ctx, const char *status, size_t *count);
+	/* The admin API under /api/ (NULL: none). */
+	const struct admin *admin;
 	void *status_ctx;
 };
 

@@ -186,5 +186,5 @@ test('a failing handler: retries → dead letter → replay over the API → com
   const conflict = await fetch(`${srv.url}/api/events/${busy.json.event_id}/retry`, { method: 'POST', headers: auth });
   assert.ok([409, 200].includes(conflict.status), 'pending or processing → 409 (200 only if it already finished)');
   if (conflict.status === 409) assert.equal((await conflict.json()).error, 'not_retryable');
-  await waitFor(() => /events queued again by an operator/.test(srv.logs));
+  await waitFor(() => /operator action.*\/api\/events\/retry/.test(srv.logs));
 });

@@ -1,0 +1,187 @@
+#include "cli/target.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/clock.h"
+#include "util/error.h"
+
+/* A CLI run makes a handful of requests: libcurl is set up once. */
+static bool curl_ready;
+
+static void curl_done(void)
+{
+	curl_global_cleanup();
+}
+
+int cli_target_open_store(struct cli_target *t, struct store **ret)
+{
+	const char *db = t->db;
+	if (!db) {
+		const char *env = getenv("HOOKQ_DB");
+		db = env && *env ? env : "hookq.db";
+	}
+	struct stat st;
+	if (strstr(db, "://") == NULL && strncmp(db, "sqlite:", 7) != 0 && stat(db, &st) != 0) {
+		fprintf(stderr, "%s: no database at '%s': %s\n", t->cmd, db, strerror(errno));
+		return HQ_E_NOTFOUND;
+	}
+	struct store_options so = { STORE_SYNC_FULL, 5000 };
+	struct store_error err;
+	int r = store_open(db, &so, ret, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", t->cmd, err.msg);
+		return r;
+	}
+	char shown[512];
+	store_url_redact(db, shown, sizeof(shown));
+	snprintf(t->where, sizeof(t->where), "database %s", shown);
+	return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct buf *b = ctx;
+	return buf_append(b, data, size * n) == 0 ? size * n : 0;
+}
+
+int cli_target_http(struct cli_target *t, const char *method, const char *path_query,
+		    long *status, struct buf *out)
+{
+	char full[4096];
+	size_t len = strlen(t->url);
+	while (len > 0 && t->url[len - 1] == '/')
+		len--;
+	if (snprintf(full, sizeof(full), "%.*s%s", (int)len, t->url, path_query) >=
+	    (int)sizeof(full)) {
+		fprintf(stderr, "%s: --url is too long\n", t->cmd);
+		return HQ_E_INVAL;
+	}
+	snprintf(t->where, sizeof(t->where), "server %.*s", (int)len, t->url);
+	if (!curl_ready) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		atexit(curl_done);
+		curl_ready = true;
+	}
+	const char *user = getenv("ADMIN_USERNAME");
+	const char *pass = getenv("ADMIN_PASSWORD");
+	CURL *c = curl_easy_init();
+	if (!c)
+		return HQ_E_NOMEM;
+	curl_easy_setopt(c, CURLOPT_URL, full);
+	curl_easy_setopt(c, CURLOPT_USERNAME, user && *user ? user : "admin");
+	curl_easy_setopt(c, CURLOPT_PASSWORD, pass ? pass : "");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* A purge of millions of events takes a while; a hung server does
+	 * not hold the command for ever. */
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	CURLcode rc = curl_easy_perform(c);
+	long code = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "%s: cannot reach '%s': %s\n", t->cmd, full, curl_easy_strerror(rc));
+		return HQ_E_IO;
+	}
+	if (code == 401) {
+		fprintf(stderr, "%s: '%s' refused the admin credentials "
+				"(set ADMIN_USERNAME and ADMIN_PASSWORD)\n", t->cmd, full);
+		return HQ_E_INVAL;
+	}
+	*status = code;
+	return 0;
+}
+
+/* "?a=1&b=x%20y" from params, each value percent-encoded. */
+static int query_string(const struct admin_param *p, size_t n, struct buf *out)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		char *v = curl_easy_escape(NULL, p[i].value, 0);
+		if (!v)
+			return HQ_E_NOMEM;
+		r = buf_printf(out, "%c%s=%s", i == 0 ? '?' : '&', p[i].name, v);
+		curl_free(v);
+	}
+	return r;
+}
+
+static int admin_local(struct cli_target *t, const char *method, const char *path,
+		       const struct admin_param *params, size_t n, long *status, char **json)
+{
+	struct store *store = NULL;
+	int r = cli_target_open_store(t, &store);
+	if (r < 0)
+		return r;
+	/* No processor here to wake: a running server's picks replays up at
+	 * its next poll (processor.poll_interval). */
+	struct admin a = { store, CLI_RESPONSE_MAX, NULL, NULL };
+	struct admin_reply rep;
+	r = admin_handle(&a, method, path, params, n, clock_now_ms(), &rep);
+	store_close(store);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", t->cmd, hq_strerror(r));
+		return r;
+	}
+	if (rep.detail[0])
+		fprintf(stderr, "%s: %s\n", t->cmd, rep.detail);
+	*status = rep.status;
+	if (rep.body) {
+		*json = rep.body;
+		return 0;
+	}
+	json_t *o = json_pack("{s:s, s:s}", "error", rep.code, "message", rep.message);
+	*json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return *json ? 0 : HQ_E_NOMEM;
+}
+
+int cli_target_admin(struct cli_target *t, const char *method, const char *path,
+		     const struct admin_param *params, size_t n, long *status, char **json)
+{
+	if (!t->url)
+		return admin_local(t, method, path, params, n, status, json);
+	struct buf q, body;
+	buf_init(&q, 4096);
+	buf_init(&body, CLI_RESPONSE_MAX);
+	int r = buf_printf(&q, "%s", path);
+	if (r == 0)
+		r = query_string(params, n, &q);
+	if (r == 0)
+		r = buf_append(&q, "", 1);
+	if (r < 0) {
+		fprintf(stderr, "%s: the request is too long\n", t->cmd);
+	} else {
+		r = cli_target_http(t, method, q.data, status, &body);
+		if (r == 0)
+			r = buf_append(&body, "", 1);
+	}
+	buf_release(&q);
+	if (r < 0) {
+		buf_release(&body);
+		return r;
+	}
+	*json = body.data;
+	return 0;
+}
+
+void cli_target_print_error(const struct cli_target *t, const char *json)
+{
+	json_t *o = json_loads(json, 0, NULL);
+	const char *msg = json_string_value(json_object_get(o, "message"));
+	fprintf(stderr, "%s: %s\n", t->cmd, msg ? msg : "the server gave no reason");
+	json_decref(o);
+}

@@ -1,0 +1,57 @@
+/* admin: the operator's API over events (list, show, replay, purge) as
+ * method + path + parameters in, status + JSON document out. The HTTP
+ * source serves it under /api/ and the CLI calls it directly on a
+ * database (--db), so both give the same documents and the same errors. */
+#ifndef HOOKQ_ENGINE_ADMIN_H
+#define HOOKQ_ENGINE_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define ADMIN_LIST_DEFAULT 50
+#define ADMIN_LIST_MAX 1000
+/* A purge deletes this many events per transaction, so webhooks waiting
+ * to commit never wait for a long one. */
+#define ADMIN_PURGE_BATCH 1000
+#define ADMIN_MESSAGE_MAX 256
+
+struct admin {
+	struct store *store;
+	size_t max_body; /* the largest payload GET /api/events/{id} decodes */
+	/* Called after events were queued again (a running processor
+	 * claims them at once instead of at its next poll); may be NULL. */
+	void (*wake)(void *ctx);
+	void *wake_ctx;
+};
+
+/* One query parameter, as received (already percent-decoded). */
+struct admin_param {
+	const char *name;
+	const char *value;
+};
+
+struct admin_reply {
+	unsigned status; /* HTTP status */
+	char *body;	 /* 2xx: the JSON document (malloc'd) */
+	/* Otherwise: the error code and a message naming the problem, and
+	 * for 405 the methods allowed. */
+	const char *code;
+	const char *allow;
+	char message[ADMIN_MESSAGE_MAX];
+	/* For the log only, never for the client: why the store failed. */
+	char detail[STORE_ERROR_MAX + 64];
+};
+
+/* Answers GET /api/events, GET /api/events/{id},
+ * POST /api/events/{id}/retry, POST /api/events/retry and
+ * POST /api/events/purge. Returns 0 when out holds an answer (a success
+ * or an error to send), < 0 only when none could be made (out of
+ * memory). Release out with admin_reply_release(). */
+int admin_handle(const struct admin *a, const char *method, const char *path,
+		 const struct admin_param *params, size_t n, int64_t now_ms,
+		 struct admin_reply *out);
+void admin_reply_release(struct admin_reply *r);
+
+#endif
