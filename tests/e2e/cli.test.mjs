@@ -20,8 +20,9 @@ test('version, help and --help on every command', () => {
   assert.match(run(['version', '--verbose']).out, /sqlite 3\./);
   const help = run(['help']);
   assert.equal(help.code, 0);
-  for (const cmd of ['serve', 'status', 'version', 'help']) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
-  for (const cmd of ['serve', 'status', 'version', 'help']) {
+  const cmds = ['serve', 'status', 'events', 'dlq', 'purge', 'version', 'help'];
+  for (const cmd of cmds) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
+  for (const cmd of cmds) {
     const a = run(['help', cmd]);
     const b = run([cmd, '--help']);
     assert.equal(a.code, 0);
@@ -30,6 +31,9 @@ test('version, help and --help on every command', () => {
     assert.match(a.out, new RegExp(`Usage: hookq ${cmd}`));
   }
   assert.match(run(['serve', '--help']).out, /--port VALUE .*WEBHOOK_PORT/);
+  // A subcommand's --help is its command's help.
+  assert.equal(run(['events', 'show', '--help']).out, run(['help', 'events']).out);
+  assert.equal(run(['dlq', 'retry', '--help']).out, run(['help', 'dlq']).out);
 });
 
 test('usage errors exit 2', () => {
