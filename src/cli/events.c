@@ -71,7 +71,7 @@ void cli_events_help(FILE *out)
 		"  --provider P       only this provider's events (github, ...)\n"
 		"  --limit N          events per page, 1-%d (default %d)\n"
 		"  --cursor C         the next page: the cursor the previous page printed\n"
-		"  --payload          show: print the payload too\n"
+		"  --payload          show: print the payload too, as received\n"
 		"%s"
 		"  -h, --help         show this help\n"
 		"\n"
@@ -121,7 +121,7 @@ void cli_purge_help(FILE *out)
 		"  -h, --help         show this help\n"
 		"\n"
 		"Exit codes: 0 success, 1 failure, 2 usage error.\n",
-		ADMIN_PURGE_BATCH, where_help);
+		ADMIN_BATCH, where_help);
 }
 
 static const char *opt_name(unsigned bit)
@@ -198,33 +198,19 @@ static int opts_parse(int argc, char **argv, unsigned allowed, void (*help)(FILE
 	return 0;
 }
 
-/* Copies s for a table cell: control bytes (a payload could carry
- * terminal escapes) become '?', and it is cut at width, on a character
- * boundary, marked with '~'. */
-static const char *cell(const char *s, size_t width, char *out, size_t size)
-{
-	if (!s)
-		s = "-";
-	size_t n = 0, max = width < size ? width : size - 1;
-	for (; s[n] && n < max; n++) {
-		unsigned char ch = (unsigned char)s[n];
-		out[n] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	if (s[n]) {
-		while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
-			n--;
-		if (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0xC0)
-			n--;
-		if (n > 0)
-			out[n - 1] = '~';
-	}
-	out[n] = '\0';
-	return out;
-}
+#define cell cli_cell
 
+/* A string field, or NULL when it is absent or not a string. */
 static const char *str_at(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
+}
+
+/* A string field for printing: "-" when absent, never NULL. */
+static const char *txt(json_t *o, const char *key)
+{
+	const char *v = str_at(o, key);
+	return v ? v : "-";
 }
 
 static long long int_at(json_t *o, const char *key)
@@ -245,8 +231,7 @@ static const char *when(json_t *o, const char *key, char *out, size_t size)
 static const char *type_of(json_t *e, char *out, size_t size)
 {
 	const char *action = str_at(e, "action");
-	snprintf(out, size, "%s%s%s", str_at(e, "type") ? str_at(e, "type") : "?",
-		 action ? "." : "", action ? action : "");
+	snprintf(out, size, "%s%s%s", txt(e, "type"), action ? "." : "", action ? action : "");
 	return out;
 }
 
@@ -298,8 +283,9 @@ static void print_field(const char *name, const char *value)
 static void print_event(json_t *e, bool payload)
 {
 	char buf[256], t[24];
-	printf("event %lld  %s\n", int_at(e, "id"), str_at(e, "status"));
-	snprintf(buf, sizeof(buf), "%s (route %s)", str_at(e, "provider"), str_at(e, "route"));
+	char st[32];
+	printf("event %lld  %s\n", int_at(e, "id"), cell(txt(e, "status"), 31, st, sizeof(st)));
+	snprintf(buf, sizeof(buf), "%s (route %s)", txt(e, "provider"), txt(e, "route"));
 	print_field("provider", buf);
 	print_field("delivery", str_at(e, "delivery_id"));
 	print_field("type", type_of(e, buf, sizeof(buf)));
@@ -312,7 +298,7 @@ static void print_event(json_t *e, bool payload)
 	if (str_at(e, "next_attempt_at"))
 		print_field("next attempt", when(e, "next_attempt_at", t, sizeof(t)));
 	if (str_at(e, "lease_owner")) {
-		snprintf(buf, sizeof(buf), "%s until %s", str_at(e, "lease_owner"),
+		snprintf(buf, sizeof(buf), "%s until %s", txt(e, "lease_owner"),
 			 when(e, "lease_expires_at", t, sizeof(t)));
 		print_field("leased by", buf);
 	}
@@ -322,8 +308,12 @@ static void print_event(json_t *e, bool payload)
 		print_field("last error", str_at(e, "last_error"));
 	snprintf(buf, sizeof(buf), "%lld", int_at(e, "duplicates"));
 	print_field("duplicates", buf);
-	snprintf(buf, sizeof(buf), "%lld bytes (%lld stored)%s", int_at(e, "payload_bytes"),
-		 int_at(e, "stored_bytes"), payload ? "" : "; --payload prints it");
+	if (json_is_integer(json_object_get(e, "payload_bytes")))
+		snprintf(buf, sizeof(buf), "%lld bytes (%lld stored)%s", int_at(e, "payload_bytes"),
+			 int_at(e, "stored_bytes"), payload ? "" : "; --payload prints it");
+	else
+		snprintf(buf, sizeof(buf), "unavailable: %s (%lld stored)", txt(e, "payload_error"),
+			 int_at(e, "stored_bytes"));
 	print_field("payload", buf);
 
 	const char *hk;
@@ -338,34 +328,34 @@ static void print_event(json_t *e, bool payload)
 	size_t i;
 	json_t *a;
 	json_array_foreach(json_object_get(e, "history"), i, a) {
-		char w[64], err[512], dur[32] = "";
+		char w[64], err[512], oc[16], dur[32] = "";
 		if (json_is_integer(json_object_get(a, "duration_ms")))
 			snprintf(dur, sizeof(dur), "%lld ms", int_at(a, "duration_ms"));
 		const char *at = str_at(a, "started_at") ? "started_at" : "finished_at";
 		printf("  #%-3lld %-12s %-19s %-10s %-28s %s\n", int_at(a, "attempt"),
-		       str_at(a, "outcome"), when(a, at, t, sizeof(t)), dur,
-		       cell(str_at(a, "worker"), 28, w, sizeof(w)),
+		       cell(txt(a, "outcome"), 12, oc, sizeof(oc)), when(a, at, t, sizeof(t)), dur,
+		       cell(txt(a, "worker"), 28, w, sizeof(w)),
 		       cell(str_at(a, "error") ? str_at(a, "error") : "", sizeof(err) - 1, err,
 			    sizeof(err)));
 	}
 	if (!payload)
 		return;
 	printf("payload\n");
-	json_t *p = json_object_get(e, "payload");
-	if (p && !json_is_null(p)) {
-		/* JSON escapes control characters: safe for a terminal. */
-		char *text = json_dumps(p, JSON_INDENT(2) | JSON_ENCODE_ANY);
-		printf("%s\n", text ? text : "?");
-		free(text);
-	} else if (str_at(e, "payload_text")) {
-		json_t *s = json_object_get(e, "payload_text");
-		char *text = json_dumps(s, JSON_ENCODE_ANY);
-		printf("%s\n", text ? text : "?");
-		free(text);
+	const char *text = str_at(e, "payload_text");
+	if (text) {
+		/* As received, byte for byte, except what a terminal must not
+		 * get (escape sequences); JSON bodies hold none of those. */
+		size_t len = strlen(text);
+		char *safe = malloc(len + 1);
+		if (safe) {
+			printf("%s\n", cli_text(text, len, true, safe, len + 1));
+			free(safe);
+		}
 	} else if (str_at(e, "payload_base64")) {
 		printf("(base64) %s\n", str_at(e, "payload_base64"));
 	} else {
-		printf("(unavailable: %s)\n", str_at(e, "payload_error"));
+		char why[256];
+		printf("(unavailable: %s)\n", cell(txt(e, "payload_error"), 255, why, sizeof(why)));
 	}
 }
 
@@ -423,22 +413,27 @@ static int run_list(struct cli_target *t, const struct opts *o, const char *stat
 	return CLI_EXIT_OK;
 }
 
-static int event_id(const char *cmd, const char *s)
+/* Parses an event id argument; prints why and returns < 0 when it is
+ * not one. */
+static int event_id(const char *cmd, const char *s, unsigned long long *ret)
 {
 	uint64_t v;
 	if (parse_u64(s, 1, INT64_MAX, &v) < 0) {
-		fprintf(stderr, "%s: not an event id: '%s'\n", cmd, s);
+		char shown[64];
+		fprintf(stderr, "%s: not an event id: '%s'\n", cmd, cell(s, 40, shown, sizeof(shown)));
 		return -1;
 	}
+	*ret = (unsigned long long)v;
 	return 0;
 }
 
 static int run_show(struct cli_target *t, const struct opts *o, const char *id)
 {
-	if (event_id(t->cmd, id) < 0)
+	unsigned long long v;
+	if (event_id(t->cmd, id, &v) < 0)
 		return CLI_EXIT_USAGE;
 	char path[64];
-	snprintf(path, sizeof(path), "/api/events/%s", id);
+	snprintf(path, sizeof(path), "/api/events/%llu", v);
 	json_t *doc = NULL;
 	int r = request(t, "GET", path, NULL, 0, &doc);
 	if (r != CLI_EXIT_OK)
@@ -454,7 +449,7 @@ static int run_show(struct cli_target *t, const struct opts *o, const char *id)
 /* Retries each id (all are tried; the exit code says whether any
  * failed), or every event in status. */
 static int run_retry(struct cli_target *t, const struct opts *o, char **ids, int n_ids,
-		     const char *status)
+		     const char *status, bool dead_only)
 {
 	if ((n_ids > 0) == (status != NULL)) {
 		fprintf(stderr, "%s: give event ids or %s%s\n", t->cmd,
@@ -462,8 +457,9 @@ static int run_retry(struct cli_target *t, const struct opts *o, char **ids, int
 			n_ids > 0 ? ", not both" : "");
 		return CLI_EXIT_USAGE;
 	}
+	unsigned long long v;
 	for (int i = 0; i < n_ids; i++)
-		if (event_id(t->cmd, ids[i]) < 0)
+		if (event_id(t->cmd, ids[i], &v) < 0)
 			return CLI_EXIT_USAGE;
 	json_t *doc = NULL;
 	if (status) {
@@ -481,8 +477,11 @@ static int run_retry(struct cli_target *t, const struct opts *o, char **ids, int
 	int worst = CLI_EXIT_OK;
 	for (int i = 0; i < n_ids; i++) {
 		char path[64];
-		snprintf(path, sizeof(path), "/api/events/%s/retry", ids[i]);
-		int r = request(t, "POST", path, NULL, 0, &doc);
+		(void)event_id(t->cmd, ids[i], &v);
+		snprintf(path, sizeof(path), "/api/events/%llu/retry", v);
+		/* dlq retry replays dead letters only, never a completed event. */
+		struct admin_param only = { "status", "dead_letter" };
+		int r = request(t, "POST", path, &only, dead_only ? 1 : 0, &doc);
 		if (r != CLI_EXIT_OK) {
 			worst = r;
 			continue;
@@ -513,9 +512,10 @@ static int run_purge(struct cli_target *t, const struct opts *o)
 		print_json(doc);
 	} else {
 		char b[24];
+		char st[32], age[32];
 		printf("purged %lld %s events older than %s (before %s UTC)\n",
-		       int_at(doc, "purged"), str_at(doc, "status"), o->older,
-		       when(doc, "before", b, sizeof(b)));
+		       int_at(doc, "purged"), cell(txt(doc, "status"), 31, st, sizeof(st)),
+		       cell(o->older, 31, age, sizeof(age)), when(doc, "before", b, sizeof(b)));
 	}
 	json_decref(doc);
 	return CLI_EXIT_OK;
@@ -578,7 +578,7 @@ int cli_events(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		return run_show(&t, &o, argv[optind]);
 	}
-	return run_retry(&t, &o, argv + optind, argc - optind, o.status);
+	return run_retry(&t, &o, argv + optind, argc - optind, o.status, false);
 }
 
 int cli_dlq(int argc, char **argv)
@@ -608,7 +608,7 @@ int cli_dlq(int argc, char **argv)
 		return run_list(&t, &o, "dead_letter");
 	}
 	return run_retry(&t, &o, argv + optind, argc - optind,
-			 (o.given & OPT_ALL) ? "dead_letter" : NULL);
+			 (o.given & OPT_ALL) ? "dead_letter" : NULL, true);
 }
 
 int cli_purge(int argc, char **argv)

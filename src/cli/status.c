@@ -15,6 +15,10 @@
 #include "util/error.h"
 #include "version.h"
 
+#define STATUS_RESPONSE_MAX (1024 * 1024)
+/* Monitoring scripts call this: a hung server must not hang them. */
+#define STATUS_TIMEOUT_S 10L
+
 void cli_status_help(FILE *out)
 {
 	fputs("Usage: hookq status [--db PATH | --url URL] [--json]\n"
@@ -109,9 +113,9 @@ int cli_status(int argc, char **argv)
 	char *text = NULL;
 	if (url) {
 		struct buf b;
-		buf_init(&b, CLI_RESPONSE_MAX);
+		buf_init(&b, STATUS_RESPONSE_MAX);
 		long code = 0;
-		int r = cli_target_http(&t, "GET", "/status", &code, &b);
+		int r = cli_target_http(&t, "GET", "/status", STATUS_TIMEOUT_S, &code, &b);
 		if (r == 0 && code != 200) {
 			fprintf(stderr, "hookq status: %s answered HTTP %ld\n", t.where, code);
 			r = HQ_E_IO;

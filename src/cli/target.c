@@ -26,9 +26,15 @@ int cli_target_open_store(struct cli_target *t, struct store **ret)
 		const char *env = getenv("HOOKQ_DB");
 		db = env && *env ? env : "hookq.db";
 	}
+	/* Reading must not create a database where there was none. */
+	const char *path = db;
+	if (strncmp(path, "sqlite://", 9) == 0)
+		path += 9;
+	else if (strncmp(path, "sqlite:", 7) == 0)
+		path += 7;
 	struct stat st;
-	if (strstr(db, "://") == NULL && strncmp(db, "sqlite:", 7) != 0 && stat(db, &st) != 0) {
-		fprintf(stderr, "%s: no database at '%s': %s\n", t->cmd, db, strerror(errno));
+	if (strstr(path, "://") == NULL && stat(path, &st) != 0) {
+		fprintf(stderr, "%s: no database at '%s': %s\n", t->cmd, path, strerror(errno));
 		return HQ_E_NOTFOUND;
 	}
 	struct store_options so = { STORE_SYNC_FULL, 5000 };
@@ -51,7 +57,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 }
 
 int cli_target_http(struct cli_target *t, const char *method, const char *path_query,
-		    long *status, struct buf *out)
+		    long timeout_s, long *status, struct buf *out)
 {
 	char full[4096];
 	size_t len = strlen(t->url);
@@ -62,7 +68,14 @@ int cli_target_http(struct cli_target *t, const char *method, const char *path_q
 		fprintf(stderr, "%s: --url is too long\n", t->cmd);
 		return HQ_E_INVAL;
 	}
-	snprintf(t->where, sizeof(t->where), "server %.*s", (int)len, t->url);
+	/* Messages show the URL without a password it may carry. */
+	char shown[sizeof(full)];
+	store_url_redact(full, shown, sizeof(shown));
+	char base[512];
+	snprintf(base, sizeof(base), "%.*s", (int)len, t->url);
+	char base_shown[512];
+	store_url_redact(base, base_shown, sizeof(base_shown));
+	snprintf(t->where, sizeof(t->where), "server %s", base_shown);
 	if (!curl_ready) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		atexit(curl_done);
@@ -77,10 +90,8 @@ int cli_target_http(struct cli_target *t, const char *method, const char *path_q
 	curl_easy_setopt(c, CURLOPT_USERNAME, user && *user ? user : "admin");
 	curl_easy_setopt(c, CURLOPT_PASSWORD, pass ? pass : "");
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	/* A purge of millions of events takes a while; a hung server does
-	 * not hold the command for ever. */
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (strcmp(method, "POST") == 0) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -93,12 +104,13 @@ int cli_target_http(struct cli_target *t, const char *method, const char *path_q
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
 	if (rc != CURLE_OK) {
-		fprintf(stderr, "%s: cannot reach '%s': %s\n", t->cmd, full, curl_easy_strerror(rc));
+		fprintf(stderr, "%s: cannot reach '%s': %s\n", t->cmd, shown,
+			curl_easy_strerror(rc));
 		return HQ_E_IO;
 	}
 	if (code == 401) {
 		fprintf(stderr, "%s: '%s' refused the admin credentials "
-				"(set ADMIN_USERNAME and ADMIN_PASSWORD)\n", t->cmd, full);
+				"(set ADMIN_USERNAME and ADMIN_PASSWORD)\n", t->cmd, shown);
 		return HQ_E_INVAL;
 	}
 	*status = code;
@@ -128,7 +140,7 @@ static int admin_local(struct cli_target *t, const char *method, const char *pat
 		return r;
 	/* No processor here to wake: a running server's picks replays up at
 	 * its next poll (processor.poll_interval). */
-	struct admin a = { store, CLI_RESPONSE_MAX, NULL, NULL };
+	struct admin a = { store, CLI_RESPONSE_MAX / 4, NULL, NULL, NULL };
 	struct admin_reply rep;
 	r = admin_handle(&a, method, path, params, n, clock_now_ms(), &rep);
 	store_close(store);
@@ -165,7 +177,10 @@ int cli_target_admin(struct cli_target *t, const char *method, const char *path,
 	if (r < 0) {
 		fprintf(stderr, "%s: the request is too long\n", t->cmd);
 	} else {
-		r = cli_target_http(t, method, q.data, status, &body);
+		r = cli_target_http(t, method, q.data,
+				    strcmp(method, "GET") == 0 ? CLI_TIMEOUT_READ_S :
+								 CLI_TIMEOUT_WRITE_S,
+				    status, &body);
 		if (r == 0)
 			r = buf_append(&body, "", 1);
 	}
@@ -182,6 +197,78 @@ void cli_target_print_error(const struct cli_target *t, const char *json)
 {
 	json_t *o = json_loads(json, 0, NULL);
 	const char *msg = json_string_value(json_object_get(o, "message"));
-	fprintf(stderr, "%s: %s\n", t->cmd, msg ? msg : "the server gave no reason");
+	char shown[512];
+	fprintf(stderr, "%s: %s\n", t->cmd,
+		cli_cell(msg ? msg : "the server gave no reason", sizeof(shown) - 1, shown,
+			 sizeof(shown)));
 	json_decref(o);
+}
+
+/* Decodes the UTF-8 sequence at s (up to 4 bytes): its code point and
+ * length, or length 1 and code point -1 for a byte that starts none. */
+static int utf8_next(const unsigned char *s, long *cp)
+{
+	int len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 :
+			   (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+	if (len == 0) {
+		*cp = -1;
+		return 1;
+	}
+	long v = len == 1 ? s[0] : s[0] & (0x3F >> (len - 1));
+	for (int i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80) {
+			*cp = -1;
+			return 1;
+		}
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	*cp = v;
+	return len;
+}
+
+/* What a terminal must not receive from payload text: C0 and C1 controls
+ * (ESC, CSI U+009B), and the bidirectional overrides that can make text
+ * read differently from what it is. */
+static bool unsafe_code_point(long cp)
+{
+	return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) ||
+	       (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
+	       cp == 0x200E || cp == 0x200F;
+}
+
+const char *cli_text(const char *s, size_t width, bool lines, char *out, size_t size)
+{
+	if (!s)
+		s = "-";
+	size_t max = width < size ? width : size - 1;
+	size_t n = 0, i = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	while (u[i] && n < max) {
+		long cp;
+		int len = utf8_next(u + i, &cp);
+		if (cp < 0 || (unsafe_code_point(cp) && !(lines && (cp == '\n' || cp == '\t')))) {
+			out[n++] = '?';
+		} else {
+			if (n + (size_t)len > max)
+				break;
+			memcpy(out + n, u + i, (size_t)len);
+			n += (size_t)len;
+		}
+		i += (size_t)len;
+	}
+	if (u[i] && n > 0) {
+		/* Cut: the last whole character gives way to the mark. */
+		while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
+			n--;
+		if (n > 0)
+			n--;
+		out[n++] = '~';
+	}
+	out[n] = '\0';
+	return out;
+}
+
+const char *cli_cell(const char *s, size_t width, char *out, size_t size)
+{
+	return cli_text(s, width, false, out, size);
 }

@@ -12,7 +12,11 @@
 #include "store/store.h"
 #include "util/buf.h"
 
+/* Admin documents can hold a 25 MiB payload twice (text and parsed). */
 #define CLI_RESPONSE_MAX (256 * 1024 * 1024)
+/* A purge of millions of events takes a while; reads do not. */
+#define CLI_TIMEOUT_READ_S 30
+#define CLI_TIMEOUT_WRITE_S 900
 
 struct cli_target {
 	const char *cmd; /* "hookq events", for messages */
@@ -25,11 +29,12 @@ struct cli_target {
  * exist is an error (reading never creates one). Prints why on failure. */
 int cli_target_open_store(struct cli_target *t, struct store **ret);
 
-/* GET or POST url + path_query with the admin credentials. *status is the
- * HTTP status; the body is appended to out. Prints why and returns < 0
- * when the server cannot be reached or refuses the credentials. */
+/* GET or POST url + path_query with the admin credentials, giving up
+ * after timeout_s. *status is the HTTP status; the body is appended to out
+ * (whose cap bounds it). Prints why and returns < 0 when the server cannot
+ * be reached or refuses the credentials. */
 int cli_target_http(struct cli_target *t, const char *method, const char *path_query,
-		    long *status, struct buf *out);
+		    long timeout_s, long *status, struct buf *out);
 
 /* One admin API request, answered by the server (--url) or by
  * engine/admin on the database. *json is the document (malloc'd): the
@@ -38,7 +43,16 @@ int cli_target_http(struct cli_target *t, const char *method, const char *path_q
 int cli_target_admin(struct cli_target *t, const char *method, const char *path,
 		     const struct admin_param *params, size_t n, long *status, char **json);
 
-/* Prints {"error","message"} of a refused request as "cmd: message". */
+/* Prints {"error","message"} of a refused request as "cmd: message"
+ * (control characters replaced). */
 void cli_target_print_error(const struct cli_target *t, const char *json);
+
+/* Copies s (NULL: "-") for a terminal: control characters, C1 controls
+ * and bidirectional overrides (a payload could carry escape sequences)
+ * and invalid UTF-8 become '?', cut at width bytes on a character boundary
+ * and marked with '~'. Returns out. */
+const char *cli_cell(const char *s, size_t width, char *out, size_t size);
+/* The same, keeping newlines and tabs when lines is set (payload text). */
+const char *cli_text(const char *s, size_t width, bool lines, char *out, size_t size);
 
 #endif

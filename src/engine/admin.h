@@ -5,6 +5,7 @@
 #ifndef HOOKQ_ENGINE_ADMIN_H
 #define HOOKQ_ENGINE_ADMIN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,9 +13,9 @@
 
 #define ADMIN_LIST_DEFAULT 50
 #define ADMIN_LIST_MAX 1000
-/* A purge deletes this many events per transaction, so webhooks waiting
- * to commit never wait for a long one. */
-#define ADMIN_PURGE_BATCH 1000
+/* Purges and bulk replays change this many events per transaction, so
+ * webhooks waiting to commit never wait for a long one. */
+#define ADMIN_BATCH 1000
 #define ADMIN_MESSAGE_MAX 256
 
 struct admin {
@@ -24,6 +25,9 @@ struct admin {
 	 * claims them at once instead of at its next poll); may be NULL. */
 	void (*wake)(void *ctx);
 	void *wake_ctx;
+	/* When set and true, purges and bulk replays stop between batches
+	 * (shutdown) and say how far they got; may be NULL. */
+	const atomic_bool *cancel;
 };
 
 /* One query parameter, as received (already percent-decoded). */

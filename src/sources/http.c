@@ -40,6 +40,11 @@ enum http_route {
 
 /* Query parameters an admin API request may carry. */
 #define API_PARAMS_MAX 16
+/* Admin requests waiting for the admin thread; more get 503 overloaded. */
+#define API_QUEUE_MAX 32
+/* Admin requests take their parameters in the query string: a body past
+ * this many bytes cuts the connection (a smaller one is refused). */
+#define API_BODY_MAX (64 * 1024)
 
 /* Every reason a request is refused, for hookq_requests_rejected_total. */
 static const char *const reject_reasons[] = {
@@ -47,7 +52,7 @@ static const char *const reject_reasons[] = {
 	"delivery_missing",  "delivery_invalid",  "body_too_large",    "headers_too_large",
 	"overloaded",	     "store_unavailable", "shutting_down",     "out_of_memory",
 	"method_not_allowed", "not_found",	  "unauthorized",      "not_retryable",
-	"bad_request",
+	"bad_request",	     "forbidden",
 };
 #define REJECT_REASONS (sizeof(reject_reasons) / sizeof(reject_reasons[0]))
 
@@ -69,6 +74,19 @@ struct http_server {
 	long waiting;
 	bool stopping;	     /* no more suspends: the daemon is about to stop */
 	atomic_bool closing; /* no new requests: shutdown has begun */
+
+	/* The admin API runs on its own thread, never on a polling thread
+	 * that also acknowledges webhooks: a purge of millions of events or
+	 * a write waiting out the busy timeout holds only this one. */
+	struct admin admin; /* opt.admin, with cancel set below */
+	atomic_bool api_cancel;
+	pthread_t api_thread;
+	bool api_running;
+	pthread_mutex_t api_lock;
+	pthread_cond_t api_cond;
+	struct http_req *api_head, *api_tail;
+	size_t api_queued;
+	bool api_stop;
 
 	/* for /metrics */
 	atomic_uint_fast64_t accepted;
@@ -93,7 +111,33 @@ struct http_req {
 	char event[201];
 	size_t body_len; /* as received, for the log */
 	struct ingest_req ing;
+	struct api_job *api; /* ROUTE_API: the request for the admin thread */
+	struct http_req *api_next;
 };
+
+/* An admin request, copied out of the connection for the admin thread. */
+struct api_job {
+	char *method, *path;
+	struct admin_param params[API_PARAMS_MAX];
+	size_t n;
+	bool overloaded; /* the queue was full: answered 503 */
+	int result;
+	struct admin_reply rep;
+};
+
+static void api_job_free(struct api_job *job)
+{
+	if (!job)
+		return;
+	free(job->method);
+	free(job->path);
+	for (size_t i = 0; i < job->n; i++) {
+		free((char *)(uintptr_t)job->params[i].name);
+		free((char *)(uintptr_t)job->params[i].value);
+	}
+	admin_reply_release(&job->rep);
+	free(job);
+}
 
 static double elapsed_ms(const struct timespec *since)
 {
@@ -194,6 +238,7 @@ static void req_free(struct http_req *req)
 		atomic_fetch_sub(&req->srv->pending_bytes, req->counted);
 	atomic_fetch_sub(&req->srv->active, 1);
 	ingest_req_release(&req->ing);
+	api_job_free(req->api);
 	buf_release(&req->body);
 	free(req->headers_json);
 	free(req);
@@ -320,10 +365,19 @@ static enum MHD_Result admin_metrics(struct http_server *srv, struct MHD_Connect
 	return q;
 }
 
+static void waiting_done(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (--srv->waiting == 0)
+		pthread_cond_broadcast(&srv->idle);
+	pthread_mutex_unlock(&srv->lock);
+}
+
 struct api_params {
 	struct admin_param p[API_PARAMS_MAX];
 	size_t n;
 	bool too_many;
+	bool nomem;
 };
 
 static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -335,43 +389,150 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const c
 		ap->too_many = true;
 		return MHD_NO;
 	}
-	ap->p[ap->n].name = key;
-	ap->p[ap->n].value = value;
+	/* Copies: the admin thread reads them after this callback. */
+	char *k = strdup(key);
+	char *v = value ? strdup(value) : NULL;
+	if (!k || (value && !v)) {
+		free(k);
+		free(v);
+		ap->nomem = true;
+		return MHD_NO;
+	}
+	ap->p[ap->n].name = k;
+	ap->p[ap->n].value = v;
 	ap->n++;
 	return MHD_YES;
 }
 
-/* The admin API: engine/admin answers; this is transport, credentials
- * having been checked. */
-static enum MHD_Result admin_api(struct http_server *srv, struct MHD_Connection *conn,
-				 const char *url, const char *method)
+/* A browser that holds the admin credentials sends them along with a
+ * form another site makes it post: state-changing admin requests that
+ * carry the marks of a cross-site request are refused. curl and the CLI
+ * send neither header. */
+static bool api_cross_site(struct MHD_Connection *conn, const char *method)
 {
-	struct api_params ap = { .n = 0, .too_many = false };
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, &ap);
-	if (ap.too_many)
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		return false;
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	if (site && strcmp(site, "none") != 0 && strcmp(site, "same-origin") != 0)
+		return true;
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") != NULL;
+}
+
+static void *api_main(void *arg)
+{
+	struct http_server *srv = arg;
+	for (;;) {
+		pthread_mutex_lock(&srv->api_lock);
+		while (!srv->api_head && !srv->api_stop)
+			pthread_cond_wait(&srv->api_cond, &srv->api_lock);
+		struct http_req *req = srv->api_head;
+		if (req) {
+			srv->api_head = req->api_next;
+			if (!srv->api_head)
+				srv->api_tail = NULL;
+			srv->api_queued--;
+		}
+		pthread_mutex_unlock(&srv->api_lock);
+		if (!req)
+			return NULL;
+		struct api_job *job = req->api;
+		job->result = admin_handle(&srv->admin, job->method, job->path, job->params,
+					   job->n, clock_now_ms(), &job->rep);
+		req->state = REQ_DONE;
+		/* As for webhooks: resume is the last touch of req. */
+		MHD_resume_connection(req->conn);
+		waiting_done(srv);
+	}
+}
+
+/* The request has been read: hand it to the admin thread, suspended. */
+static enum MHD_Result api_submit(struct http_server *srv, struct http_req *req,
+				  const char *url, const char *method)
+{
+	struct MHD_Connection *conn = req->conn;
+	if (req->dropped > 0)
 		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "bad_request",
-			      "too many query parameters", NULL);
+			      "admin requests take their parameters in the query string, "
+			      "not in a body",
+			      NULL);
 	if (!srv->opt.admin)
 		return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint",
 			      NULL);
-	struct admin_reply rep;
-	if (admin_handle(srv->opt.admin, method, url, ap.p, ap.n, clock_now_ms(), &rep) < 0)
+	struct api_job *job = calloc(1, sizeof(*job));
+	if (!job)
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
 			      "out of memory; retry later", NULL);
-	if (rep.detail[0])
-		log_msg(HQ_LOG_ERROR, "admin request failed", "path", url, "error", rep.detail,
-			NULL);
-	if (!rep.body)
-		return reject(srv, conn, rep.status, rep.code, rep.message, rep.allow);
-	if (strcmp(method, "POST") == 0) {
+	req->api = job;
+	struct api_params ap = { .n = 0 };
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, &ap);
+	memcpy(job->params, ap.p, sizeof(ap.p));
+	job->n = ap.n;
+	job->method = strdup(method);
+	job->path = strdup(url);
+	if (ap.nomem || !job->method || !job->path)
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
+			      "out of memory; retry later", NULL);
+	if (ap.too_many)
+		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+			      "too many query parameters", NULL);
+
+	pthread_mutex_lock(&srv->lock);
+	bool stopping = srv->stopping;
+	if (!stopping)
+		srv->waiting++;
+	pthread_mutex_unlock(&srv->lock);
+	if (stopping)
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+			      "the server is shutting down; retry later", NULL);
+	/* Suspend before queueing: the admin thread may resume at once. */
+	req->state = REQ_WAITING;
+	MHD_suspend_connection(conn);
+	pthread_mutex_lock(&srv->api_lock);
+	bool full = srv->api_queued >= API_QUEUE_MAX;
+	if (!full) {
+		req->api_next = NULL;
+		if (srv->api_tail)
+			srv->api_tail->api_next = req;
+		else
+			srv->api_head = req;
+		srv->api_tail = req;
+		srv->api_queued++;
+		pthread_cond_signal(&srv->api_cond);
+	}
+	pthread_mutex_unlock(&srv->api_lock);
+	if (full) {
+		job->overloaded = true;
+		req->state = REQ_DONE;
+		MHD_resume_connection(conn);
+		waiting_done(srv);
+	}
+	return MHD_YES;
+}
+
+/* The admin thread is done with the request: send its answer. */
+static enum MHD_Result api_answer(struct http_server *srv, struct http_req *req)
+{
+	struct MHD_Connection *conn = req->conn;
+	struct api_job *job = req->api;
+	if (job->overloaded)
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
+			      "too many admin requests waiting; retry later", NULL);
+	if (job->result < 0)
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
+			      "out of memory; retry later", NULL);
+	struct admin_reply *rep = &job->rep;
+	if (rep->detail[0])
+		log_msg(HQ_LOG_ERROR, "admin request failed", "path", job->path, "error",
+			rep->detail, NULL);
+	if (!rep->body)
+		return reject(srv, conn, rep->status, rep->code, rep->message, rep->allow);
+	if (strcmp(job->method, "POST") == 0) {
 		char addr[INET6_ADDRSTRLEN];
 		client_addr(conn, addr, sizeof(addr));
-		log_msg(HQ_LOG_INFO, "operator action", "request", url, "result", rep.body, "remote",
-			addr, NULL);
+		log_msg(HQ_LOG_INFO, "operator action", "request", job->path, "result", rep->body,
+			"remote", addr, NULL);
 	}
-	enum MHD_Result r = respond(conn, rep.status, rep.body, NULL, false);
-	admin_reply_release(&rep);
-	return r;
+	return respond(conn, rep->status, rep->body, NULL, false);
 }
 
 /* Keeps the headers worth storing as a compact JSON object. */
@@ -390,13 +551,6 @@ static char *stored_headers(struct MHD_Connection *conn)
 	return text;
 }
 
-static void waiting_done(struct http_server *srv)
-{
-	pthread_mutex_lock(&srv->lock);
-	if (--srv->waiting == 0)
-		pthread_cond_broadcast(&srv->idle);
-	pthread_mutex_unlock(&srv->lock);
-}
 
 /* Called by the committer thread once the event is stored (or not). */
 static void on_stored(struct ingest_req *ing)
@@ -602,7 +756,18 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (route == ROUTE_API) {
 			if (!admin_allowed(srv, conn))
 				return admin_denied(srv, conn, url);
-			return admin_api(srv, conn, url, method);
+			if (api_cross_site(conn, method))
+				return reject(srv, conn, MHD_HTTP_FORBIDDEN, "forbidden",
+					      "cross-site admin requests are refused", NULL);
+			req = calloc(1, sizeof(*req));
+			if (!req)
+				return MHD_NO;
+			req->srv = srv;
+			req->conn = conn;
+			req->route = route;
+			atomic_fetch_add(&srv->active, 1);
+			*con_cls = req;
+			return MHD_YES;
 		}
 		if (route == ROUTE_STATUS || route == ROUTE_METRICS) {
 			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -659,7 +824,15 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	}
 
 	if (req->state == REQ_DONE)
-		return webhook_answer(req);
+		return req->route == ROUTE_API ? api_answer(srv, req) : webhook_answer(req);
+
+	if (req->route == ROUTE_API) {
+		if (*upload_data_size == 0)
+			return api_submit(srv, req, url, method);
+		req->dropped += *upload_data_size;
+		*upload_data_size = 0;
+		return req->dropped <= API_BODY_MAX ? MHD_YES : MHD_NO;
+	}
 
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
@@ -741,6 +914,24 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_msg(HQ_LOG_DEBUG, "http server", "detail", text, NULL);
 }
 
+/* Stops the admin thread (its queue is empty: every admin request has
+ * been answered before the daemon stops) and frees srv. */
+static void http_free(struct http_server *srv)
+{
+	if (srv->api_running) {
+		pthread_mutex_lock(&srv->api_lock);
+		srv->api_stop = true;
+		pthread_cond_signal(&srv->api_cond);
+		pthread_mutex_unlock(&srv->api_lock);
+		pthread_join(srv->api_thread, NULL);
+	}
+	pthread_mutex_destroy(&srv->api_lock);
+	pthread_cond_destroy(&srv->api_cond);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->idle);
+	free(srv);
+}
+
 int http_start(const struct http_options *opt, struct ingest *ingest,
 	       struct http_server **ret, char *err, size_t err_size)
 {
@@ -766,6 +957,19 @@ int http_start(const struct http_options *opt, struct ingest *ingest,
 	for (size_t i = 0; i < REJECT_REASONS; i++)
 		atomic_init(&srv->rejected[i], 0);
 	histogram_init(&srv->ack_latency);
+	atomic_init(&srv->api_cancel, false);
+	pthread_mutex_init(&srv->api_lock, NULL);
+	pthread_cond_init(&srv->api_cond, NULL);
+	if (opt->admin) {
+		srv->admin = *opt->admin;
+		srv->admin.cancel = &srv->api_cancel;
+		if (pthread_create(&srv->api_thread, NULL, api_main, srv) != 0) {
+			snprintf(err, err_size, "cannot start the admin API thread");
+			http_free(srv);
+			return HQ_E_SYSTEM;
+		}
+		srv->api_running = true;
+	}
 
 	unsigned threads = opt->threads;
 	if (threads == 0) {
@@ -794,7 +998,7 @@ int http_start(const struct http_options *opt, struct ingest *ingest,
 	if (!srv->daemon) {
 		snprintf(err, err_size, "cannot listen on %s:%u (address in use or not permitted)",
 			 opt->host, opt->port);
-		free(srv);
+		http_free(srv);
 		return HQ_E_IO;
 	}
 	const union MHD_DaemonInfo *di =
@@ -821,6 +1025,8 @@ void http_stop(struct http_server *srv, uint64_t grace_ms)
 	 * connections get 503 shutting_down and the connection closes.
 	 * Past the grace period requests still being uploaded are cut. */
 	atomic_store(&srv->closing, true);
+	/* Long admin work (purges, bulk replays) stops between batches. */
+	atomic_store(&srv->api_cancel, true);
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	/* Linger a moment even when nothing is in flight: requests already
@@ -841,7 +1047,5 @@ void http_stop(struct http_server *srv, uint64_t grace_ms)
 	MHD_stop_daemon(srv->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	pthread_mutex_destroy(&srv->lock);
-	pthread_cond_destroy(&srv->idle);
-	free(srv);
+	http_free(srv);
 }

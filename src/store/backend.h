@@ -20,9 +20,10 @@ struct store_ops {
 	int (*reclaim_expired)(struct store *s, int64_t now_ms, size_t *reclaimed,
 			       struct store_error *err);
 	int (*next_due)(struct store *s, int64_t *ret, struct store_error *err);
-	int (*retry_event)(struct store *s, int64_t id, int64_t now_ms, struct store_error *err);
-	int (*retry_events)(struct store *s, const char *status, int64_t now_ms, size_t *count,
-			    struct store_error *err);
+	int (*retry_event)(struct store *s, int64_t id, const char *only, int64_t now_ms,
+			   struct store_error *err);
+	int (*retry_events)(struct store *s, const char *status, int64_t now_ms, int64_t after_id,
+			    size_t limit, size_t *count, int64_t *last_id, struct store_error *err);
 	int (*oldest_pending)(struct store *s, int64_t *ret, struct store_error *err);
 	int (*purge_events)(struct store *s, const char *status, int64_t before_ms, size_t limit,
 			    size_t *purged, struct store_error *err);

@@ -935,10 +935,11 @@ static int sqlite_event_attempts(struct sqlite_store *s, struct store_event_deta
 			a->attempt = sqlite3_column_int(st, 0);
 			a->started_at_ms = sqlite3_column_int64(st, 1);
 			a->finished_at_ms = sqlite3_column_int64(st, 2);
-			a->worker = column_dup(st, 3);
+			bool nomem = false;
+			a->worker = column_dup_opt(st, 3, &nomem);
 			a->outcome = column_dup(st, 4);
-			a->error = column_dup(st, 5);
-			if (!a->worker || !a->outcome || !a->error)
+			a->error = column_dup_opt(st, 5, &nomem);
+			if (nomem || !a->outcome)
 				r = HQ_E_NOMEM;
 		}
 	}
@@ -986,7 +987,10 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 		sqlite3_finalize(st);
 		if (r == 0)
 			r = sqlite_event_attempts(s, &d, err);
-		sqlite3_exec(s->reader, "COMMIT", NULL, NULL, NULL);
+		/* A reader left inside its transaction would pin the WAL and
+		 * fail every later BEGIN. */
+		if (sqlite3_exec(s->reader, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			sqlite3_exec(s->reader, "ROLLBACK", NULL, NULL, NULL);
 	}
 	pthread_mutex_unlock(&s->read_lock);
 	/* Decoded outside the lock, like claims. */
@@ -1005,33 +1009,6 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 	return 0;
 }
 
-/* Operator actions are rare and must be durable at once: they run at the
- * configured synchronous level, on the writer, like webhooks. */
-static int sqlite_retry_where(struct sqlite_store *s, const char *sql, int64_t key_id,
-			      const char *key_status, int64_t now_ms, size_t *changed,
-			      struct store_error *err)
-{
-	pthread_mutex_lock(&s->write_lock);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(s->writer, sql, -1, &st, NULL);
-	int r = 0;
-	if (rc == SQLITE_OK) {
-		if (key_status)
-			sqlite3_bind_text(st, 1, key_status, -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_int64(st, 1, key_id);
-		sqlite3_bind_int64(st, 2, now_ms);
-		rc = sqlite3_step(st);
-	}
-	if (rc == SQLITE_DONE)
-		*changed = (size_t)sqlite3_changes(s->writer);
-	else
-		r = sqlite_fail(s->writer, rc, "retrying events", err);
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->write_lock);
-	return r;
-}
-
 /* A replay grants the event its full number of attempts again, while
  * attempts keeps counting every attempt the event ever had. */
 #define RETRY_SET                                                                      \
@@ -1039,19 +1016,37 @@ static int sqlite_retry_where(struct sqlite_store *s, const char *sql, int64_t k
 	" next_attempt_at = ?2, updated_at = ?2, completed_at = NULL, lease_owner = NULL,"  \
 	" lease_expires_at = NULL"
 
-static int sqlite_retry_event(struct store *base, int64_t id, int64_t now_ms,
+/* Operator actions are rare and must be durable at once: they run at the
+ * configured synchronous level, on the writer, like webhooks. */
+static int sqlite_retry_event(struct store *base, int64_t id, const char *only, int64_t now_ms,
 			      struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	size_t changed = 0;
-	int r = sqlite_retry_where(s,
-				   RETRY_SET " WHERE id = ?1 AND status IN ('dead_letter', 'completed')",
-				   id, NULL, now_ms, &changed, err);
-	if (r < 0 || changed == 1)
+	pthread_mutex_lock(&s->write_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->writer,
+				    RETRY_SET " WHERE id = ?1 AND status IN (?3, ?4)"
+				    " RETURNING id",
+				    -1, &st, NULL);
+	bool changed = false;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now_ms);
+		sqlite3_bind_text(st, 3, only ? only : "dead_letter", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, only ? only : "completed", -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			changed = true;
+	}
+	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, "retrying an event", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->write_lock);
+	if (r < 0 || changed)
 		return r;
-	int64_t exists = INT64_MAX;
+	/* Nothing changed: say whether the event is missing or in the
+	 * wrong state. */
 	char sql[96];
 	snprintf(sql, sizeof(sql), "SELECT id FROM events WHERE id = %lld", (long long)id);
+	int64_t exists = INT64_MAX;
 	r = sqlite_read_one(s, sql, "looking up the event", &exists, err);
 	if (r < 0)
 		return r;
@@ -1059,19 +1054,46 @@ static int sqlite_retry_event(struct store *base, int64_t id, int64_t now_ms,
 		store_error_set(err, "no event %lld", (long long)id);
 		return HQ_E_NOTFOUND;
 	}
-	store_error_set(err, "event %lld is pending or being processed", (long long)id);
-	return HQ_E_BUSY;
+	store_error_set(err, "event %lld is not %s", (long long)id,
+			only ? only : "dead_letter or completed");
+	return HQ_E_CONFLICT;
 }
 
 static int sqlite_retry_events(struct store *base, const char *status, int64_t now_ms,
-			       size_t *count, struct store_error *err)
+			       int64_t after_id, size_t limit, size_t *count, int64_t *last_id,
+			       struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	size_t changed = 0;
-	int r = sqlite_retry_where(s, RETRY_SET " WHERE status = ?1", 0, status, now_ms, &changed,
-				   err);
-	if (r == 0 && count)
-		*count = changed;
+	pthread_mutex_lock(&s->write_lock);
+	sqlite3_stmt *st = NULL;
+	/* Keyset over ids, lowest first: each call moves past the last one,
+	 * so an event processed again meanwhile is not replayed twice. */
+	int rc = sqlite3_prepare_v2(s->writer,
+				    RETRY_SET " WHERE id IN (SELECT id FROM events"
+				    " INDEXED BY events_status WHERE status = ?1 AND id > ?3"
+				    " ORDER BY id LIMIT ?4) RETURNING id",
+				    -1, &st, NULL);
+	size_t n = 0;
+	int64_t last = after_id;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now_ms);
+		sqlite3_bind_int64(st, 3, after_id);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(st, 0);
+			if (id > last)
+				last = id;
+			n++;
+		}
+	}
+	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, "retrying events", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->write_lock);
+	if (r == 0) {
+		*count = n;
+		*last_id = last;
+	}
 	return r;
 }
 

@@ -213,17 +213,22 @@ int store_oldest_pending(struct store *s, int64_t *ret, struct store_error *err)
 	return s->ops->oldest_pending(s, ret, err);
 }
 
-int store_retry_event(struct store *s, int64_t id, int64_t now_ms, struct store_error *err)
+int store_retry_event(struct store *s, int64_t id, const char *only, int64_t now_ms,
+		      struct store_error *err)
 {
-	return s->ops->retry_event(s, id, now_ms, err);
+	if (only && !status_settled(only)) {
+		store_error_set(err, "only dead_letter or completed events can be retried");
+		return HQ_E_INVAL;
+	}
+	return s->ops->retry_event(s, id, only, now_ms, err);
 }
 
-int store_retry_events(struct store *s, const char *status, int64_t now_ms, size_t *count,
-		       struct store_error *err)
+int store_retry_events(struct store *s, const char *status, int64_t now_ms, int64_t after_id,
+		       size_t limit, size_t *count, int64_t *last_id, struct store_error *err)
 {
 	if (!status_settled(status)) {
 		store_error_set(err, "only dead_letter or completed events can be retried");
 		return HQ_E_INVAL;
 	}
-	return s->ops->retry_events(s, status, now_ms, count, err);
+	return s->ops->retry_events(s, status, now_ms, after_id, limit, count, last_id, err);
 }

@@ -129,14 +129,20 @@ int store_finish_events(struct store *s, const char *owner, const struct store_o
 int store_reclaim_expired(struct store *s, int64_t now_ms, size_t *reclaimed,
 			  struct store_error *err);
 
-/* Puts a dead-lettered or completed event back to pending, due at now_ms,
- * with its full number of attempts granted again (attempts keeps counting,
- * last_error is kept). HQ_E_NOTFOUND when
- * there is no such event, HQ_E_BUSY when it is pending or processing. */
-int store_retry_event(struct store *s, int64_t id, int64_t now_ms, struct store_error *err);
-/* The same for every event in status ("dead_letter" or "completed"). */
-int store_retry_events(struct store *s, const char *status, int64_t now_ms, size_t *count,
-		       struct store_error *err);
+/* Puts an event back to pending, due at now_ms, with its full number of
+ * attempts granted again (attempts keeps counting, last_error and the
+ * history are kept). Only a dead letter or a completed event, or with only
+ * set, only an event in that state. HQ_E_NOTFOUND when there is no such
+ * event, HQ_E_CONFLICT when it is in another state. */
+int store_retry_event(struct store *s, int64_t id, const char *only, int64_t now_ms,
+		      struct store_error *err);
+/* The same for up to limit events in status ("dead_letter" or
+ * "completed") with ids above after_id, lowest first. *count says how many,
+ * *last_id the highest: call again with after_id = *last_id until *count <
+ * limit. Keyset, so an event processed again meanwhile is not replayed
+ * twice, and each call is one short transaction. */
+int store_retry_events(struct store *s, const char *status, int64_t now_ms, int64_t after_id,
+		       size_t limit, size_t *count, int64_t *last_id, struct store_error *err);
 
 /* When the oldest pending event was received (INT64_MAX when none is). */
 int store_oldest_pending(struct store *s, int64_t *ret, struct store_error *err);

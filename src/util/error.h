@@ -19,7 +19,8 @@
 	X(CONFIG, "configuration error")                                  \
 	X(UNSUPPORTED, "not supported")                                   \
 	X(SYSTEM, "system error")                                         \
-	X(RETRY, "transient failure")
+	X(RETRY, "transient failure")                                     \
+	X(CONFLICT, "not in a state that allows it")
 
 enum hq_error {
 	HQ_OK = 0,

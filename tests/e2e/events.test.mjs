@@ -97,6 +97,8 @@ test('GET /api/events: newest first, filtered by status and provider, in keyset 
     ['status=completed&status=pending', /parameter 'status' given twice/],
     ['provider=', /parameter 'provider' is empty/],
     ['provider=GitHub%0A', /provider must be a provider name/],
+    // Bytes that are not UTF-8 are quoted as '?', and the error stays JSON.
+    ['status=%ff%fe', /not '\?\?'$/],
   ]) {
     const r = await api(srv, `/api/events?${q}`);
     assert.equal(r.status, 400, q);
@@ -109,6 +111,19 @@ test('GET /api/events: newest first, filtered by status and provider, in keyset 
   assert.equal(post.allow, 'GET, HEAD');
   assert.equal((await api(srv, '/api/events', { headers: {} })).status, 401);
   assert.equal((await api(srv, '/api/nothing')).status, 404);
+
+  // A browser carrying the credentials into a cross-site POST is refused;
+  // so is a body (parameters go in the query string).
+  for (const h of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+    const r = await api(srv, `/api/events/${badId}/retry`, { method: 'POST', headers: { ...auth, ...h } });
+    assert.equal(r.status, 403);
+    assert.equal(r.json.error, 'forbidden');
+  }
+  const withBody = await fetch(`${srv.url}/api/events/purge?older_than=1d`,
+    { method: 'POST', headers: auth, body: '{"older_than":"1d"}' });
+  assert.equal(withBody.status, 400);
+  assert.match((await withBody.json()).message, /query string, not in a body/);
+  assert.equal(query(db, `select status from events where id = ${badId}`)[0].status, 'dead_letter');
 });
 
 test('GET /api/events/{id}: headers, the payload as sent, and every attempt with its error', async (t) => {
@@ -125,6 +140,7 @@ test('GET /api/events/{id}: headers, the payload as sent, and every attempt with
   assert.equal(e.headers['X-GitHub-Delivery'], delivery);
   assert.match(e.headers['User-Agent'], /^GitHub-Hookshot\//);
   assert.deepEqual(e.payload, payload, 'the payload, decoded, equals what was sent');
+  assert.equal(e.payload_text, JSON.stringify(payload), 'and the text is byte for byte what was sent');
   assert.equal(e.payload_bytes, Buffer.byteLength(JSON.stringify(payload)));
   assert.ok(e.stored_bytes < e.payload_bytes, 'stored compressed');
   assert.equal(e.history.length, 2);
@@ -141,7 +157,7 @@ test('GET /api/events/{id}: headers, the payload as sent, and every attempt with
   const bad = (await api(srv, `/api/events/${badId}`)).json;
   assert.equal(bad.status, 'dead_letter');
   assert.equal(bad.payload_text, '{"broken":');
-  assert.equal(bad.payload, undefined);
+  assert.equal(bad.payload, null);
   assert.match(bad.history.at(-1).error, /JSON/);
   assert.equal(bad.history.at(-1).outcome, 'dead_letter');
 
@@ -225,7 +241,7 @@ test('hookq events|dlq|purge: the same answers from the database (--db) and a se
   assert.match(show.out, /^ +#1 +pending .*injected failure 1/m);
   assert.match(show.out, /^ +#2 +completed/m);
   assert.match(show.out, /^ +X-GitHub-Event: issues$/m);
-  assert.ok(show.out.includes(JSON.stringify(sent[0].payload, null, 2)), 'the payload, pretty-printed');
+  assert.ok(show.out.includes('\npayload\n' + JSON.stringify(sent[0].payload) + '\n'), 'the payload as sent');
 
   // Replays: by id over the server, all dead letters on the database.
   const again = run(['dlq', 'retry', String(badId), '--url', srv.url], env);
@@ -237,6 +253,31 @@ test('hookq events|dlq|purge: the same answers from the database (--db) and a se
   assert.equal(all.code, 0, all.err);
   assert.deepEqual(JSON.parse(all.out), { status: 'queued', count: 1 });
   await waitFor(() => query(db, `select attempts, status from events where id = ${badId}`)[0].attempts === 4, 15000);
+
+  // dlq retry never replays a completed event; events retry does, and
+  // tries every id it is given.
+  const notDead = run(['dlq', 'retry', String(sent[2].id), '--db', db]);
+  assert.equal(notDead.code, 1);
+  assert.equal(notDead.err, `hookq dlq retry: event ${sent[2].id} is not dead_letter\n`);
+  const some = run(['events', 'retry', String(sent[2].id), '999998', '--url', srv.url], env);
+  assert.equal(some.code, 1);
+  assert.equal(some.out, `event ${sent[2].id} queued again\n`);
+  assert.equal(some.err, 'hookq events retry: no event 999998\n');
+  await waitFor(() => {
+    const [r] = query(db, `select attempts, status from events where id = ${sent[2].id}`);
+    return r.status === 'completed' && r.attempts === 3;
+  });
+  const replayed = JSON.parse(run(['events', 'show', String(sent[2].id), '--db', db, '--json']).out);
+  assert.deepEqual(replayed.history.map((h) => h.outcome), ['pending', 'completed', 'completed'],
+    'the first completion stays in the history after the replay');
+
+  // A body that is JSON null: shown as such, never as a missing payload.
+  const nul = await deliver(srv.url, { event: 'issues', body: 'null' });
+  await waitFor(() => query(db, `select status from events where id = ${nul.json.event_id}`)[0].status === 'dead_letter');
+  const nulShow = run(['events', 'show', String(nul.json.event_id), '--db', db, '--payload']);
+  assert.equal(nulShow.code, 0, nulShow.err);
+  assert.match(nulShow.out, /^payload\nnull\n$/m);
+  assert.match(nulShow.out, /^ +payload +4 bytes/m);
 
   const purge = run(['purge', '--older-than', '0s', '--db', db]);
   assert.equal(purge.code, 0, purge.err);

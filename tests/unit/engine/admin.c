@@ -9,6 +9,9 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "engine/admin.h"
 #include "util/error.h"
@@ -40,7 +43,7 @@ static int setup(void **state)
 	struct store_error err;
 	if (store_open(f->path, &so, &f->store, &err) < 0)
 		return -1;
-	f->admin = (struct admin){ f->store, 1 << 20, count_wake, f };
+	f->admin = (struct admin){ f->store, 1 << 20, count_wake, f, NULL };
 	*state = f;
 	return 0;
 }
@@ -184,6 +187,8 @@ static void show_gives_json_text_or_base64_payloads(void **state)
 	assert_int_equal(call(f, "GET", path, NULL, 0), 200);
 	json_t *payload = json_object_get(f->doc, "payload");
 	assert_string_equal(json_string_value(json_object_get(payload, "action")), "opened");
+	assert_string_equal(json_string_value(json_object_get(f->doc, "payload_text")),
+			    "{\"action\":\"opened\",\"n\":1}");
 	assert_int_equal(json_integer_value(json_object_get(f->doc, "payload_bytes")), 25);
 	assert_string_equal(
 		json_string_value(json_object_get(json_object_get(f->doc, "headers"), "X-GitHub-Event")),
@@ -192,13 +197,22 @@ static void show_gives_json_text_or_base64_payloads(void **state)
 
 	snprintf(path, sizeof(path), "/api/events/%lld", (long long)text);
 	assert_int_equal(call(f, "GET", path, NULL, 0), 200);
-	assert_null(json_object_get(f->doc, "payload"));
+	assert_true(json_is_null(json_object_get(f->doc, "payload")));
 	assert_string_equal(json_string_value(json_object_get(f->doc, "payload_text")),
 			    "payload=a%20b&x=\xc3\xa9");
 
 	snprintf(path, sizeof(path), "/api/events/%lld", (long long)bin);
 	assert_int_equal(call(f, "GET", path, NULL, 0), 200);
 	assert_string_equal(json_string_value(json_object_get(f->doc, "payload_base64")), "/wAB");
+	assert_null(json_object_get(f->doc, "payload_text"));
+
+	/* The text is the bytes as sent, even where parsing would change
+	 * them (17-digit reals, a repeated key). */
+	const char *odd = "{\"a\":0.1,\"d\":1,\"d\":2}";
+	int64_t exact = insert(f, "exact", odd, strlen(odd));
+	snprintf(path, sizeof(path), "/api/events/%lld", (long long)exact);
+	assert_int_equal(call(f, "GET", path, NULL, 0), 200);
+	assert_string_equal(json_string_value(json_object_get(f->doc, "payload_text")), odd);
 
 	assert_int_equal(call(f, "GET", "/api/events/424242", NULL, 0), 404);
 	assert_string_equal(f->rep.message, "no event 424242");
@@ -257,6 +271,140 @@ static void purge_needs_an_age_and_a_settled_status(void **state)
 			    "2023-11-07T22:15:00.000Z");
 }
 
+static void request_bytes_quoted_in_messages_stay_printable_ascii(void **state)
+{
+	struct fixture *f = *state;
+	struct admin_param p = { "status", "\xff\xfe\x1b[2J" };
+	assert_int_equal(call(f, "GET", "/api/events", &p, 1), 400);
+	assert_string_equal(f->rep.message,
+			    "status must be pending, processing, completed or dead_letter, not "
+			    "'???[2J'");
+	char long_name[200];
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	struct admin_param q = { long_name, "1" };
+	assert_int_equal(call(f, "GET", "/api/events", &q, 1), 400);
+	/* cut at 64 bytes */
+	assert_non_null(strstr(f->rep.message, "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'"));
+	/* Every message can go into a JSON string as it is. */
+	json_t *j = json_string(f->rep.message);
+	assert_non_null(j);
+	json_decref(j);
+}
+
+/* Settles n new events: completed at done_ms, or dead letters. */
+static void settle(struct fixture *f, size_t n, bool dead, int64_t done_ms)
+{
+	for (size_t i = 0; i < n; i++) {
+		char d[32];
+		snprintf(d, sizeof(d), "bulk-%d-%zu", dead, i);
+		insert(f, d, "{}", 2);
+	}
+	struct store_claim c;
+	struct store_error err;
+	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2, 1000, n, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, n);
+	struct store_outcome *o = calloc(n, sizeof(*o));
+	for (size_t i = 0; i < n; i++) {
+		o[i].id = c.events[i].id;
+		o[i].kind = dead ? STORE_OUTCOME_DEAD : STORE_OUTCOME_DONE;
+		o[i].error = dead ? "bad" : NULL;
+	}
+	store_claim_release(&c);
+	size_t applied = 0;
+	assert_int_equal(store_finish_events(f->store, "n", o, n, done_ms, &applied, &err), 0);
+	assert_int_equal(applied, n);
+	free(o);
+}
+
+static void purges_and_bulk_replays_run_in_batches_to_the_end(void **state)
+{
+	struct fixture *f = *state;
+	settle(f, ADMIN_BATCH + 5, false, 1000);
+	struct admin_param p[2] = { { "older_than", "1d" }, { "status", "completed" } };
+	assert_int_equal(call(f, "POST", "/api/events/purge", p, 2), 200);
+	assert_int_equal(json_integer_value(json_object_get(f->doc, "purged")), ADMIN_BATCH + 5);
+
+	settle(f, ADMIN_BATCH + 3, true, 1000);
+	struct admin_param dead = { "status", "dead_letter" };
+	assert_int_equal(call(f, "POST", "/api/events/retry", &dead, 1), 200);
+	assert_int_equal(json_integer_value(json_object_get(f->doc, "count")), ADMIN_BATCH + 3);
+	assert_true(f->woken >= 1);
+	struct store_event_counts counts;
+	struct store_error err;
+	assert_int_equal(store_count_events(f->store, &counts, &err), 0);
+	assert_int_equal(counts.pending, ADMIN_BATCH + 3);
+	assert_int_equal(counts.dead_letter, 0);
+	assert_int_equal(counts.completed, 0);
+}
+
+static void shutdown_stops_a_purge_between_batches_and_says_so(void **state)
+{
+	struct fixture *f = *state;
+	settle(f, 3, false, 1000);
+	atomic_bool cancel;
+	atomic_init(&cancel, true);
+	f->admin.cancel = &cancel;
+	struct admin_param p = { "older_than", "1d" };
+	assert_int_equal(call(f, "POST", "/api/events/purge", &p, 1), 503);
+	assert_string_equal(f->rep.code, "shutting_down");
+	assert_non_null(strstr(f->rep.message, "stopped after purging 0 events"));
+	struct admin_param dead = { "status", "completed" };
+	assert_int_equal(call(f, "POST", "/api/events/retry", &dead, 1), 503);
+}
+
+static void a_busy_store_is_503_not_a_conflict(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = insert(f, "busy", "{}", 2);
+	store_close(f->store);
+	struct store_options so = { STORE_SYNC_NORMAL, 50 };
+	struct store_error err;
+	assert_int_equal(store_open(f->path, &so, &f->store, &err), 0);
+	f->admin.store = f->store;
+	sqlite3 *other;
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	char path[64];
+	snprintf(path, sizeof(path), "/api/events/%lld/retry", (long long)id);
+	assert_int_equal(call(f, "POST", path, NULL, 0), 503);
+	assert_string_equal(f->rep.code, "store_unavailable");
+	assert_string_equal(f->rep.message, "the store is busy; retry later");
+	assert_true(f->rep.detail[0] != '\0');
+	sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(other);
+}
+
+static void history_keeps_a_replayed_completion_and_shows_the_running_attempt(void **state)
+{
+	struct fixture *f = *state;
+	settle(f, 1, false, 5000);
+	struct admin_param only = { "status", "dead_letter" };
+	assert_int_equal(call(f, "POST", "/api/events/1/retry", &only, 1), 409);
+	assert_string_equal(f->rep.message, "event 1 is not dead_letter");
+	assert_int_equal(call(f, "POST", "/api/events/1/retry", NULL, 0), 200);
+	struct store_claim c;
+	struct store_error err;
+	assert_int_equal(store_claim_events(f->store, "w2", INT64_MAX / 2, 1000, 1, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	store_claim_release(&c);
+	assert_int_equal(call(f, "GET", "/api/events/1", NULL, 0), 200);
+	json_t *h = json_object_get(f->doc, "history");
+	assert_int_equal(json_array_size(h), 2);
+	json_t *done = json_array_get(h, 0);
+	assert_int_equal(json_integer_value(json_object_get(done, "attempt")), 1);
+	assert_string_equal(json_string_value(json_object_get(done, "outcome")), "completed");
+	assert_true(json_is_null(json_object_get(done, "started_at")));
+	assert_true(json_is_null(json_object_get(done, "duration_ms")));
+	assert_string_equal(json_string_value(json_object_get(done, "finished_at")),
+			    "1970-01-01T00:00:05.000Z");
+	json_t *now = json_array_get(h, 1);
+	assert_int_equal(json_integer_value(json_object_get(now, "attempt")), 2);
+	assert_string_equal(json_string_value(json_object_get(now, "outcome")), "processing");
+	assert_string_equal(json_string_value(json_object_get(now, "worker")), "w2");
+	assert_string_equal(json_string_value(json_object_get(f->doc, "lease_owner")), "w2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +414,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(show_gives_json_text_or_base64_payloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(replays_wake_the_processor_only_when_something_was_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(purge_needs_an_age_and_a_settled_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(request_bytes_quoted_in_messages_stay_printable_ascii, setup, teardown),
+		cmocka_unit_test_setup_teardown(purges_and_bulk_replays_run_in_batches_to_the_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(shutdown_stops_a_purge_between_batches_and_says_so, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_busy_store_is_503_not_a_conflict, setup, teardown),
+		cmocka_unit_test_setup_teardown(history_keeps_a_replayed_completion_and_shows_the_running_attempt, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

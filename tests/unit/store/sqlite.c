@@ -432,6 +432,38 @@ static void list_pages_newest_first_by_keyset(void **state)
 	assert_non_null(strstr(err.msg, "'finished'"));
 }
 
+/* The plan SQLite makes for the list's query shapes: an index serves
+ * both the filter and the order, so no page sorts a whole provider or
+ * state (the statement is the one sqlite_list_events() builds). */
+static void list_queries_walk_an_index_without_sorting(void **state)
+{
+	struct fixture *f = *state;
+	insert_at(f, "x", 0, 5);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	static const char *const shapes[] = {
+		"id < ?1 AND provider = ?3",
+		"id < ?1 AND status = ?2",
+		"id < ?1 AND status = ?2 AND provider = ?3",
+		"id < ?1",
+	};
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		char sql[256], plan[1024] = "";
+		snprintf(sql, sizeof(sql),
+			 "EXPLAIN QUERY PLAN SELECT id FROM events WHERE %s ORDER BY id DESC LIMIT ?4",
+			 shapes[i]);
+		sqlite3_stmt *st;
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s; ",
+				 (const char *)sqlite3_column_text(st, 3));
+		sqlite3_finalize(st);
+		if (strstr(plan, "TEMP B-TREE") || strstr(plan, "SCAN events USING INDEX sqlite_autoindex"))
+			fail_msg("'%s' sorts or scans: %s", shapes[i], plan);
+	}
+	sqlite3_close(db);
+}
+
 static void detail_has_headers_decoded_body_and_failed_attempts(void **state)
 {
 	struct fixture *f = *state;
@@ -575,6 +607,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(expired_lease_returns_to_pending_and_old_owner_cannot_finish, setup, teardown),
 		cmocka_unit_test_setup_teardown(purge_deletes_only_old_completed_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_pages_newest_first_by_keyset, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_queries_walk_an_index_without_sorting, setup, teardown),
 		cmocka_unit_test_setup_teardown(detail_has_headers_decoded_body_and_failed_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(purge_dead_letters_by_age_takes_their_attempts, setup, teardown),
 	};
