@@ -373,6 +373,34 @@ static void waiting_done(struct http_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* Counts req as suspended and suspends its connection, unless the daemon
+ * is about to stop (false: answer 503 instead). Both under lock, so
+ * http_stop() cannot miss a connection being suspended. */
+static bool suspend_begin(struct http_server *srv, struct http_req *req)
+{
+	pthread_mutex_lock(&srv->lock);
+	bool stopping = srv->stopping;
+	if (!stopping)
+		srv->waiting++;
+	pthread_mutex_unlock(&srv->lock);
+	if (stopping)
+		return false;
+	req->state = REQ_WAITING;
+	MHD_suspend_connection(req->conn);
+	return true;
+}
+
+/* The answer is ready: resume the connection. The last touch of req:
+ * after resume, MHD may finish and free it. The count drops only after
+ * the resume, so http_stop() never stops the daemon with this connection
+ * still suspended (a resumed one MHD_stop_daemon() handles). */
+static void resume_done(struct http_server *srv, struct http_req *req)
+{
+	req->state = REQ_DONE;
+	MHD_resume_connection(req->conn);
+	waiting_done(srv);
+}
+
 struct api_params {
 	struct admin_param p[API_PARAMS_MAX];
 	size_t n;
@@ -438,10 +466,7 @@ static void *api_main(void *arg)
 		struct api_job *job = req->api;
 		job->result = admin_handle(&srv->admin, job->method, job->path, job->params,
 					   job->n, clock_now_ms(), &job->rep);
-		req->state = REQ_DONE;
-		/* As for webhooks: resume is the last touch of req. */
-		MHD_resume_connection(req->conn);
-		waiting_done(srv);
+		resume_done(srv, req); /* the last touch of req */
 	}
 }
 
@@ -476,17 +501,10 @@ static enum MHD_Result api_submit(struct http_server *srv, struct http_req *req,
 		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "bad_request",
 			      "too many query parameters", NULL);
 
-	pthread_mutex_lock(&srv->lock);
-	bool stopping = srv->stopping;
-	if (!stopping)
-		srv->waiting++;
-	pthread_mutex_unlock(&srv->lock);
-	if (stopping)
+	if (!suspend_begin(srv, req))
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
 			      "the server is shutting down; retry later", NULL);
-	/* Suspend before queueing: the admin thread may resume at once. */
-	req->state = REQ_WAITING;
-	MHD_suspend_connection(conn);
+	/* Suspended before queueing: the admin thread may resume at once. */
 	pthread_mutex_lock(&srv->api_lock);
 	bool full = srv->api_queued >= API_QUEUE_MAX;
 	if (!full) {
@@ -502,9 +520,7 @@ static enum MHD_Result api_submit(struct http_server *srv, struct http_req *req,
 	pthread_mutex_unlock(&srv->api_lock);
 	if (full) {
 		job->overloaded = true;
-		req->state = REQ_DONE;
-		MHD_resume_connection(conn);
-		waiting_done(srv);
+		resume_done(srv, req);
 	}
 	return MHD_YES;
 }
@@ -557,13 +573,7 @@ static void on_stored(struct ingest_req *ing)
 {
 	struct http_req *req = ing->ctx;
 	struct http_server *srv = req->srv;
-	req->state = REQ_DONE;
-	/* The last touch of req: after resume, MHD may finish and free it.
-	 * The count drops only after the resume, so http_stop() never stops
-	 * the daemon with this connection still suspended (a resumed one
-	 * MHD_stop_daemon() handles). */
-	MHD_resume_connection(req->conn);
-	waiting_done(srv);
+	resume_done(srv, req);
 }
 
 static enum MHD_Result webhook_answer(struct http_req *req)
@@ -663,25 +673,16 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 	req->ing.done = on_stored;
 	req->ing.ctx = req;
 
-	pthread_mutex_lock(&srv->lock);
-	bool stopping = srv->stopping;
-	if (!stopping)
-		srv->waiting++;
-	pthread_mutex_unlock(&srv->lock);
-	if (stopping)
+	if (!suspend_begin(srv, req))
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
 			      "the server is shutting down; retry later", NULL);
 
-	/* Suspend before submitting: the committer may resume at once. */
-	req->state = REQ_WAITING;
-	MHD_suspend_connection(conn);
+	/* Suspended before submitting: the committer may resume at once. */
 	req->body_len = req->body.len;
 	int r = ingest_submit(srv->ingest, &req->ing);
 	if (r < 0) {
 		req->ing.ev.result = r;
-		req->state = REQ_DONE;
-		MHD_resume_connection(conn);
-		waiting_done(srv);
+		resume_done(srv, req);
 	} else if (req->ing.ev.body != req->body.data) {
 		/* The body went in compressed: the raw copy is not needed any
 		 * more. The connection is ours until this handler returns, and
