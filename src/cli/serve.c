@@ -18,6 +18,7 @@
 #include "engine/ingest.h"
 #include "engine/processor.h"
 #include "engine/status.h"
+#include "providers/provider.h"
 #include "sources/http.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -236,15 +237,65 @@ static int load_config(int argc, char **argv, struct config *cfg)
 		fprintf(stderr, "hookq: %s\n", err.msg);
 		return -CLI_EXIT_CONFIG;
 	}
-	if (cfg->github_secret_file && !cfg->github_secret &&
-	    read_secret_file("github.secret_file", cfg->github_secret_file,
-			     &cfg->github_secret) < 0)
-		return -CLI_EXIT_CONFIG;
-	if (cfg->admin_password_file && !cfg->admin_password &&
-	    read_secret_file("admin.password_file", cfg->admin_password_file,
-			     &cfg->admin_password) < 0)
+	if (config_secret_files(cfg, read_secret_file) < 0)
 		return -CLI_EXIT_CONFIG;
 	return 0;
+}
+
+/* One endpoint per provider whose secret is set, and in dev mode every
+ * provider (unsigned where no secret is set); /webhook is GitHub's alias
+ * (the devs-webhook path). Returns how many were written to eps. */
+static size_t build_endpoints(struct config *cfg, struct http_endpoint *eps, size_t max,
+			      char (*paths)[64])
+{
+	size_t n = 0;
+	for (const struct provider *const *p = provider_all; *p && n + 1 < max; p++) {
+		char **secret = config_provider_secret(cfg, (*p)->name);
+		if (!cfg->dev && !(secret && *secret))
+			continue;
+		struct provider_settings st = {
+			.secret = secret ? *secret : NULL,
+			.secret_len = secret && *secret ? strlen(*secret) : 0,
+			.tolerance_s = (int64_t)(strcmp((*p)->name, "linear") == 0 ?
+							 cfg->linear_tolerance_ms :
+							 cfg->timestamp_tolerance_ms) /
+				       1000,
+			.ack_text = cfg->slack_ack_text,
+			.algorithm = cfg->generic_algorithm == CONFIG_ALG_SHA1	 ? CRYPTO_SHA1 :
+				     cfg->generic_algorithm == CONFIG_ALG_SHA512 ? CRYPTO_SHA512 :
+										   CRYPTO_SHA256,
+			.base64 = cfg->generic_encoding == CONFIG_ENC_BASE64,
+			.signature_header = cfg->generic_signature_header,
+			.signature_prefix = cfg->generic_signature_prefix,
+			.token_header = cfg->generic_token_header,
+			.delivery_header = cfg->generic_delivery_header,
+			.delivery_json = cfg->generic_delivery_json,
+			.event_header = cfg->generic_event_header,
+			.event_json = cfg->generic_event_json,
+		};
+		snprintf(paths[n], 64, "/webhooks/%s", (*p)->name);
+		eps[n] = (struct http_endpoint){ paths[n], *p, st };
+		n++;
+		if (strcmp((*p)->name, "github") == 0) {
+			eps[n] = (struct http_endpoint){ "/webhook", *p, st };
+			n++;
+		}
+	}
+	return n;
+}
+
+/* "github gitlab(unsigned)" for the start-up log. */
+static void describe_endpoints(const struct http_endpoint *eps, size_t n, char *out,
+			       size_t size)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(eps[i].path, "/webhook") == 0)
+			continue;
+		size_t len = strlen(out);
+		snprintf(out + len, size - len, "%s%s%s", len ? " " : "", eps[i].path,
+			 eps[i].settings.secret ? "" : "(UNSIGNED)");
+	}
 }
 
 int cli_serve(int argc, char **argv)
@@ -275,6 +326,11 @@ int cli_serve(int argc, char **argv)
 			"github_signatures", cfg.github_secret ? "verified" : "NOT VERIFIED",
 			"admin_password", cfg.admin_password ? "set" : "NOT SET", NULL);
 	}
+	struct http_endpoint endpoints[32];
+	char endpoint_paths[32][64];
+	size_t n_endpoints = build_endpoints(&cfg, endpoints, 32, endpoint_paths);
+	char endpoints_shown[1024];
+	describe_endpoints(endpoints, n_endpoints, endpoints_shown, sizeof(endpoints_shown));
 
 	/* Signals are taken by sigwait() in this thread only: block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -360,8 +416,8 @@ int cli_serve(int argc, char **argv)
 		.max_body = cfg.max_body,
 		.max_header_size = cfg.max_header_size,
 		.max_pending_bytes = cfg.max_pending_bytes,
-		.github_secret = cfg.github_secret,
-		.github_secret_len = cfg.github_secret ? strlen(cfg.github_secret) : 0,
+		.endpoints = endpoints,
+		.n_endpoints = n_endpoints,
 		.version = HOOKQ_VERSION,
 		.admin_user = cfg.admin_username,
 		.admin_password = cfg.admin_password,
@@ -382,7 +438,7 @@ int cli_serve(int argc, char **argv)
 	log_msg(HQ_LOG_INFO, "hookq listening", "version", HOOKQ_VERSION, "host", cfg.host,
 		"port", port, "db", db_shown, "synchronous",
 		config_enum_name(config_find_key("store.synchronous"), cfg.synchronous),
-		"mode", cfg.dev ? "dev" : "production", NULL);
+		"mode", cfg.dev ? "dev" : "production", "endpoints", endpoints_shown, NULL);
 
 	for (;;) {
 		int sig = 0;

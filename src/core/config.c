@@ -15,6 +15,8 @@ static const char *const source_names[] = { "http", NULL };
 static const char *const compression_names[] = { "zstd", "none", NULL };
 static const char *const log_format_names[] = { "kv", "json", NULL };
 static const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
+static const char *const algorithm_names[] = { "sha1", "sha256", "sha512", NULL };
+static const char *const encoding_names[] = { "hex", "base64", NULL };
 
 #define OFF(field) offsetof(struct config, field)
 #define KIB 1024ull
@@ -91,6 +93,73 @@ const struct config_option config_options[] = {
 	{ "github.secret_file", "GITHUB_WEBHOOK_SECRET_FILE", NULL, CONFIG_PATH,
 	  OFF(github_secret_file), 0, 0, NULL, NULL,
 	  "file holding the GitHub webhook secret" },
+	{ "gitlab.secret", "GITLAB_WEBHOOK_SECRET", NULL, CONFIG_SECRET, OFF(gitlab_secret), 0,
+	  0, NULL, NULL, "GitLab webhook secret token (X-Gitlab-Token)" },
+	{ "gitlab.secret_file", "GITLAB_WEBHOOK_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(gitlab_secret_file), 0, 0, NULL, NULL, "file holding the GitLab secret token" },
+	{ "slack.signing_secret", "SLACK_SIGNING_SECRET", NULL, CONFIG_SECRET, OFF(slack_secret),
+	  0, 0, NULL, NULL, "Slack app signing secret (X-Slack-Signature)" },
+	{ "slack.signing_secret_file", "SLACK_SIGNING_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(slack_secret_file), 0, 0, NULL, NULL, "file holding the Slack signing secret" },
+	{ "slack.ack_text", "SLACK_ACK_TEXT", NULL, CONFIG_STRING, OFF(slack_ack_text), 0, 0,
+	  NULL, "Working on it.", "the immediate answer to a slash command" },
+	{ "sentry.client_secret", "SENTRY_CLIENT_SECRET", NULL, CONFIG_SECRET,
+	  OFF(sentry_secret), 0, 0, NULL, NULL,
+	  "Sentry integration client secret (Sentry-Hook-Signature)" },
+	{ "sentry.client_secret_file", "SENTRY_CLIENT_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(sentry_secret_file), 0, 0, NULL, NULL, "file holding the Sentry client secret" },
+	{ "jira.secret", "JIRA_WEBHOOK_SECRET", NULL, CONFIG_SECRET, OFF(jira_secret), 0, 0,
+	  NULL, NULL, "Jira webhook secret (X-Hub-Signature)" },
+	{ "jira.secret_file", "JIRA_WEBHOOK_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(jira_secret_file), 0, 0, NULL, NULL, "file holding the Jira webhook secret" },
+	{ "linear.secret", "LINEAR_WEBHOOK_SECRET", NULL, CONFIG_SECRET, OFF(linear_secret), 0,
+	  0, NULL, NULL, "Linear webhook signing secret (Linear-Signature)" },
+	{ "linear.secret_file", "LINEAR_WEBHOOK_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(linear_secret_file), 0, 0, NULL, NULL, "file holding the Linear signing secret" },
+	{ "linear.timestamp_tolerance", "LINEAR_TIMESTAMP_TOLERANCE", NULL, CONFIG_DURATION,
+	  OFF(linear_tolerance_ms), 1000, 86400000, NULL, "60s",
+	  "how far webhookTimestamp may be from now (Linear advises one minute)" },
+	{ "stripe.secret", "STRIPE_WEBHOOK_SECRET", NULL, CONFIG_SECRET, OFF(stripe_secret), 0,
+	  0, NULL, NULL, "Stripe endpoint signing secret, whsec_... (Stripe-Signature)" },
+	{ "stripe.secret_file", "STRIPE_WEBHOOK_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(stripe_secret_file), 0, 0, NULL, NULL, "file holding the Stripe signing secret" },
+	{ "standard.secret", "STANDARD_WEBHOOK_SECRET", NULL, CONFIG_SECRET,
+	  OFF(standard_secret), 0, 0, NULL, NULL,
+	  "Standard Webhooks secret, whsec_ + base64 (webhook-signature)" },
+	{ "standard.secret_file", "STANDARD_WEBHOOK_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(standard_secret_file), 0, 0, NULL, NULL,
+	  "file holding the Standard Webhooks secret" },
+	{ "generic.secret", "GENERIC_WEBHOOK_SECRET", NULL, CONFIG_SECRET, OFF(generic_secret),
+	  0, 0, NULL, NULL, "secret of the generic endpoint (HMAC key, or the shared token)" },
+	{ "generic.secret_file", "GENERIC_WEBHOOK_SECRET_FILE", NULL, CONFIG_PATH,
+	  OFF(generic_secret_file), 0, 0, NULL, NULL, "file holding the generic secret" },
+	{ "generic.signature_header", "GENERIC_SIGNATURE_HEADER", NULL, CONFIG_STRING,
+	  OFF(generic_signature_header), 0, 0, NULL, "X-Signature",
+	  "header carrying the HMAC of the body" },
+	{ "generic.signature_algorithm", "GENERIC_SIGNATURE_ALGORITHM", NULL, CONFIG_ENUM,
+	  OFF(generic_algorithm), 0, 0, algorithm_names, "sha256",
+	  "HMAC hash: sha1, sha256 or sha512" },
+	{ "generic.signature_encoding", "GENERIC_SIGNATURE_ENCODING", NULL, CONFIG_ENUM,
+	  OFF(generic_encoding), 0, 0, encoding_names, "hex", "digest encoding: hex or base64" },
+	{ "generic.signature_prefix", "GENERIC_SIGNATURE_PREFIX", NULL, CONFIG_STRING,
+	  OFF(generic_signature_prefix), 0, 0, NULL, NULL,
+	  "text before the digest in the header, such as sha256=" },
+	{ "generic.token_header", "GENERIC_TOKEN_HEADER", NULL, CONFIG_STRING,
+	  OFF(generic_token_header), 0, 0, NULL, NULL,
+	  "set: this header must equal the secret (a shared token, no HMAC)" },
+	{ "generic.delivery_header", "GENERIC_DELIVERY_HEADER", NULL, CONFIG_STRING,
+	  OFF(generic_delivery_header), 0, 0, NULL, NULL, "header holding the delivery id" },
+	{ "generic.delivery_json", "GENERIC_DELIVERY_JSON", NULL, CONFIG_STRING,
+	  OFF(generic_delivery_json), 0, 0, NULL, NULL,
+	  "dotted path of the delivery id in a JSON body (without either: the body's hash)" },
+	{ "generic.event_header", "GENERIC_EVENT_HEADER", NULL, CONFIG_STRING,
+	  OFF(generic_event_header), 0, 0, NULL, NULL, "header naming the event type" },
+	{ "generic.event_json", "GENERIC_EVENT_JSON", NULL, CONFIG_STRING,
+	  OFF(generic_event_json), 0, 0, NULL, NULL,
+	  "dotted path of the event type in a JSON body (without either: webhook)" },
+	{ "webhooks.timestamp_tolerance", "HOOKQ_TIMESTAMP_TOLERANCE", NULL, CONFIG_DURATION,
+	  OFF(timestamp_tolerance_ms), 1000, 86400000, NULL, "5m",
+	  "how far a signed timestamp (Slack, Stripe, Standard Webhooks) may be from now" },
 	{ "admin.username", "ADMIN_USERNAME", NULL, CONFIG_STRING, OFF(admin_username),
 	  0, 0, NULL, "admin", "admin API user name" },
 	{ "admin.password", "ADMIN_PASSWORD", NULL, CONFIG_SECRET, OFF(admin_password),
@@ -240,12 +309,23 @@ static int config_parse_into(struct config *c, const struct config_option *o,
 /* A secret and the file that holds it are one setting. */
 static const char *const twins[][2] = {
 	{ "github.secret", "github.secret_file" },
+	{ "gitlab.secret", "gitlab.secret_file" },
+	{ "slack.signing_secret", "slack.signing_secret_file" },
+	{ "sentry.client_secret", "sentry.client_secret_file" },
+	{ "jira.secret", "jira.secret_file" },
+	{ "linear.secret", "linear.secret_file" },
+	{ "stripe.secret", "stripe.secret_file" },
+	{ "standard.secret", "standard.secret_file" },
+	{ "generic.secret", "generic.secret_file" },
 	{ "admin.password", "admin.password_file" },
 };
+#define TWINS (sizeof(twins) / sizeof(twins[0]))
+/* The webhook secrets among the twins: all but the last. */
+#define PROVIDER_TWINS (TWINS - 1)
 
 static const struct config_option *twin_of(const struct config_option *o)
 {
-	for (size_t i = 0; i < sizeof(twins) / sizeof(twins[0]); i++) {
+	for (size_t i = 0; i < TWINS; i++) {
 		if (strcmp(o->key, twins[i][0]) == 0)
 			return config_find_key(twins[i][1]);
 		if (strcmp(o->key, twins[i][1]) == 0)
@@ -614,15 +694,15 @@ int config_load_yaml(struct config *c, const char *text, size_t len,
 
 int config_validate(const struct config *c, struct config_error *err)
 {
-	if (c->github_secret && c->github_secret_file) {
-		err_set(err, "github.secret (GITHUB_WEBHOOK_SECRET) and github.secret_file "
-			     "(GITHUB_WEBHOOK_SECRET_FILE) are both set at the same level; keep one");
-		return HQ_E_CONFIG;
-	}
-	if (c->admin_password && c->admin_password_file) {
-		err_set(err, "admin.password (ADMIN_PASSWORD) and admin.password_file "
-			     "(ADMIN_PASSWORD_FILE) are both set at the same level; keep one");
-		return HQ_E_CONFIG;
+	for (size_t i = 0; i < TWINS; i++) {
+		const struct config_option *a = config_find_key(twins[i][0]);
+		const struct config_option *b = config_find_key(twins[i][1]);
+		if (*field_str((struct config *)(uintptr_t)c, a) &&
+		    *field_str((struct config *)(uintptr_t)c, b)) {
+			err_set(err, "%s (%s) and %s (%s) are both set at the same level; keep one",
+				a->key, a->env, b->key, b->env);
+			return HQ_E_CONFIG;
+		}
 	}
 	if (c->max_pending_bytes < c->max_body) {
 		err_set(err,
@@ -653,10 +733,14 @@ int config_validate(const struct config *c, struct config_error *err)
 			c->inline_secret_at[i]);
 		return HQ_E_CONFIG;
 	}
-	if (!c->github_secret && !c->github_secret_file) {
+	bool any = false;
+	for (size_t i = 0; i < PROVIDER_TWINS; i++)
+		any |= *field_str((struct config *)(uintptr_t)c, config_find_key(twins[i][0])) ||
+		       *field_str((struct config *)(uintptr_t)c, config_find_key(twins[i][1]));
+	if (!any) {
 		err_set(err, "no webhook secret: set GITHUB_WEBHOOK_SECRET or "
-			     "github.secret_file (or run with --dev to accept unsigned "
-			     "webhooks)");
+			     "github.secret_file, or another provider's secret (or run with "
+			     "--dev to accept unsigned webhooks)");
 		return HQ_E_CONFIG;
 	}
 	if (!c->admin_password && !c->admin_password_file) {
@@ -667,6 +751,30 @@ int config_validate(const struct config *c, struct config_error *err)
 	if (!c->admin_username || !c->admin_username[0]) {
 		err_set(err, "admin.username: must not be empty");
 		return HQ_E_CONFIG;
+	}
+	return 0;
+}
+
+char **config_provider_secret(struct config *c, const char *provider)
+{
+	size_t n = strlen(provider);
+	for (size_t i = 0; i < PROVIDER_TWINS; i++)
+		if (strncmp(twins[i][0], provider, n) == 0 && twins[i][0][n] == '.')
+			return field_str(c, config_find_key(twins[i][0]));
+	return NULL;
+}
+
+int config_secret_files(struct config *c,
+			int (*read)(const char *file_key, const char *path, char **ret))
+{
+	for (size_t i = 0; i < TWINS; i++) {
+		char **value = field_str(c, config_find_key(twins[i][0]));
+		char **file = field_str(c, config_find_key(twins[i][1]));
+		if (*value || !*file)
+			continue;
+		int r = read(twins[i][1], *file, value);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

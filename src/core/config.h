@@ -14,9 +14,11 @@ enum config_source { CONFIG_SOURCE_HTTP };
 enum config_compression { CONFIG_COMPRESSION_ZSTD, CONFIG_COMPRESSION_NONE };
 enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
+enum config_algorithm { CONFIG_ALG_SHA1, CONFIG_ALG_SHA256, CONFIG_ALG_SHA512 };
+enum config_encoding { CONFIG_ENC_HEX, CONFIG_ENC_BASE64 };
 
-#define CONFIG_MAX_SECRETS 4
-#define CONFIG_MAX_OPTIONS 64
+#define CONFIG_MAX_SECRETS 16
+#define CONFIG_MAX_OPTIONS 128
 
 /* Where a setting came from, in rising precedence. */
 enum config_origin { CONFIG_ORIGIN_DEFAULT, CONFIG_ORIGIN_FILE, CONFIG_ORIGIN_ENV, CONFIG_ORIGIN_FLAG };
@@ -51,6 +53,25 @@ struct config {
 	/* secrets and credentials */
 	char *github_secret;
 	char *github_secret_file;
+	char *gitlab_secret, *gitlab_secret_file;
+	char *slack_secret, *slack_secret_file;
+	char *sentry_secret, *sentry_secret_file;
+	char *jira_secret, *jira_secret_file;
+	char *linear_secret, *linear_secret_file;
+	char *stripe_secret, *stripe_secret_file;
+	char *standard_secret, *standard_secret_file;
+	char *generic_secret, *generic_secret_file;
+	/* providers */
+	uint64_t timestamp_tolerance_ms;
+	uint64_t linear_tolerance_ms;
+	char *slack_ack_text;
+	char *generic_signature_header;
+	int generic_algorithm; /* enum config_algorithm */
+	int generic_encoding;  /* enum config_encoding */
+	char *generic_signature_prefix;
+	char *generic_token_header;
+	char *generic_delivery_header, *generic_delivery_json;
+	char *generic_event_header, *generic_event_json;
 	char *admin_username;
 	char *admin_password;
 	char *admin_password_file;
@@ -130,6 +151,17 @@ int config_load_env(struct config *c, config_lookup_fn lookup, void *ctx,
 /* Checks the combination of settings: production mode needs a webhook
  * secret and an admin password, and refuses inline secrets. */
 int config_validate(const struct config *c, struct config_error *err);
+
+/* The webhook secret of a provider ("github", "slack", ...) as loaded,
+ * or NULL when none is set (its *_file twin is read by the caller into
+ * the same place: see config_secret_files). */
+char **config_provider_secret(struct config *c, const char *provider);
+
+/* For each secret whose value is unset but whose *_file twin is set,
+ * calls read(key of the file option, path, &value) to fill it. Stops at
+ * the first failure and returns it. */
+int config_secret_files(struct config *c,
+			int (*read)(const char *file_key, const char *path, char **ret));
 
 /* Text of an enum option's current value. */
 const char *config_enum_name(const struct config_option *o, int value);

@@ -400,9 +400,25 @@ static int scan_value(struct scan *c, uint32_t match, int level, enum jscan_type
 	case 'n':
 		*type = JSCAN_LITERAL;
 		return scan_literal(c, "null");
-	default:
+	default: {
 		*type = JSCAN_NUMBER;
-		return scan_number(c);
+		size_t start = c->pos;
+		if (scan_number(c) < 0)
+			return HQ_E_INVAL;
+		for (size_t i = 0; i < c->nfields; i++) {
+			struct jscan_field *f = &c->fields[i];
+			if (!(here >> i & 1) || !f->numbers)
+				continue;
+			size_t len = c->pos - start;
+			if (f->size) {
+				size_t k = len < f->size ? len : f->size - 1;
+				memcpy(f->out, c->s + start, k);
+				f->out[k] = '\0';
+			}
+			f->found = true;
+		}
+		return 0;
+	}
 	}
 }
 

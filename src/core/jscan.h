@@ -18,13 +18,14 @@ struct jscan_field {
 	const char *path[JSCAN_MAX_PATH + 1]; /* keys from the root, NULL-terminated */
 	char *out;			      /* the string value, unescaped UTF-8 */
 	size_t size;			      /* of out; longer values are cut */
-	bool found;			      /* a string was at the path */
+	bool found;			      /* a value was at the path */
+	bool numbers;			      /* take a number too, as its text */
 };
 
 /* 0 when s[0..n) is one valid JSON value; *top is its type. Otherwise
  * HQ_E_INVAL with "line L column C: what" in err. Fields whose path holds
- * a string get it; a path holding another type, or missing, leaves found
- * false. */
+ * a string get it (and with numbers set, a number as written); a path
+ * holding another type, or missing, leaves found false. */
 int jscan(const char *s, size_t n, struct jscan_field *fields, size_t nfields,
 	  enum jscan_type *top, char *err, size_t err_size);
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "providers/github.h"
+#include "providers/provider.h"
 #include "util/error.h"
 
 int handler_handle(void *ctx, const struct store_claimed *ev, struct event_info *info,
@@ -16,9 +16,9 @@ int handler_handle(void *ctx, const struct store_claimed *ev, struct event_info 
 			 opt->fail_first_attempts);
 		return HQ_E_RETRY;
 	}
-	if (strcmp(ev->provider, "github") == 0)
-		return github_normalize(ev->event_type, ev->body, ev->body_len, info, why,
-					why_size);
+	const struct provider *p = provider_find(ev->provider);
+	if (p)
+		return p->normalize(ev->event_type, ev->body, ev->body_len, info, why, why_size);
 	snprintf(why, why_size, "no handler for provider '%.64s'", ev->provider);
 	return HQ_E_INVAL;
 }

@@ -57,17 +57,17 @@ bool github_token_valid(const char *s)
 	return n > 0;
 }
 
-int github_normalize(const char *event, const void *body, size_t len,
+int github_normalize(const char *event, const char *body, size_t len,
 		     struct event_info *info, char *why, size_t why_size)
 {
 	struct event_info out;
 	memset(&out, 0, sizeof(out));
 	char kind[16];
 	struct jscan_field f[] = {
-		{ { "action", NULL }, out.action, sizeof(out.action), false },
-		{ { "repository", "full_name", NULL }, out.repository, sizeof(out.repository), false },
-		{ { "sender", "login", NULL }, out.sender, sizeof(out.sender), false },
-		{ { "sender", "type", NULL }, kind, sizeof(kind), false },
+		{ { "action", NULL }, out.action, sizeof(out.action), false, false },
+		{ { "repository", "full_name", NULL }, out.repository, sizeof(out.repository), false, false },
+		{ { "sender", "login", NULL }, out.sender, sizeof(out.sender), false, false },
+		{ { "sender", "type", NULL }, kind, sizeof(kind), false, false },
 	};
 	enum jscan_type top;
 	char err[160];
@@ -87,3 +87,48 @@ int github_normalize(const char *event, const void *body, size_t len,
 	*info = out;
 	return 0;
 }
+
+static const char *header(const struct provider_request *req, const char *name)
+{
+	return req->header(req->ctx, name);
+}
+
+static int github_accept(const struct provider_settings *s, const struct provider_request *req,
+			 struct provider_accept *out)
+{
+	if (s->secret) {
+		int r = github_verify(s->secret, s->secret_len, req->body, req->body_len,
+				      header(req, GITHUB_HEADER_SIGNATURE));
+		if (r == HQ_E_SIG_MISSING)
+			return provider_fail(out, r, "signature_missing",
+					     "missing X-Hub-Signature-256 header");
+		if (r < 0)
+			return provider_fail(out, HQ_E_SIG_INVALID, "signature_invalid",
+					     "X-Hub-Signature-256 does not match the body");
+	}
+	const char *event = header(req, GITHUB_HEADER_EVENT);
+	const char *delivery = header(req, GITHUB_HEADER_DELIVERY);
+	if (!event || !*event)
+		return provider_fail(out, HQ_E_INVAL, "event_missing",
+				     "missing X-GitHub-Event header");
+	if (!github_token_valid(event))
+		return provider_fail(out, HQ_E_INVAL, "event_invalid",
+				     "X-GitHub-Event must be 1-200 characters of A-Z a-z 0-9 . _ : -");
+	if (!delivery || !*delivery)
+		return provider_fail(out, HQ_E_INVAL, "delivery_missing",
+				     "missing X-GitHub-Delivery header");
+	if (!github_token_valid(delivery))
+		return provider_fail(out, HQ_E_INVAL, "delivery_invalid",
+				     "X-GitHub-Delivery must be 1-200 characters of A-Z a-z 0-9 . _ : -");
+	snprintf(out->event_type, sizeof(out->event_type), "%s", event);
+	snprintf(out->delivery_id, sizeof(out->delivery_id), "%s", delivery);
+	out->store = true;
+	return 0;
+}
+
+const struct provider provider_github = {
+	.name = "github",
+	.stored_headers = github_stored_headers,
+	.accept = github_accept,
+	.normalize = github_normalize,
+};

@@ -7,9 +7,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "providers/provider.h"
+
 #define GITHUB_HEADER_SIGNATURE "X-Hub-Signature-256"
 #define GITHUB_HEADER_EVENT "X-GitHub-Event"
 #define GITHUB_HEADER_DELIVERY "X-GitHub-Delivery"
+
+extern const struct provider provider_github;
 
 /* Headers kept with the stored event (the signature is not: it has been
  * checked, and a route may change its secret later). */
@@ -26,7 +30,7 @@ struct event_info;
 /* Parses a stored GitHub webhook body and fills info. HQ_E_INVAL (a
  * permanent failure: retrying cannot help) for a body that is not a JSON
  * object, with the reason in why. */
-int github_normalize(const char *event, const void *body, size_t len,
+int github_normalize(const char *event, const char *body, size_t len,
 		     struct event_info *info, char *why, size_t why_size);
 
 /* Delivery ids and event names are 1..200 characters of [A-Za-z0-9._:-]:

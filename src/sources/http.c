@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "providers/github.h"
+#include "providers/provider.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/crypto.h"
@@ -31,7 +31,7 @@
 
 enum http_route {
 	ROUTE_NONE,
-	ROUTE_GITHUB,
+	ROUTE_WEBHOOK, /* one of opt.endpoints */
 	ROUTE_HEALTH,
 	ROUTE_STATUS,
 	ROUTE_METRICS,
@@ -52,7 +52,7 @@ static const char *const reject_reasons[] = {
 	"delivery_missing",  "delivery_invalid",  "body_too_large",    "headers_too_large",
 	"overloaded",	     "store_unavailable", "shutting_down",     "out_of_memory",
 	"method_not_allowed", "not_found",	  "unauthorized",      "not_retryable",
-	"bad_request",	     "forbidden",
+	"bad_request",	     "forbidden",	  "timestamp_invalid", "body_invalid",
 };
 #define REJECT_REASONS (sizeof(reject_reasons) / sizeof(reject_reasons[0]))
 
@@ -111,6 +111,8 @@ struct http_req {
 	char event[201];
 	size_t body_len; /* as received, for the log */
 	struct ingest_req ing;
+	const struct http_endpoint *endpoint; /* ROUTE_WEBHOOK */
+	char *answer; /* the provider's own answer, sent once the event is stored */
 	struct api_job *api; /* ROUTE_API: the request for the admin thread */
 	struct http_req *api_next;
 };
@@ -215,10 +217,18 @@ static enum MHD_Result reject(struct http_server *srv, struct MHD_Connection *co
 	return r;
 }
 
-static enum http_route route_of(const char *url)
+static const struct http_endpoint *endpoint_of(const struct http_server *srv, const char *url)
 {
-	if (strcmp(url, "/webhooks/github") == 0 || strcmp(url, "/webhook") == 0)
-		return ROUTE_GITHUB;
+	for (size_t i = 0; i < srv->opt.n_endpoints; i++)
+		if (strcmp(srv->opt.endpoints[i].path, url) == 0)
+			return &srv->opt.endpoints[i];
+	return NULL;
+}
+
+static enum http_route route_of(const struct http_server *srv, const char *url)
+{
+	if (endpoint_of(srv, url))
+		return ROUTE_WEBHOOK;
 	if (strcmp(url, "/health") == 0)
 		return ROUTE_HEALTH;
 	if (strcmp(url, "/status") == 0)
@@ -239,6 +249,7 @@ static void req_free(struct http_req *req)
 	atomic_fetch_sub(&req->srv->active, 1);
 	ingest_req_release(&req->ing);
 	api_job_free(req->api);
+	free(req->answer);
 	buf_release(&req->body);
 	free(req->headers_json);
 	free(req);
@@ -552,12 +563,12 @@ static enum MHD_Result api_answer(struct http_server *srv, struct http_req *req)
 }
 
 /* Keeps the headers worth storing as a compact JSON object. */
-static char *stored_headers(struct MHD_Connection *conn)
+static char *stored_headers(struct MHD_Connection *conn, const struct provider *p)
 {
 	json_t *o = json_object();
 	if (!o)
 		return NULL;
-	for (const char *const *h = github_stored_headers; *h; h++) {
+	for (const char *const *h = p->stored_headers; *h; h++) {
 		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, *h);
 		if (v)
 			json_object_set_new(o, *h, json_string(v));
@@ -590,6 +601,9 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 	if (ev->result < 0)
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
 			      "the event could not be stored; retry later", NULL);
+	if (req->answer && !ev->duplicate)
+		log_msg(HQ_LOG_DEBUG, "provider answer", "provider", req->endpoint->provider->name,
+			NULL);
 	char body[400];
 	int n = snprintf(body, sizeof(body),
 			 "{\"status\":\"%s\",\"event_id\":%lld,\"delivery_id\":\"%s\"}",
@@ -606,9 +620,19 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 	snprintf(bytes, sizeof(bytes), "%zu", req->body_len);
 	snprintf(ms, sizeof(ms), "%.2f", took_ms);
 	log_msg(HQ_LOG_INFO, ev->duplicate ? "webhook duplicate" : "webhook accepted",
-		"provider", "github", "event", req->event, "delivery_id", req->delivery_id,
+		"provider", req->endpoint->provider->name, "event", req->event, "delivery_id",
+		req->delivery_id,
 		"event_id", id, "bytes", bytes, "ms", ms, NULL);
-	return respond(conn, MHD_HTTP_OK, body, NULL, false);
+	/* A provider that expects its own answer (a slash command's ack)
+	 * gets it, now that the event is stored. */
+	return respond(conn, MHD_HTTP_OK, req->answer ? req->answer : body, NULL, false);
+}
+
+/* Header lookup for providers (libmicrohttpd compares names without
+ * regard to case). */
+static const char *request_header(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
 static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *req)
@@ -621,48 +645,50 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
 			      "too many request bodies in memory; retry later", NULL);
 
-	if (srv->opt.github_secret) {
-		const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							      GITHUB_HEADER_SIGNATURE);
-		int r = github_verify(srv->opt.github_secret, srv->opt.github_secret_len,
-				      req->body.data, req->body.len, sig);
-		if (r == HQ_E_SIG_MISSING)
-			return reject(srv, conn, MHD_HTTP_UNAUTHORIZED, "signature_missing",
-				      "missing X-Hub-Signature-256 header", NULL);
-		if (r < 0)
-			return reject(srv, conn, MHD_HTTP_UNAUTHORIZED, "signature_invalid",
-				      "X-Hub-Signature-256 does not match the body", NULL);
+	const struct http_endpoint *ep = req->endpoint;
+	struct provider_request preq = {
+		.header = request_header,
+		.ctx = conn,
+		.body = req->body.data ? req->body.data : "",
+		.body_len = req->body.len,
+		.now_s = clock_now_ms() / 1000,
+	};
+	struct provider_accept acc;
+	memset(&acc, 0, sizeof(acc));
+	int pr = ep->provider->accept(&ep->settings, &preq, &acc);
+	if (pr < 0) {
+		unsigned status = pr == HQ_E_SIG_MISSING || pr == HQ_E_SIG_INVALID ?
+					  MHD_HTTP_UNAUTHORIZED :
+				  pr == HQ_E_INVAL ? MHD_HTTP_BAD_REQUEST :
+						     MHD_HTTP_SERVICE_UNAVAILABLE;
+		enum MHD_Result res = reject(srv, conn, status,
+					     acc.code ? acc.code : "out_of_memory",
+					     acc.message[0] ? acc.message : "retry later", NULL);
+		provider_accept_release(&acc);
+		return res;
 	}
+	if (!acc.store) {
+		/* A handshake (Slack's url_verification): answered, not stored. */
+		log_msg(HQ_LOG_INFO, "webhook handshake answered", "provider", ep->provider->name,
+			"event", acc.event_type, NULL);
+		enum MHD_Result res = respond(conn, MHD_HTTP_OK, acc.answer ? acc.answer : "{}",
+					      NULL, false);
+		provider_accept_release(&acc);
+		return res;
+	}
+	req->answer = acc.answer; /* sent once the event is stored */
+	acc.answer = NULL;
+	snprintf(req->event, sizeof(req->event), "%s", acc.event_type);
+	snprintf(req->delivery_id, sizeof(req->delivery_id), "%s", acc.delivery_id);
 
-	const char *event = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							GITHUB_HEADER_EVENT);
-	const char *delivery = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							   GITHUB_HEADER_DELIVERY);
-	if (!event || !*event)
-		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "event_missing",
-			      "missing X-GitHub-Event header", NULL);
-	if (!github_token_valid(event))
-		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "event_invalid",
-			      "X-GitHub-Event must be 1-200 characters of A-Z a-z 0-9 . _ : -",
-			      NULL);
-	if (!delivery || !*delivery)
-		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "delivery_missing",
-			      "missing X-GitHub-Delivery header", NULL);
-	if (!github_token_valid(delivery))
-		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "delivery_invalid",
-			      "X-GitHub-Delivery must be 1-200 characters of A-Z a-z 0-9 . _ : -",
-			      NULL);
-	snprintf(req->event, sizeof(req->event), "%s", event);
-	snprintf(req->delivery_id, sizeof(req->delivery_id), "%s", delivery);
-
-	req->headers_json = stored_headers(conn);
+	req->headers_json = stored_headers(conn, ep->provider);
 	if (!req->headers_json)
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
 			      "out of memory; retry later", NULL);
 
 	struct store_event_in *ev = &req->ing.ev;
-	ev->provider = "github";
-	ev->route = "github";
+	ev->provider = ep->provider->name;
+	ev->route = ep->provider->name;
 	ev->delivery_id = req->delivery_id;
 	ev->event_type = req->event;
 	ev->headers_json = req->headers_json;
@@ -750,7 +776,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	struct http_req *req = *con_cls;
 
 	if (!req) {
-		enum http_route route = route_of(url);
+		enum http_route route = route_of(srv, url);
 		if (route == ROUTE_NONE)
 			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found",
 				      "no such endpoint", NULL);
@@ -809,6 +835,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->srv = srv;
 		req->conn = conn;
 		req->route = route;
+		req->endpoint = endpoint_of(srv, url);
 		req->too_big = too_big;
 		buf_init(&req->body, srv->opt.max_body);
 		/* One allocation for the whole body when its length is known,

@@ -12,7 +12,15 @@
 
 #include "engine/admin.h"
 #include "engine/ingest.h"
+#include "providers/provider.h"
 #include "util/buf.h"
+
+/* POST path → provider, with its settings (secret, windows, ...). */
+struct http_endpoint {
+	const char *path;
+	const struct provider *provider;
+	struct provider_settings settings;
+};
 
 struct http_options {
 	const char *host;
@@ -23,10 +31,9 @@ struct http_options {
 	size_t max_body;
 	size_t max_header_size;
 	size_t max_pending_bytes;
-	/* GitHub webhook secret; NULL only in dev mode (signatures then
-	 * are not checked). */
-	const char *github_secret;
-	size_t github_secret_len;
+	/* The webhook endpoints: one per enabled provider (and aliases). */
+	const struct http_endpoint *endpoints;
+	size_t n_endpoints;
 	const char *version;
 	/* Admin endpoints (GET /status) want HTTP Basic with these; with no
 	 * password (dev mode only) they are open. */

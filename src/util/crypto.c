@@ -3,7 +3,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "util/error.h"
 
@@ -17,6 +21,83 @@ int crypto_hmac_sha256(const void *key, size_t key_len, const void *data,
 		  len ? data : &empty, len, out, &out_len) ||
 	    out_len != CRYPTO_SHA256_LEN)
 		return HQ_E_SYSTEM;
+	return 0;
+}
+
+int crypto_hmac(enum crypto_alg alg, const void *key, size_t key_len,
+		const struct crypto_part *parts, size_t n, uint8_t out[CRYPTO_MAX_DIGEST],
+		size_t *out_len)
+{
+	static const uint8_t empty = 0;
+	const char *digest = alg == CRYPTO_SHA1 ? "SHA1" : alg == CRYPTO_SHA512 ? "SHA512" :
+										   "SHA256";
+	/* EVP_MAC streams the message: a body signed with a prefix is never
+	 * copied into one buffer. */
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	int r = HQ_E_SYSTEM;
+	if (!ctx)
+		goto out;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string("digest", (char *)(uintptr_t)digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (!EVP_MAC_init(ctx, key_len ? key : &empty, key_len, params))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (parts[i].len && !EVP_MAC_update(ctx, parts[i].data, parts[i].len))
+			goto out;
+	size_t len = 0;
+	if (!EVP_MAC_final(ctx, out, &len, CRYPTO_MAX_DIGEST))
+		goto out;
+	*out_len = len;
+	r = 0;
+out:
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac);
+	return r;
+}
+
+int crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN])
+{
+	static const uint8_t empty = 0;
+	unsigned int n = 0;
+	if (!EVP_Digest(len ? data : &empty, len, out, &n, EVP_sha256(), NULL) ||
+	    n != CRYPTO_SHA256_LEN)
+		return HQ_E_SYSTEM;
+	return 0;
+}
+
+void crypto_base64_encode(const uint8_t *in, size_t len, char *out)
+{
+	if (len == 0) {
+		out[0] = '\0';
+		return;
+	}
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+int crypto_base64_decode(const char *in, size_t in_len, uint8_t *out, size_t out_size,
+			 size_t *out_len)
+{
+	if (in_len % 4 != 0 || in_len / 4 * 3 > out_size || in_len > INT32_MAX)
+		return HQ_E_INVAL;
+	for (size_t i = 0; i < in_len; i++) {
+		char c = in[i];
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+			  (c == '=' && i >= in_len - 2);
+		if (!ok)
+			return HQ_E_INVAL;
+	}
+	if (in_len >= 2 && in[in_len - 2] == '=' && in[in_len - 1] != '=')
+		return HQ_E_INVAL;
+	int n = in_len ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)in_len) : 0;
+	if (n < 0)
+		return HQ_E_INVAL;
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	size_t pad = in_len >= 1 && in[in_len - 1] == '=' ? (in_len >= 2 && in[in_len - 2] == '=' ? 2 : 1) : 0;
+	*out_len = (size_t)n - pad;
 	return 0;
 }
 

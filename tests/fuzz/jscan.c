@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char a[64], b[64];
 	struct jscan_field f[] = {
-		{ { "action", NULL }, a, sizeof(a), false },
-		{ { "sender", "login", NULL }, b, sizeof(b), false },
+		{ { "action", NULL }, a, sizeof(a), false, true },
+		{ { "sender", "login", NULL }, b, sizeof(b), false, false },
 	};
 	enum jscan_type top;
 	char err[160];
@@ -40,7 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mine == 0) {
 		const char *ja = json_string_value(json_object_get(root, "action"));
 		const char *jb = json_string_value(json_object_get(json_object_get(root, "sender"), "login"));
-		if (f[0].found != (ja != NULL) || f[1].found != (jb != NULL))
+		/* f[0] takes numbers too. */
+		bool jnum = json_is_number(json_object_get(root, "action"));
+		if (f[0].found != (ja != NULL || jnum) || f[1].found != (jb != NULL))
 			abort();
 		/* Values without NUL that fit compare exactly. */
 		if (ja && strlen(ja) < sizeof(a) - 4 && json_string_length(json_object_get(root, "action")) == strlen(ja) &&

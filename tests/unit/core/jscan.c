@@ -67,12 +67,12 @@ static void fields_are_extracted_by_path_and_unescaped(void **state)
 			   "\"list\":[{\"action\":\"nope\"}],\"sender\":{\"login\":\"monalisa\",\"type\":\"Bot\"}}";
 	char action[32], repo[32], login[32], type[8], missing[8], notstr[8];
 	struct jscan_field f[] = {
-		{ { "action", NULL }, action, sizeof(action), false },
-		{ { "repository", "full_name", NULL }, repo, sizeof(repo), false },
-		{ { "sender", "login", NULL }, login, sizeof(login), false },
-		{ { "sender", "type", NULL }, type, sizeof(type), false },
-		{ { "sender", "missing", NULL }, missing, sizeof(missing), false },
-		{ { "repository", "id", NULL }, notstr, sizeof(notstr), false },
+		{ { "action", NULL }, action, sizeof(action), false, false },
+		{ { "repository", "full_name", NULL }, repo, sizeof(repo), false, false },
+		{ { "sender", "login", NULL }, login, sizeof(login), false, false },
+		{ { "sender", "type", NULL }, type, sizeof(type), false, false },
+		{ { "sender", "missing", NULL }, missing, sizeof(missing), false, false },
+		{ { "repository", "id", NULL }, notstr, sizeof(notstr), false, false },
 	};
 	enum jscan_type top;
 	char err[160];
@@ -92,7 +92,7 @@ static void long_values_are_cut_on_a_character_boundary(void **state)
 	(void)state;
 	const char *json = "{\"a\":\"abc\\u00e9\\u00e9\"}";
 	char out[6];
-	struct jscan_field f[] = { { { "a", NULL }, out, sizeof(out), false } };
+	struct jscan_field f[] = { { { "a", NULL }, out, sizeof(out), false, false } };
 	enum jscan_type top;
 	char err[160];
 	assert_int_equal(jscan(json, strlen(json), f, 1, &top, err, sizeof(err)), 0);
@@ -104,7 +104,7 @@ static void repeated_keys_count_as_their_last_value(void **state)
 {
 	(void)state;
 	char a[16];
-	struct jscan_field f[] = { { { "action", NULL }, a, sizeof(a), false } };
+	struct jscan_field f[] = { { { "action", NULL }, a, sizeof(a), false, false } };
 	enum jscan_type top;
 	char err[160];
 	const char *j1 = "{\"action\":\"x\",\"action\":{\"y\":1}}";
@@ -127,9 +127,34 @@ static void top_level_type_is_reported(void **state)
 	assert_int_equal(top, JSCAN_STRING);
 }
 
+static void numbers_are_taken_as_written_only_when_asked(void **state)
+{
+	(void)state;
+	char ts[32], no[32];
+	struct jscan_field f[] = {
+		{ { "webhookTimestamp", NULL }, ts, sizeof(ts), false, true },
+		{ { "n", NULL }, no, sizeof(no), false, false },
+	};
+	enum jscan_type top;
+	char err[160];
+	const char *doc = "{\"n\":5,\"webhookTimestamp\":1700000000123,\"x\":-1.5e3}";
+	assert_int_equal(jscan(doc, strlen(doc), f, 2, &top, err, sizeof(err)), 0);
+	assert_true(f[0].found);
+	assert_string_equal(ts, "1700000000123");
+	assert_false(f[1].found);
+	const char *str = "{\"webhookTimestamp\":\"soon\"}";
+	assert_int_equal(jscan(str, strlen(str), f, 2, &top, err, sizeof(err)), 0);
+	assert_true(f[0].found);
+	assert_string_equal(ts, "soon");
+	const char *obj = "{\"webhookTimestamp\":{}}";
+	assert_int_equal(jscan(obj, strlen(obj), f, 2, &top, err, sizeof(err)), 0);
+	assert_false(f[0].found);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(numbers_are_taken_as_written_only_when_asked),
 		cmocka_unit_test(valid_documents_pass),
 		cmocka_unit_test(invalid_documents_fail_with_position),
 		cmocka_unit_test(depth_is_limited),
