@@ -217,3 +217,17 @@ test('a database URL password never reaches the log', () => {
   assert.match(r.err, /postgres:\/\/app:\*\*\*@db\.internal\/hookq/);
   assert.ok(!r.err.includes('hunter2'));
 });
+
+test('production starts with any one provider secret; the others\' endpoints are 404', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t, env: { GITHUB_WEBHOOK_SECRET: '', SENTRY_CLIENT_SECRET: 'only-sentry-secret' } });
+  assert.match(srv.logs, /endpoints="?\/webhooks\/sentry"?/);
+  const gh = await fetch(srv.url + '/webhooks/github', { method: 'POST', body: '{}' });
+  assert.equal(gh.status, 404);
+  assert.equal((await fetch(srv.url + '/webhook', { method: 'POST', body: '{}' })).status, 404);
+  const unsigned = await fetch(srv.url + '/webhooks/sentry', { method: 'POST', body: '{}',
+    headers: { 'sentry-hook-resource': 'issue', 'request-id': 'r-1' } });
+  assert.equal(unsigned.status, 401);
+  await srv.stop();
+  assert.ok(!srv.logs.includes('only-sentry-secret'));
+});
