@@ -32,6 +32,8 @@ int cli_dlq(int argc, char **argv);
 void cli_dlq_help(FILE *out);
 int cli_purge(int argc, char **argv);
 void cli_purge_help(FILE *out);
+int cli_routes(int argc, char **argv);
+void cli_routes_help(FILE *out);
 int cli_version(int argc, char **argv);
 void cli_version_help(FILE *out);
 int cli_help(int argc, char **argv);

@@ -17,6 +17,7 @@
 #include "engine/handler.h"
 #include "engine/ingest.h"
 #include "engine/processor.h"
+#include "core/route.h"
 #include "engine/status.h"
 #include "providers/provider.h"
 #include "sources/http.h"
@@ -153,7 +154,33 @@ static int read_secret_file(const char *key, const char *path, char **ret)
 	return 0;
 }
 
-static int load_config(int argc, char **argv, struct config *cfg)
+/* Reads the routes of the configuration file at path (none: an empty
+ * table). Prints why and returns < 0 when they are invalid. */
+static int load_routes(const char *path, struct route_table **ret, char *why, size_t why_size)
+{
+	const char *names[16];
+	size_t n = 0;
+	for (const struct provider *const *p = provider_all; *p && n < 15; p++)
+		names[n++] = (*p)->name;
+	names[n] = NULL;
+	if (!path)
+		return route_table_parse("", 0, "(no file)", names, ret, why, why_size);
+	struct buf text;
+	buf_init(&text, CONFIG_FILE_MAX);
+	int r = file_read(path, &text);
+	if (r < 0) {
+		snprintf(why, why_size, "cannot read configuration '%s': %s", path,
+			 r == HQ_E_TOOBIG ? "larger than 1 MiB" : strerror(errno));
+		buf_release(&text);
+		return HQ_E_CONFIG;
+	}
+	r = route_table_parse(text.data ? text.data : "", text.len, path, names, ret, why,
+			      why_size);
+	buf_release(&text);
+	return r;
+}
+
+static int load_config(int argc, char **argv, struct config *cfg, const char **path_ret)
 {
 	struct option longopts[MAX_FLAGS];
 	const struct config_option *flag_of[MAX_FLAGS];
@@ -239,6 +266,7 @@ static int load_config(int argc, char **argv, struct config *cfg)
 	}
 	if (config_secret_files(cfg, read_secret_file) < 0)
 		return -CLI_EXIT_CONFIG;
+	*path_ret = config_path;
 	return 0;
 }
 
@@ -308,7 +336,16 @@ int cli_serve(int argc, char **argv)
 	struct http_server *http = NULL;
 	int exit_code = CLI_EXIT_FAILURE;
 
-	int r = load_config(argc, argv, &cfg);
+	const char *config_path = NULL;
+	struct route_table *routes = NULL;
+	int r = load_config(argc, argv, &cfg, &config_path);
+	if (r == 0) {
+		char why[512];
+		if (load_routes(config_path, &routes, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hookq: %s\n", why);
+			r = -CLI_EXIT_CONFIG;
+		}
+	}
 	if (r != 0) {
 		exit_code = r > 0 ? CLI_EXIT_OK : -r;
 		goto out_config;
@@ -435,17 +472,33 @@ int cli_serve(int argc, char **argv)
 
 	char port[8];
 	snprintf(port, sizeof(port), "%u", http_port(http));
+	char routes_count[24];
+	snprintf(routes_count, sizeof(routes_count), "%zu", routes->n);
 	log_msg(HQ_LOG_INFO, "hookq listening", "version", HOOKQ_VERSION, "host", cfg.host,
 		"port", port, "db", db_shown, "synchronous",
 		config_enum_name(config_find_key("store.synchronous"), cfg.synchronous),
-		"mode", cfg.dev ? "dev" : "production", "endpoints", endpoints_shown, NULL);
+		"mode", cfg.dev ? "dev" : "production", "endpoints", endpoints_shown, "routes",
+		routes_count, NULL);
 
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_msg(HQ_LOG_INFO, "SIGHUP received: nothing to reload yet", NULL);
+			/* Routes reload as a whole or not at all: a file with a
+			 * mistake keeps the routes that were running. */
+			struct route_table *fresh = NULL;
+			char why[512];
+			if (load_routes(config_path, &fresh, why, sizeof(why)) < 0) {
+				log_msg(HQ_LOG_ERROR, "routes not reloaded: keeping the previous ones",
+					"error", why, NULL);
+				continue;
+			}
+			route_table_free(routes);
+			routes = fresh;
+			char count[24];
+			snprintf(count, sizeof(count), "%zu", routes->n);
+			log_msg(HQ_LOG_INFO, "routes reloaded", "routes", count, NULL);
 			continue;
 		}
 		log_msg(HQ_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -473,6 +526,7 @@ out_store:
 	if (exit_code == CLI_EXIT_OK)
 		log_msg(HQ_LOG_INFO, "stopped", NULL);
 out_config:
+	route_table_free(routes);
 	config_release(&cfg);
 	return exit_code;
 }

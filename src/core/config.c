@@ -540,6 +540,23 @@ static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *k
 		return r;
 	walk_where(w, &ev.start_mark, where, sizeof(where));
 
+	/* The routes are a list that core/route reads from the same file:
+	 * skipped here, whole. */
+	if (w->depth == 0 && strcmp(key, "routes") == 0) {
+		int depth = ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT;
+		yaml_event_delete(&ev);
+		while (r == 0 && depth > 0) {
+			if ((r = walk_next(w, &ev)) < 0)
+				break;
+			if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
+				depth++;
+			else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+				depth--;
+			yaml_event_delete(&ev);
+		}
+		return r;
+	}
+
 	if (ev.type == YAML_MAPPING_START_EVENT) {
 		yaml_event_delete(&ev);
 		size_t plen = strlen(path);

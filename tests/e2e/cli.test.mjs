@@ -231,3 +231,56 @@ test('production starts with any one provider secret; the others\' endpoints are
   await srv.stop();
   assert.ok(!srv.logs.includes('only-sentry-secret'));
 });
+
+test('hookq routes check: valid routes listed, mistakes named by file:line:col, payload variables checked', async (t) => {
+  const { createRequire } = await import('node:module');
+  const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
+  const dir = tempDir(t);
+  const payload = join(dir, 'comment.json');
+  writeFileSync(payload, JSON.stringify(examples.find((e) => e.name === 'issue_comment').examples[0]));
+  const example = join(root, 'examples', 'hookq.yaml');
+  const ok = run(['routes', 'check', '--config', example]);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /^route github \(provider github, line \d+\)$/m);
+  assert.match(ok.out, /^ {4}fix \(repair\) -> agent brain; variables: repository\.full_name, issue\.number, issue\.title, comment\.body$/m);
+  assert.match(ok.out, /^routes: valid$/m);
+  // An issue_comment payload has every variable of the commands, and no
+  // issue.body-less gaps except what the issues.opened trigger reads.
+  const withPayload = run(['routes', 'check', '--config', example, '--payload', payload]);
+  assert.ok([0, 1].includes(withPayload.code), withPayload.err);
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'routes:\n  - provider: github\n    command_prefix: "@agent"\n    commands:\n      - {name: fix, agent: a, prompt: "{{issue.titel}}"}\n');
+  const missing = run(['routes', 'check', '--config', bad, '--payload', payload]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.out, /routes\[0\]\.commands\[0\]\.prompt: the payload has no 'issue\.titel' \(it renders empty\)/);
+  writeFileSync(bad, 'routes:\n  - provider: gitbub\n    triggers: [{on: x, agent: a, prompt: p}]\n');
+  const invalid = run(['routes', 'check', '--config', bad]);
+  assert.equal(invalid.code, 78);
+  assert.match(invalid.err, /bad\.yaml:2:15: routes\[0\]: unknown provider 'gitbub'/);
+  assert.equal(run(['routes', 'check']).code, 2, 'no configuration file is a usage error');
+  assert.equal(run(['routes', 'frob']).code, 2);
+});
+
+test('serve refuses invalid routes at start (78) and SIGHUP reloads them atomically', async (t) => {
+  const dir = tempDir(t);
+  const cfg = join(dir, 'hookq.yaml');
+  const route = (prefix) => `routes:\n  - provider: github\n    command_prefix: "${prefix}"\n    commands:\n      - {name: fix, agent: a, prompt: "{{issue.title}}"}\n`;
+  writeFileSync(cfg, 'routes:\n  - provider: github\n    command_prefix: "@a"\n    default_command: nope\n    commands:\n      - {name: fix, agent: a, prompt: p}\n');
+  const refused = run(['serve', '--config', cfg, '--db', join(dir, 'x.db')], { GITHUB_WEBHOOK_SECRET: SECRET, ADMIN_PASSWORD: 'p' });
+  assert.equal(refused.code, 78);
+  assert.match(refused.err, /hookq\.yaml:4:22: routes\[0\]: default_command 'nope' is not one of the route's commands/);
+  assert.ok(!existsSync(join(dir, 'x.db')), 'nothing created before the configuration is valid');
+
+  writeFileSync(cfg, route('@agent'));
+  const srv = await startHookq({ db: join(dir, 'h.db'), t, args: ['--config', cfg] });
+  assert.match(srv.logs, /routes=1/);
+  writeFileSync(cfg, route('@agent') + '  - provider: slack\n    triggers: [{on: app_mention, agent: a, prompt: "{{event.text}}"}]\n');
+  srv.proc.kill('SIGHUP');
+  const { waitFor } = await import('./helpers.mjs');
+  await waitFor(() => /msg="routes reloaded" routes=2/.test(srv.logs));
+  writeFileSync(cfg, route('two words'));
+  srv.proc.kill('SIGHUP');
+  await waitFor(() => /routes not reloaded: keeping the previous ones.*command_prefix' must be one word/.test(srv.logs));
+  // Still serving.
+  assert.equal((await deliver(srv.url, {})).status, 200);
+});

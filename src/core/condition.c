@@ -1,0 +1,591 @@
+#include "core/condition.h"
+
+#include <regex.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jpath.h"
+#include "util/error.h"
+
+enum kind { K_ALL, K_ANY, K_NOT, K_EQUALS, K_IN, K_EXISTS, K_PREFIX, K_CONTAINS, K_REGEX };
+
+/* Operators in the order messages list them; op_names[i] is kind K_EQUALS + i. */
+static const char *const op_names[] = { "equals", "in", "exists", "prefix", "contains", "regex" };
+#define N_OPS (sizeof(op_names) / sizeof(op_names[0]))
+#define OPS_EXPECTED "(expected equals, in, exists, prefix, contains, regex)"
+
+struct condition {
+	enum kind kind;
+	struct condition **kids; /* all, any: n of them; not: one */
+	size_t n;
+	struct jpath path;
+	json_t *value; /* equals, in, prefix, contains: a copy of the operand */
+	bool exists;
+	bool compiled; /* re needs regfree */
+	regex_t re;
+};
+
+struct parse {
+	char *err;
+	size_t err_size;
+	size_t nodes;
+	size_t expanded; /* regex elements so far, for CONDITION_MAX_REGEX_EXPANDED_ALL */
+	/* Where we are, as "all[1].not". The depth and node limits keep it
+	 * within 16 * strlen("any[255].") bytes. */
+	char loc[192];
+	size_t loc_len;
+};
+
+static int fail(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct parse *p, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		what[0] = '\0';
+	/* A message cut to err_size is still the best we can give. */
+	if (p->err_size > 0)
+		(void)snprintf(p->err, p->err_size, "%s%s%s", p->loc, p->loc_len ? ": " : "", what);
+	return HQ_E_INVAL;
+}
+
+static int fail_nomem(struct parse *p)
+{
+	if (p->err_size > 0)
+		(void)snprintf(p->err, p->err_size, "out of memory");
+	return HQ_E_NOMEM;
+}
+
+/* Appends ".name" or ".name[index]" (no dot at the start; no index when
+ * index < 0) to the location and returns the length to restore. */
+static size_t loc_push(struct parse *p, const char *name, long index)
+{
+	size_t old = p->loc_len, room = sizeof(p->loc) - old;
+	const char *dot = old > 0 && name[0] ? "." : "";
+	int n = index < 0 ? snprintf(p->loc + old, room, "%s%s", dot, name) :
+			    snprintf(p->loc + old, room, "%s%s[%ld]", dot, name, index);
+	if (n > 0)
+		p->loc_len = (size_t)n < room ? old + (size_t)n : sizeof(p->loc) - 1;
+	return old;
+}
+
+static void loc_pop(struct parse *p, size_t old)
+{
+	p->loc_len = old;
+	p->loc[old] = '\0';
+}
+
+/* Keys come from whoever wrote the route and end up in logs: messages show
+ * them short and printable. */
+static const char *printable(const char *s, char *out, size_t size)
+{
+	size_t i = 0, o = 0;
+	for (; s[i] && o + 4 < size; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		out[o++] = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : '?';
+	}
+	if (s[i]) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void condition_free(struct condition *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		condition_free(c->kids[i]);
+	free(c->kids);
+	json_decref(c->value);
+	if (c->compiled)
+		regfree(&c->re);
+	free(c);
+}
+
+/* Index just past the bracket expression opening at s[i], or the end of s
+ * when it is not closed (regcomp then says so). Inside brackets "]" first,
+ * "(", ")" and "\" are ordinary characters; [:class:], [.x.] and [=x=]
+ * may hold "]". */
+static size_t bracket_end(const char *s, size_t i)
+{
+	i++;
+	if (s[i] == '^')
+		i++;
+	if (s[i] == ']')
+		i++;
+	while (s[i] && s[i] != ']') {
+		if (s[i] == '[' && (s[i + 1] == ':' || s[i + 1] == '.' || s[i + 1] == '=')) {
+			char t = s[i + 1];
+			i += 2;
+			while (s[i] && !(s[i] == t && s[i + 1] == ']'))
+				i++;
+			if (s[i])
+				i += 2;
+			continue;
+		}
+		i++;
+	}
+	return s[i] ? i + 1 : i;
+}
+
+/* Reads an interval "{m}", "{m,}", "{m,n}" or "{,n}" at s[*i] and returns
+ * how many copies of its atom glibc makes, or 0 when it is not one (regcomp
+ * then judges it). */
+static size_t interval_copies(const char *s, size_t *i)
+{
+	size_t j = *i + 1, m = 0, n = 0;
+	bool comma = false, have_n = false;
+	/* Counts above 100000 only need to be known as too many. */
+	while (s[j] >= '0' && s[j] <= '9') {
+		if (m < 100000)
+			m = m * 10 + (size_t)(s[j] - '0');
+		j++;
+	}
+	if (s[j] == ',') {
+		comma = true;
+		j++;
+		while (s[j] >= '0' && s[j] <= '9') {
+			if (n < 100000)
+				n = n * 10 + (size_t)(s[j] - '0');
+			have_n = true;
+			j++;
+		}
+	}
+	if (s[j] != '}')
+		return 0;
+	*i = j + 1;
+	size_t copies = have_n ? n : comma ? m + 1 : m;
+	return copies > 0 ? copies : 1;
+}
+
+/* Why pattern s must not be compiled, or NULL; then *expanded is how many
+ * elements glibc builds for it (an atom, anchor, "|", "*" or "?" is 1, a
+ * group the sum of its insides and 1, "+" doubles what it follows, an
+ * interval multiplies it) and
+ * *caret whether it has a ^ anchor. Stops as soon as the total is too
+ * large, so the sizes stay far from overflowing. Also measures how deeply
+ * repetitions nest ("a**" and "(a*)*" are 2), which glibc pays for about
+ * cubically: "^a" and 120 stars took 50 s to compile. */
+static const char *regex_unsafe(const char *s, size_t *expanded, bool *caret)
+{
+	bool has_caret = false;
+	struct {
+		size_t sum, nest;
+	} outer[CONDITION_MAX_REGEX + 1];    /* the enclosing groups so far */
+	size_t depth = 0, above = 0;	     /* above: the sum of outer[].sum */
+	size_t sum = 0, last = 0;	     /* this group so far; its last atom */
+	size_t nest = 0, last_nest = 0;	     /* repetition nesting of the same */
+	for (size_t i = 0; s[i];) {
+		bool repeat = false;
+		switch (s[i]) {
+		case '\\':
+			/* Back-references make glibc backtrack: "^(a+)+\1b" on
+			 * 64 KiB runs for minutes. */
+			if (s[i + 1] >= '1' && s[i + 1] <= '9')
+				return "back-references (\\1 to \\9) are not supported";
+			i += s[i + 1] ? 2 : 1;
+			last = 1;
+			last_nest = 0;
+			sum++;
+			break;
+		case '[':
+			i = bracket_end(s, i);
+			last = 1;
+			last_nest = 0;
+			sum++;
+			break;
+		case '(':
+			outer[depth].sum = sum;
+			outer[depth].nest = nest;
+			depth++;
+			above += sum;
+			sum = last = nest = last_nest = 0;
+			i++;
+			break;
+		case ')':
+			/* glibc reads an unmatched ")" as a literal; it would close
+			 * the group condition_parse wraps the pattern in. */
+			if (depth == 0)
+				return "unmatched ) (write \\) for the character)";
+			last = sum + 1;
+			last_nest = nest;
+			depth--;
+			above -= outer[depth].sum;
+			sum = outer[depth].sum + last;
+			nest = outer[depth].nest > nest ? outer[depth].nest : nest;
+			i++;
+			break;
+		case '+':
+			sum += last;
+			last *= 2;
+			repeat = true;
+			i++;
+			break;
+		case '{': {
+			size_t copies = interval_copies(s, &i);
+			if (copies == 0) {
+				last = 1;
+				last_nest = 0;
+				sum++;
+				i++;
+				break;
+			}
+			sum += last * (copies - 1);
+			last *= copies;
+			repeat = true;
+			break;
+		}
+		case '|':
+			/* Each branch is a node even when empty: "(||||a){9}" counts. */
+			sum++;
+			last = last_nest = 0;
+			i++;
+			break;
+		case '*':
+		case '?':
+			sum++;
+			last++;
+			repeat = true;
+			i++;
+			break;
+		default:
+			has_caret |= s[i] == '^';
+			last = 1;
+			last_nest = 0;
+			sum++;
+			i++;
+			break;
+		}
+		if (repeat && ++last_nest > nest)
+			nest = last_nest;
+		if (nest > CONDITION_MAX_REGEX_NESTING)
+			return "repetitions nest more than 8 deep";
+		if (above + sum > CONDITION_MAX_REGEX_EXPANDED)
+			return "repetitions expand the pattern beyond 256 elements";
+	}
+	*expanded = above + sum;
+	*caret = has_caret;
+	return NULL;
+}
+
+static int parse_regex(struct parse *p, struct condition *c, const json_t *v)
+{
+	if (!json_is_string(v))
+		return fail(p, "regex: must be a string");
+	const char *s = json_string_value(v);
+	size_t len = json_string_length(v);
+	if (len > CONDITION_MAX_REGEX)
+		return fail(p, "regex: longer than %d bytes", CONDITION_MAX_REGEX);
+	if (strlen(s) != len)
+		return fail(p, "regex: contains a NUL character");
+	size_t expanded = 0;
+	bool caret = false;
+	const char *why = regex_unsafe(s, &expanded, &caret);
+	if (why)
+		return fail(p, "regex: %s", why);
+	if (p->expanded + expanded > CONDITION_MAX_REGEX_EXPANDED_ALL)
+		return fail(p, "regex: the patterns of the condition expand beyond %d elements in all",
+			    CONDITION_MAX_REGEX_EXPANDED_ALL);
+	p->expanded += expanded;
+
+	/* The pattern alone decides validity and the message... */
+	regex_t re;
+	char what[128];
+	int r = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
+	if (r != 0) {
+		regerror(r, &re, what, sizeof(what));
+		return r == REG_ESPACE ? fail_nomem(p) : fail(p, "regex: %s", what);
+	}
+	/* ...but glibc tries an unanchored pattern from every position and
+	 * can scan to the end from each: "(a|b)(a|b)*x" took 5 s on 64 KiB of
+	 * "a". As "^.*(pattern)" it is anchored and takes one pass, with the
+	 * same matches because the parentheses balance (checked above). Not
+	 * with a ^ inside, which glibc then also matches after a newline; a
+	 * pattern starting with ^ is anchored anyway, and only one with ^ in
+	 * some branches and a slow pattern in another stays slow. */
+	if (caret) {
+		c->re = re;
+		c->compiled = true;
+		return 0;
+	}
+	regfree(&re);
+	char wrapped[CONDITION_MAX_REGEX + 8];
+	int n = snprintf(wrapped, sizeof(wrapped), "^.*(%s)", s);
+	if (n < 0 || (size_t)n >= sizeof(wrapped))
+		return fail(p, "regex: longer than %d bytes", CONDITION_MAX_REGEX);
+	r = regcomp(&c->re, wrapped, REG_EXTENDED | REG_NOSUB);
+	if (r != 0) {
+		regerror(r, &c->re, what, sizeof(what));
+		return r == REG_ESPACE ? fail_nomem(p) : fail(p, "regex: %s", what);
+	}
+	c->compiled = true;
+	return 0;
+}
+
+/* A test: {"path": P, OP: V}. */
+static int parse_leaf(struct parse *p, const json_t *spec, struct condition *c)
+{
+	const char *key;
+	json_t *v;
+	unsigned seen = 0;
+	char q[40];
+	json_object_foreach((json_t *)(uintptr_t)spec, key, v) {
+		if (strcmp(key, "path") == 0)
+			continue;
+		size_t i = 0;
+		while (i < N_OPS && strcmp(key, op_names[i]) != 0)
+			i++;
+		if (i == N_OPS)
+			return fail(p, "unknown operator \"%s\" " OPS_EXPECTED, printable(key, q, sizeof(q)));
+		seen |= 1u << i;
+	}
+	if (seen == 0)
+		return json_object_size(spec) == 0 ? fail(p, "empty condition") :
+						     fail(p, "no operator " OPS_EXPECTED);
+	if (seen & (seen - 1)) {
+		char list[64] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < N_OPS; i++) {
+			if (!(seen & 1u << i))
+				continue;
+			int n = snprintf(list + len, sizeof(list) - len, "%s%s", len ? ", " : "", op_names[i]);
+			if (n > 0 && (size_t)n < sizeof(list) - len)
+				len += (size_t)n; /* all six fit in 64 bytes */
+		}
+		return fail(p, "more than one operator (%s)", list);
+	}
+	size_t op = 0;
+	while (!(seen & 1u << op))
+		op++;
+	c->kind = (enum kind)(K_EQUALS + op);
+
+	const json_t *path = json_object_get(spec, "path");
+	if (!path)
+		return fail(p, "\"path\" is missing");
+	if (!json_is_string(path))
+		return fail(p, "path: must be a string");
+	char why[128];
+	if (jpath_parse(json_string_value(path), json_string_length(path), &c->path, why, sizeof(why)) != 0)
+		return fail(p, "path: %s", why);
+
+	v = json_object_get(spec, op_names[op]);
+	switch (c->kind) {
+	case K_EXISTS:
+		if (!json_is_boolean(v))
+			return fail(p, "exists: must be true or false");
+		c->exists = json_is_true(v);
+		return 0;
+	case K_REGEX:
+		return parse_regex(p, c, v);
+	case K_IN:
+		/* An empty list could never match: surely a mistake. */
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			return fail(p, "in: must be a non-empty array");
+		break;
+	case K_PREFIX:
+	case K_CONTAINS:
+		if (!json_is_string(v))
+			return fail(p, "%s: must be a string", op_names[op]);
+		break;
+	default:
+		break;
+	}
+	/* A copy, so that the caller may free or change the spec. */
+	c->value = json_deep_copy(v);
+	return c->value ? 0 : fail_nomem(p);
+}
+
+static int parse_node(struct parse *p, const json_t *spec, int depth, struct condition **ret);
+
+/* The array of "all" or "any", or the top-level array. */
+static int parse_list(struct parse *p, const char *name, const json_t *list, int depth, struct condition *c)
+{
+	size_t mark = loc_push(p, name, -1);
+	size_t n = json_array_size(list);
+	if (!json_is_array(list) || n == 0) {
+		int r = fail(p, "must be a non-empty array");
+		loc_pop(p, mark);
+		return r;
+	}
+	loc_pop(p, mark);
+	/* More kids than nodes left fail at the first one over the limit, so
+	 * a list of a million needs no room for a million. */
+	size_t cap = n < CONDITION_MAX_NODES ? n : CONDITION_MAX_NODES;
+	c->kids = calloc(cap, sizeof(*c->kids));
+	if (!c->kids)
+		return fail_nomem(p);
+	for (size_t i = 0; i < n; i++) {
+		mark = loc_push(p, name, (long)i);
+		struct condition *kid = NULL;
+		int r = i < cap ? parse_node(p, json_array_get(list, i), depth + 1, &kid) :
+				  fail(p, "more than %d conditions", CONDITION_MAX_NODES);
+		loc_pop(p, mark);
+		if (r != 0)
+			return r;
+		c->kids[c->n++] = kid;
+	}
+	return 0;
+}
+
+static int parse_node(struct parse *p, const json_t *spec, int depth, struct condition **ret)
+{
+	if (depth > CONDITION_MAX_DEPTH)
+		return fail(p, "nested more than %d deep", CONDITION_MAX_DEPTH);
+	if (++p->nodes > CONDITION_MAX_NODES)
+		return fail(p, "more than %d conditions", CONDITION_MAX_NODES);
+	bool top = depth == 1;
+	if (!json_is_object(spec) && !(top && json_is_array(spec)))
+		return fail(p, top ? "must be an object or an array" : "must be an object");
+
+	struct condition *c = calloc(1, sizeof(*c));
+	if (!c)
+		return fail_nomem(p);
+	int r;
+	static const char *const combinators[] = { "all", "any", "not" };
+	size_t k = 0;
+	if (json_is_array(spec)) {
+		c->kind = K_ALL;
+		r = parse_list(p, "", spec, depth, c);
+		goto out;
+	}
+	while (k < 3 && !json_object_get(spec, combinators[k]))
+		k++;
+	if (k == 3) {
+		r = parse_leaf(p, spec, c);
+		goto out;
+	}
+	c->kind = (enum kind)(K_ALL + k);
+	if (json_object_size(spec) > 1) {
+		const char *key;
+		json_t *v;
+		char q[40];
+		json_object_foreach((json_t *)(uintptr_t)spec, key, v) {
+			if (strcmp(key, combinators[k]) != 0)
+				break;
+		}
+		r = fail(p, "unexpected key \"%s\" beside \"%s\"", printable(key, q, sizeof(q)), combinators[k]);
+		goto out;
+	}
+	const json_t *v = json_object_get(spec, combinators[k]);
+	if (c->kind != K_NOT) {
+		r = parse_list(p, combinators[k], v, depth, c);
+		goto out;
+	}
+	c->kids = calloc(1, sizeof(*c->kids));
+	if (!c->kids) {
+		r = fail_nomem(p);
+		goto out;
+	}
+	size_t mark = loc_push(p, "not", -1);
+	r = parse_node(p, v, depth + 1, &c->kids[0]);
+	loc_pop(p, mark);
+	if (r == 0)
+		c->n = 1;
+out:
+	if (r != 0) {
+		condition_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+int condition_parse(const json_t *spec, struct condition **ret, char *err, size_t err_size)
+{
+	struct parse p = { .err = err, .err_size = err_size };
+	return parse_node(&p, spec, 1, ret);
+}
+
+static bool match_regex(const regex_t *re, const char *s, size_t len)
+{
+	/* The time a pattern takes grows with its subject: only the start is
+	 * read. It ends at a NUL too, which "." in the ".*" prefix would not
+	 * cross. */
+	if (len > CONDITION_REGEX_SUBJECT)
+		len = CONDITION_REGEX_SUBJECT;
+	const char *nul = memchr(s, '\0', len);
+	if (nul)
+		len = (size_t)(nul - s);
+#ifdef REG_STARTEND
+	regmatch_t range = { .rm_so = 0, .rm_eo = (regoff_t)len };
+	return regexec(re, s, 1, &range, REG_STARTEND) == 0;
+#else
+	/* musl has no REG_STARTEND: match a terminated copy. */
+	char *copy = strndup(s, len);
+	bool match = copy && regexec(re, copy, 0, NULL, 0) == 0;
+	free(copy);
+	return match;
+#endif
+}
+
+static bool eval_leaf(const struct condition *c, const json_t *v)
+{
+	if (c->kind == K_EXISTS)
+		return (v != NULL) == c->exists;
+	if (!v)
+		return false;
+	switch (c->kind) {
+	case K_EQUALS:
+		return json_equal(v, c->value);
+	case K_IN: {
+		size_t i;
+		json_t *x;
+		json_array_foreach(c->value, i, x) {
+			if (json_equal(v, x))
+				return true;
+		}
+		return false;
+	}
+	case K_PREFIX: {
+		size_t n = json_string_length(c->value);
+		return json_is_string(v) && json_string_length(v) >= n &&
+		       memcmp(json_string_value(v), json_string_value(c->value), n) == 0;
+	}
+	case K_CONTAINS:
+		if (json_is_array(v)) {
+			size_t i;
+			json_t *x;
+			json_array_foreach(v, i, x) {
+				if (json_equal(x, c->value))
+					return true;
+			}
+			return false;
+		}
+		return json_is_string(v) && memmem(json_string_value(v), json_string_length(v),
+						   json_string_value(c->value), json_string_length(c->value));
+	case K_REGEX:
+		return json_is_string(v) && match_regex(&c->re, json_string_value(v), json_string_length(v));
+	default:
+		return false;
+	}
+}
+
+bool condition_eval(const struct condition *c, const json_t *root)
+{
+	switch (c->kind) {
+	case K_ALL:
+		for (size_t i = 0; i < c->n; i++)
+			if (!condition_eval(c->kids[i], root))
+				return false;
+		return true;
+	case K_ANY:
+		for (size_t i = 0; i < c->n; i++)
+			if (condition_eval(c->kids[i], root))
+				return true;
+		return false;
+	case K_NOT:
+		return !condition_eval(c->kids[0], root);
+	default:
+		return eval_leaf(c, jpath_get(&c->path, root));
+	}
+}

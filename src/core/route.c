@@ -1,0 +1,513 @@
+#include "core/route.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "util/error.h"
+
+/* A parse in progress: the document, where errors point, and the path of
+ * the part being read ("routes[0].commands[1]"). */
+struct reader {
+	yaml_document_t *doc;
+	const char *file;
+	char *err;
+	size_t err_size;
+};
+
+static int fail(struct reader *rd, const yaml_node_t *node, const char *where, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
+
+static int fail(struct reader *rd, const yaml_node_t *node, const char *where, const char *fmt,
+		...)
+{
+	char what[400];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		what[0] = '\0';
+	if (node)
+		snprintf(rd->err, rd->err_size, "%s:%zu:%zu: %s: %s", rd->file,
+			 node->start_mark.line + 1, node->start_mark.column + 1, where, what);
+	else
+		snprintf(rd->err, rd->err_size, "%s: %s: %s", rd->file, where, what);
+	return HQ_E_CONFIG;
+}
+
+static yaml_node_t *node_at(struct reader *rd, int index)
+{
+	return yaml_document_get_node(rd->doc, index);
+}
+
+/* The value of key in a mapping, or NULL. */
+static yaml_node_t *map_get(struct reader *rd, yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = node_at(rd, p->key);
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, key) == 0)
+			return node_at(rd, p->value);
+	}
+	return NULL;
+}
+
+/* Every key of map must be one of known (NULL-terminated). */
+static int map_keys(struct reader *rd, yaml_node_t *map, const char *where,
+		    const char *const *known)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = node_at(rd, p->key);
+		if (!k || k->type != YAML_SCALAR_NODE)
+			return fail(rd, k, where, "keys must be plain names");
+		const char *name = (const char *)k->data.scalar.value;
+		bool ok = false;
+		for (const char *const *q = known; *q && !ok; q++)
+			ok = strcmp(*q, name) == 0;
+		if (!ok) {
+			char list[256] = "";
+			for (const char *const *q = known; *q; q++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 q == known ? "" : ", ", *q);
+			return fail(rd, k, where, "unknown key '%.64s' (expected %s)", name, list);
+		}
+		for (yaml_node_pair_t *o = map->data.mapping.pairs.start; o < p; o++) {
+			yaml_node_t *ok2 = node_at(rd, o->key);
+			if (ok2 && ok2->type == YAML_SCALAR_NODE &&
+			    strcmp((const char *)ok2->data.scalar.value, name) == 0)
+				return fail(rd, k, where, "duplicate key '%.64s'", name);
+		}
+	}
+	return 0;
+}
+
+/* A required (or optional) text value: a non-empty scalar, copied. */
+static int text(struct reader *rd, yaml_node_t *map, const char *key, const char *where,
+		bool required, char **ret)
+{
+	yaml_node_t *v = map_get(rd, map, key);
+	if (!v) {
+		if (required)
+			return fail(rd, map, where, "'%s' is required", key);
+		*ret = NULL;
+		return 0;
+	}
+	if (v->type != YAML_SCALAR_NODE || v->data.scalar.length == 0)
+		return fail(rd, v, where, "'%s' must be a non-empty text", key);
+	if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
+		return fail(rd, v, where, "'%s' must not hold a NUL character", key);
+	*ret = strdup((const char *)v->data.scalar.value);
+	return *ret ? 0 : HQ_E_NOMEM;
+}
+
+/* Names of routes and commands: they reach logs, the database and URLs. */
+static bool name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > ROUTE_NAME_MAX)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '-' || *p == '_'))
+			return false;
+	return true;
+}
+
+static int name(struct reader *rd, yaml_node_t *map, const char *key, const char *where,
+		bool required, char **ret)
+{
+	int r = text(rd, map, key, where, required, ret);
+	if (r < 0 || !*ret)
+		return r;
+	if (!name_valid(*ret)) {
+		r = fail(rd, map_get(rd, map, key), where,
+			 "'%s' must be 1-64 letters, digits, '-' or '_', not '%.64s'", key, *ret);
+		free(*ret);
+		*ret = NULL;
+	}
+	return r;
+}
+
+static int prompt(struct reader *rd, yaml_node_t *map, const char *where, bool required,
+		  char **text_ret, struct template **ret)
+{
+	int r = text(rd, map, "prompt", where, required, text_ret);
+	if (r < 0 || !*text_ret)
+		return r;
+	char terr[256];
+	if (template_parse(*text_ret, strlen(*text_ret), ret, terr, sizeof(terr)) < 0)
+		return fail(rd, map_get(rd, map, "prompt"), where, "prompt: %s", terr);
+	return 0;
+}
+
+/* A YAML node as JSON, for conditions written in YAML (or as JSON, which
+ * is YAML): plain true/false/null and numbers are typed, quoted text is a
+ * string. */
+static json_t *to_json(struct reader *rd, yaml_node_t *n, int depth)
+{
+	if (!n || depth > 32)
+		return NULL;
+	if (n->type == YAML_SCALAR_NODE) {
+		const char *v = (const char *)n->data.scalar.value;
+		if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+			return json_stringn(v, n->data.scalar.length);
+		if (strcmp(v, "true") == 0)
+			return json_true();
+		if (strcmp(v, "false") == 0)
+			return json_false();
+		if (strcmp(v, "null") == 0 || strcmp(v, "~") == 0 || !*v)
+			return json_null();
+		json_t *num = json_loads(v, JSON_DECODE_ANY, NULL);
+		if (num && json_is_number(num))
+			return num;
+		json_decref(num);
+		return json_string(v);
+	}
+	if (n->type == YAML_SEQUENCE_NODE) {
+		json_t *a = json_array();
+		for (yaml_node_item_t *i = n->data.sequence.items.start;
+		     a && i < n->data.sequence.items.top; i++) {
+			json_t *v = to_json(rd, node_at(rd, *i), depth + 1);
+			if (!v || json_array_append_new(a, v) < 0) {
+				json_decref(a);
+				return NULL;
+			}
+		}
+		return a;
+	}
+	json_t *o = json_object();
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = node_at(rd, p->key);
+		json_t *v = to_json(rd, node_at(rd, p->value), depth + 1);
+		if (!k || k->type != YAML_SCALAR_NODE || !v ||
+		    json_object_set_new(o, (const char *)k->data.scalar.value, v) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+static int parse_command(struct reader *rd, yaml_node_t *n, const char *where,
+			 struct route_command *c)
+{
+	static const char *const keys[] = { "name", "aliases", "agent", "prompt", NULL };
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(rd, n, where, "a command is a mapping (name, aliases, agent, prompt)");
+	c->line = (int)n->start_mark.line + 1;
+	int r = map_keys(rd, n, where, keys);
+	if (r == 0)
+		r = name(rd, n, "name", where, true, &c->name);
+	if (r == 0)
+		r = text(rd, n, "agent", where, true, &c->agent);
+	if (r == 0)
+		r = prompt(rd, n, where, true, &c->prompt_text, &c->prompt);
+	if (r < 0)
+		return r;
+	yaml_node_t *al = map_get(rd, n, "aliases");
+	size_t count = al && al->type == YAML_SEQUENCE_NODE ?
+			       (size_t)(al->data.sequence.items.top - al->data.sequence.items.start) :
+			       0;
+	if (al && al->type != YAML_SEQUENCE_NODE)
+		return fail(rd, al, where, "'aliases' must be a list of names");
+	c->aliases = calloc(count + 1, sizeof(*c->aliases));
+	if (!c->aliases)
+		return HQ_E_NOMEM;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *a = node_at(rd, al->data.sequence.items.start[i]);
+		if (!a || a->type != YAML_SCALAR_NODE ||
+		    !name_valid((const char *)a->data.scalar.value))
+			return fail(rd, a, where,
+				    "aliases must be 1-64 letters, digits, '-' or '_'");
+		c->aliases[i] = strdup((const char *)a->data.scalar.value);
+		if (!c->aliases[i])
+			return HQ_E_NOMEM;
+	}
+	return 0;
+}
+
+static int parse_trigger(struct reader *rd, yaml_node_t *n, const char *where,
+			 struct route_trigger *t)
+{
+	static const char *const keys[] = { "on",	   "command",  "agent", "prompt",
+					    "conditions", "priority", NULL };
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(rd, n, where, "a trigger is a mapping (on, command or agent and prompt, "
+				     "conditions, priority)");
+	t->line = (int)n->start_mark.line + 1;
+	t->priority = ROUTE_DEFAULT_PRIORITY;
+	int r = map_keys(rd, n, where, keys);
+	if (r == 0)
+		r = text(rd, n, "on", where, true, &t->on);
+	if (r == 0)
+		r = name(rd, n, "command", where, false, &t->command);
+	if (r == 0)
+		r = text(rd, n, "agent", where, false, &t->agent);
+	if (r == 0)
+		r = prompt(rd, n, where, false, &t->prompt_text, &t->prompt);
+	if (r < 0)
+		return r;
+	if (t->command && (t->agent || t->prompt_text))
+		return fail(rd, n, where, "give either 'command' or 'agent' and 'prompt', not both");
+	if (!t->command && (!t->agent || !t->prompt_text))
+		return fail(rd, n, where, "'command', or 'agent' and 'prompt', is required");
+	yaml_node_t *pr = map_get(rd, n, "priority");
+	if (pr) {
+		char *end = NULL;
+		const char *v = pr->type == YAML_SCALAR_NODE ? (const char *)pr->data.scalar.value : "";
+		long p = strtol(v, &end, 10);
+		if (!*v || *end || p < 0 || p > 1000000)
+			return fail(rd, pr, where, "'priority' must be a whole number from 0 to 1000000");
+		t->priority = p;
+	}
+	yaml_node_t *cn = map_get(rd, n, "conditions");
+	if (cn) {
+		json_t *spec = to_json(rd, cn, 0);
+		if (!spec)
+			return fail(rd, cn, where, "conditions: too deep or out of memory");
+		char cerr[300];
+		r = condition_parse(spec, &t->conditions, cerr, sizeof(cerr));
+		json_decref(spec);
+		if (r < 0)
+			return fail(rd, cn, where, "conditions: %s", cerr);
+	}
+	return 0;
+}
+
+static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
+		       const char *const *providers, struct route *rt)
+{
+	static const char *const keys[] = { "name",	     "provider", "command_prefix",
+					    "default_command", "commands", "triggers",
+					    NULL };
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(rd, n, where, "a route is a mapping (name, provider, command_prefix, "
+				     "commands, default_command, triggers)");
+	rt->line = (int)n->start_mark.line + 1;
+	int r = map_keys(rd, n, where, keys);
+	if (r == 0)
+		r = name(rd, n, "provider", where, true, &rt->provider);
+	if (r == 0)
+		r = name(rd, n, "name", where, false, &rt->name);
+	if (r == 0)
+		r = text(rd, n, "command_prefix", where, false, &rt->command_prefix);
+	if (r == 0)
+		r = name(rd, n, "default_command", where, false, &rt->default_command);
+	if (r < 0)
+		return r;
+	bool known = false;
+	for (const char *const *p = providers; p && *p && !known; p++)
+		known = strcmp(*p, rt->provider) == 0;
+	if (!known) {
+		char list[256] = "";
+		for (const char *const *p = providers; p && *p; p++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 p == providers ? "" : ", ", *p);
+		return fail(rd, map_get(rd, n, "provider"), where,
+			    "unknown provider '%.64s' (expected one of: %s)", rt->provider, list);
+	}
+	if (!rt->name && !(rt->name = strdup(rt->provider)))
+		return HQ_E_NOMEM;
+	if (rt->command_prefix && strchr(rt->command_prefix, ' '))
+		return fail(rd, map_get(rd, n, "command_prefix"), where,
+			    "'command_prefix' must be one word, such as @agent");
+
+	char sub[160];
+	yaml_node_t *cmds = map_get(rd, n, "commands");
+	if (cmds && cmds->type != YAML_SEQUENCE_NODE)
+		return fail(rd, cmds, where, "'commands' must be a list");
+	size_t nc = cmds ? (size_t)(cmds->data.sequence.items.top - cmds->data.sequence.items.start) :
+			   0;
+	if (nc > ROUTE_MAX_COMMANDS)
+		return fail(rd, cmds, where, "more than %d commands", ROUTE_MAX_COMMANDS);
+	if (nc && !rt->command_prefix)
+		return fail(rd, cmds, where, "commands need a 'command_prefix' (such as @agent)");
+	rt->commands = calloc(nc ? nc : 1, sizeof(*rt->commands));
+	if (!rt->commands)
+		return HQ_E_NOMEM;
+	for (size_t i = 0; i < nc; i++) {
+		snprintf(sub, sizeof(sub), "%s.commands[%zu]", where, i);
+		rt->n_commands = i + 1;
+		r = parse_command(rd, node_at(rd, cmds->data.sequence.items.start[i]), sub,
+				  &rt->commands[i]);
+		if (r < 0)
+			return r;
+		/* Names and aliases are one namespace within the route. */
+		const struct route_command *c = &rt->commands[i];
+		for (size_t j = 0; j < i; j++) {
+			const struct route_command *o = &rt->commands[j];
+			const char *mine = c->name;
+			for (size_t a = 0; mine; mine = c->aliases[a++]) {
+				bool clash = strcasecmp(mine, o->name) == 0;
+				for (char **oa = o->aliases; !clash && oa && *oa; oa++)
+					clash = strcasecmp(mine, *oa) == 0;
+				if (clash)
+					return fail(rd, node_at(rd, cmds->data.sequence.items.start[i]),
+						    sub, "'%s' is already a name or alias of command '%s'",
+						    mine, o->name);
+			}
+		}
+	}
+	if (rt->default_command) {
+		bool found = false;
+		for (size_t i = 0; i < rt->n_commands && !found; i++)
+			found = strcmp(rt->commands[i].name, rt->default_command) == 0;
+		if (!found)
+			return fail(rd, map_get(rd, n, "default_command"), where,
+				    "default_command '%s' is not one of the route's commands",
+				    rt->default_command);
+	}
+
+	yaml_node_t *trs = map_get(rd, n, "triggers");
+	if (trs && trs->type != YAML_SEQUENCE_NODE)
+		return fail(rd, trs, where, "'triggers' must be a list");
+	size_t nt = trs ? (size_t)(trs->data.sequence.items.top - trs->data.sequence.items.start) :
+			  0;
+	if (nt > ROUTE_MAX_TRIGGERS)
+		return fail(rd, trs, where, "more than %d triggers", ROUTE_MAX_TRIGGERS);
+	rt->triggers = calloc(nt ? nt : 1, sizeof(*rt->triggers));
+	if (!rt->triggers)
+		return HQ_E_NOMEM;
+	for (size_t i = 0; i < nt; i++) {
+		snprintf(sub, sizeof(sub), "%s.triggers[%zu]", where, i);
+		rt->n_triggers = i + 1;
+		yaml_node_t *tn = node_at(rd, trs->data.sequence.items.start[i]);
+		r = parse_trigger(rd, tn, sub, &rt->triggers[i]);
+		if (r < 0)
+			return r;
+		const char *cmd = rt->triggers[i].command;
+		bool found = !cmd;
+		for (size_t j = 0; j < rt->n_commands && !found; j++)
+			found = strcmp(rt->commands[j].name, cmd) == 0;
+		if (!found)
+			return fail(rd, tn, sub, "command '%s' is not one of the route's commands", cmd);
+	}
+	if (nc == 0 && nt == 0)
+		return fail(rd, n, where, "a route needs commands or triggers");
+	return 0;
+}
+
+static int trigger_order(const void *a, const void *b)
+{
+	const struct route_trigger *x = a, *y = b;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+int route_table_parse(const char *text_in, size_t len, const char *filename,
+		      const char *const *providers, struct route_table **ret, char *err,
+		      size_t err_size)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	if (!yaml_parser_initialize(&parser))
+		return HQ_E_NOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text_in, len);
+	struct reader rd = { &doc, filename, err, err_size };
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, err_size, "%s:%zu:%zu: %s", filename, parser.problem_mark.line + 1,
+			 parser.problem_mark.column + 1,
+			 parser.problem ? parser.problem : "invalid YAML");
+		yaml_parser_delete(&parser);
+		return HQ_E_CONFIG;
+	}
+	yaml_parser_delete(&parser);
+	struct route_table *t = calloc(1, sizeof(*t));
+	int r = t ? 0 : HQ_E_NOMEM;
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	yaml_node_t *list = r == 0 && root && root->type == YAML_MAPPING_NODE ?
+				    map_get(&rd, root, "routes") :
+				    NULL;
+	if (r == 0 && list && list->type == YAML_SCALAR_NODE && list->data.scalar.length == 0)
+		list = NULL; /* "routes:" with nothing under it */
+	if (r == 0 && list && list->type != YAML_SEQUENCE_NODE)
+		r = fail(&rd, list, "routes", "must be a list of routes");
+	size_t n = list ? (size_t)(list->data.sequence.items.top - list->data.sequence.items.start) :
+			  0;
+	if (r == 0 && n > ROUTE_MAX_ROUTES)
+		r = fail(&rd, list, "routes", "more than %d routes", ROUTE_MAX_ROUTES);
+	if (r == 0 && n && !(t->routes = calloc(n, sizeof(*t->routes))))
+		r = HQ_E_NOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		char where[32];
+		snprintf(where, sizeof(where), "routes[%zu]", i);
+		t->n = i + 1;
+		yaml_node_t *rn = node_at(&rd, list->data.sequence.items.start[i]);
+		r = parse_route(&rd, rn, where, providers, &t->routes[i]);
+		for (size_t j = 0; r == 0 && j < i; j++)
+			if (strcmp(t->routes[j].name, t->routes[i].name) == 0)
+				r = fail(&rd, rn, where,
+					 "route name '%s' is taken by routes[%zu] (give one a 'name')",
+					 t->routes[i].name, j);
+		if (r == 0)
+			qsort(t->routes[i].triggers, t->routes[i].n_triggers,
+			      sizeof(*t->routes[i].triggers), trigger_order);
+	}
+	yaml_document_delete(&doc);
+	if (r < 0) {
+		route_table_free(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+void route_table_free(struct route_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		struct route *rt = &t->routes[i];
+		for (size_t j = 0; j < rt->n_commands; j++) {
+			struct route_command *c = &rt->commands[j];
+			free(c->name);
+			strv_free(c->aliases);
+			free(c->agent);
+			free(c->prompt_text);
+			template_free(c->prompt);
+		}
+		for (size_t j = 0; j < rt->n_triggers; j++) {
+			struct route_trigger *g = &rt->triggers[j];
+			free(g->on);
+			free(g->command);
+			free(g->agent);
+			free(g->prompt_text);
+			template_free(g->prompt);
+			condition_free(g->conditions);
+		}
+		free(rt->commands);
+		free(rt->triggers);
+		free(rt->name);
+		free(rt->provider);
+		free(rt->command_prefix);
+		free(rt->default_command);
+	}
+	free(t->routes);
+	free(t);
+}
+
+bool route_type_matches(const char *on, const char *type)
+{
+	if (strcmp(on, "*") == 0)
+		return true;
+	size_t n = strlen(on);
+	if (n >= 2 && on[n - 1] == '*' && on[n - 2] == '.')
+		return strncmp(on, type, n - 1) == 0;
+	return strcmp(on, type) == 0;
+}
