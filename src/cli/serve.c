@@ -18,6 +18,7 @@
 #include "engine/ingest.h"
 #include "engine/processor.h"
 #include "core/route.h"
+#include "engine/router.h"
 #include "engine/status.h"
 #include "providers/provider.h"
 #include "sources/http.h"
@@ -338,6 +339,7 @@ int cli_serve(int argc, char **argv)
 
 	const char *config_path = NULL;
 	struct route_table *routes = NULL;
+	struct router *router = NULL;
 	int r = load_config(argc, argv, &cfg, &config_path);
 	if (r == 0) {
 		char why[512];
@@ -395,7 +397,22 @@ int cli_serve(int argc, char **argv)
 	}
 	char owner[128];
 	node_id(owner, sizeof(owner));
+	struct router_rules rules = {
+		.allowed_orgs = cfg.allowed_orgs,
+		.allowed_users = cfg.allowed_users,
+		.trigger_users = cfg.trigger_users,
+		.mentioned_user = cfg.mentioned_user,
+		.bot_login = cfg.bot_login,
+	};
+	size_t routes_n = routes->n;
+	r = router_new(&rules, routes, &router);
+	routes = NULL; /* the router's now */
+	if (r < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the router", "error", hq_strerror(r), NULL);
+		goto out_store;
+	}
 	struct handler_options handler = {
+		.router = router,
 		.fail_first_attempts = (int)cfg.fail_first_attempts,
 	};
 	struct processor_options popt = {
@@ -473,7 +490,7 @@ int cli_serve(int argc, char **argv)
 	char port[8];
 	snprintf(port, sizeof(port), "%u", http_port(http));
 	char routes_count[24];
-	snprintf(routes_count, sizeof(routes_count), "%zu", routes->n);
+	snprintf(routes_count, sizeof(routes_count), "%zu", routes_n);
 	log_msg(HQ_LOG_INFO, "hookq listening", "version", HOOKQ_VERSION, "host", cfg.host,
 		"port", port, "db", db_shown, "synchronous",
 		config_enum_name(config_find_key("store.synchronous"), cfg.synchronous),
@@ -494,10 +511,9 @@ int cli_serve(int argc, char **argv)
 					"error", why, NULL);
 				continue;
 			}
-			route_table_free(routes);
-			routes = fresh;
 			char count[24];
-			snprintf(count, sizeof(count), "%zu", routes->n);
+			snprintf(count, sizeof(count), "%zu", fresh->n);
+			router_set_routes(router, fresh);
 			log_msg(HQ_LOG_INFO, "routes reloaded", "routes", count, NULL);
 			continue;
 		}
@@ -526,6 +542,7 @@ out_store:
 	if (exit_code == CLI_EXIT_OK)
 		log_msg(HQ_LOG_INFO, "stopped", NULL);
 out_config:
+	router_free(router);
 	route_table_free(routes);
 	config_release(&cfg);
 	return exit_code;

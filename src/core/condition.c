@@ -112,6 +112,59 @@ void condition_free(struct condition *c)
 	free(c);
 }
 
+/* What glibc makes of a repetition operator: copies of its operand, whether
+ * it loops (*, +, {m,}) and whether it can take the operand zero times. */
+struct repetition {
+	size_t copies;
+	bool loop, may_skip;
+};
+
+/* Reads the repetition operator at s[*i], if it is one: "*", "+", "?",
+ * "{m}", "{m,}", "{m,n}" or "{,n}". A malformed interval is left to
+ * regcomp, which rejects it. */
+static bool read_repetition(const char *s, size_t *i, struct repetition *ret)
+{
+	size_t j = *i;
+	switch (s[j]) {
+	case '*':
+		*ret = (struct repetition){ 1, true, true };
+		*i = j + 1;
+		return true;
+	case '+':
+		*ret = (struct repetition){ 2, true, false }; /* glibc makes a+ aa* */
+		*i = j + 1;
+		return true;
+	case '?':
+		*ret = (struct repetition){ 1, false, true };
+		*i = j + 1;
+		return true;
+	case '{':
+		break;
+	default:
+		return false;
+	}
+	size_t m = 0, n = 0;
+	bool comma = false, have_n = false;
+	/* Counts above 100000 only need to be known as too many. */
+	for (j++; s[j] >= '0' && s[j] <= '9'; j++)
+		if (m < 100000)
+			m = m * 10 + (size_t)(s[j] - '0');
+	if (s[j] == ',') {
+		comma = true;
+		for (j++; s[j] >= '0' && s[j] <= '9'; j++) {
+			if (n < 100000)
+				n = n * 10 + (size_t)(s[j] - '0');
+			have_n = true;
+		}
+	}
+	if (s[j] != '}')
+		return false;
+	size_t copies = have_n ? n : comma ? m + 1 : m;
+	*ret = (struct repetition){ copies > 0 ? copies : 1, comma && !have_n, m == 0 };
+	*i = j + 1;
+	return true;
+}
+
 /* Index just past the bracket expression opening at s[i], or the end of s
  * when it is not closed (regcomp then says so). Inside brackets "]" first,
  * "(", ")" and "\" are ordinary characters; [:class:], [.x.] and [=x=]
@@ -138,142 +191,108 @@ static size_t bracket_end(const char *s, size_t i)
 	return s[i] ? i + 1 : i;
 }
 
-/* Reads an interval "{m}", "{m,}", "{m,n}" or "{,n}" at s[*i] and returns
- * how many copies of its atom glibc makes, or 0 when it is not one (regcomp
- * then judges it). */
-static size_t interval_copies(const char *s, size_t *i)
+/* One level of parentheses, as regex_unsafe() scans a pattern. An item is
+ * an atom, an anchor or a group, with its repetitions. */
+struct re_group {
+	size_t size;	 /* elements glibc builds for the group so far */
+	size_t loops;	 /* loops over what can match the empty string */
+	size_t nest;	 /* the deepest nesting of repetitions */
+	bool any_empty;	 /* an earlier branch can match the empty string */
+	bool rest_empty; /* so can all items of this branch before the last */
+	size_t last, last_loops, last_nest; /* the last item's */
+	bool last_empty; /* the last item can (true before the first) */
+};
+
+static void re_item(struct re_group *g, size_t size, size_t loops, size_t nest, bool empty)
 {
-	size_t j = *i + 1, m = 0, n = 0;
-	bool comma = false, have_n = false;
-	/* Counts above 100000 only need to be known as too many. */
-	while (s[j] >= '0' && s[j] <= '9') {
-		if (m < 100000)
-			m = m * 10 + (size_t)(s[j] - '0');
-		j++;
-	}
-	if (s[j] == ',') {
-		comma = true;
-		j++;
-		while (s[j] >= '0' && s[j] <= '9') {
-			if (n < 100000)
-				n = n * 10 + (size_t)(s[j] - '0');
-			have_n = true;
-			j++;
-		}
-	}
-	if (s[j] != '}')
-		return 0;
-	*i = j + 1;
-	size_t copies = have_n ? n : comma ? m + 1 : m;
-	return copies > 0 ? copies : 1;
+	g->rest_empty = g->rest_empty && g->last_empty;
+	g->size += size;
+	g->loops += loops;
+	g->last = size;
+	g->last_loops = loops;
+	g->last_nest = nest;
+	g->last_empty = empty;
+	if (nest > g->nest)
+		g->nest = nest;
 }
 
 /* Why pattern s must not be compiled, or NULL; then *expanded is how many
- * elements glibc builds for it (an atom, anchor, "|", "*" or "?" is 1, a
- * group the sum of its insides and 1, "+" doubles what it follows, an
- * interval multiplies it) and
- * *caret whether it has a ^ anchor. Stops as soon as the total is too
- * large, so the sizes stay far from overflowing. Also measures how deeply
- * repetitions nest ("a**" and "(a*)*" are 2), which glibc pays for about
- * cubically: "^a" and 120 stars took 50 s to compile. */
+ * elements glibc builds for it and *caret whether it has a ^ anchor. What
+ * costs glibc (measured with 256-byte patterns):
+ * - expansion: it copies the operand of {m,n} and +, so
+ *   "((a{255}){255}){255}" took 3 GB and 13 s to compile, and ".{0,n}"
+ *   takes n*n memory;
+ * - nesting: "a***" and "((a*)*)*" cost it about cubically in the depth,
+ *   "^a" and 120 stars took 50 s;
+ * - with an anchor, every loop over something that can match the empty
+ *   string doubles the time: "^" and 20 times "(a*)*" took 1 s.
+ * Scanning stops at the first limit passed, so sizes stay far from
+ * overflowing. */
 static const char *regex_unsafe(const char *s, size_t *expanded, bool *caret)
 {
+	struct re_group stack[CONDITION_MAX_REGEX + 1], *g = stack;
+	size_t above = 0, above_loops = 0; /* of the groups around g */
 	bool has_caret = false;
-	struct {
-		size_t sum, nest;
-	} outer[CONDITION_MAX_REGEX + 1];    /* the enclosing groups so far */
-	size_t depth = 0, above = 0;	     /* above: the sum of outer[].sum */
-	size_t sum = 0, last = 0;	     /* this group so far; its last atom */
-	size_t nest = 0, last_nest = 0;	     /* repetition nesting of the same */
+	*g = (struct re_group){ .rest_empty = true, .last_empty = true };
 	for (size_t i = 0; s[i];) {
-		bool repeat = false;
-		switch (s[i]) {
-		case '\\':
+		struct repetition rep;
+		if (read_repetition(s, &i, &rep)) {
+			/* Copies copy the loops inside too: "()*{9}{9}" has 81. */
+			size_t loops = g->last_loops * (rep.copies - 1) + (rep.loop && g->last_empty && g->last > 0);
+			g->loops += loops;
+			g->last_loops += loops;
+			g->size += g->last * (rep.copies - 1) + 1;
+			g->last = g->last * rep.copies + 1;
+			g->last_empty = g->last_empty || rep.may_skip;
+			if (++g->last_nest > g->nest)
+				g->nest = g->last_nest;
+		} else if (s[i] == '\\') {
 			/* Back-references make glibc backtrack: "^(a+)+\1b" on
 			 * 64 KiB runs for minutes. */
 			if (s[i + 1] >= '1' && s[i + 1] <= '9')
 				return "back-references (\\1 to \\9) are not supported";
+			bool anchor = s[i + 1] && strchr("bB<>`'", s[i + 1]);
+			re_item(g, 1, 0, 0, anchor);
 			i += s[i + 1] ? 2 : 1;
-			last = 1;
-			last_nest = 0;
-			sum++;
-			break;
-		case '[':
+		} else if (s[i] == '[') {
+			re_item(g, 1, 0, 0, false);
 			i = bracket_end(s, i);
-			last = 1;
-			last_nest = 0;
-			sum++;
-			break;
-		case '(':
-			outer[depth].sum = sum;
-			outer[depth].nest = nest;
-			depth++;
-			above += sum;
-			sum = last = nest = last_nest = 0;
+		} else if (s[i] == '(') {
+			above += g->size;
+			above_loops += g->loops;
+			*++g = (struct re_group){ .rest_empty = true, .last_empty = true };
 			i++;
-			break;
-		case ')':
+		} else if (s[i] == ')') {
 			/* glibc reads an unmatched ")" as a literal; it would close
-			 * the group condition_parse wraps the pattern in. */
-			if (depth == 0)
+			 * the group parse_regex() wraps the pattern in. */
+			if (g == stack)
 				return "unmatched ) (write \\) for the character)";
-			last = sum + 1;
-			last_nest = nest;
-			depth--;
-			above -= outer[depth].sum;
-			sum = outer[depth].sum + last;
-			nest = outer[depth].nest > nest ? outer[depth].nest : nest;
+			struct re_group inner = *g--;
+			above -= g->size;
+			above_loops -= g->loops;
+			re_item(g, inner.size + 1, inner.loops, inner.nest,
+				inner.any_empty || (inner.rest_empty && inner.last_empty));
 			i++;
-			break;
-		case '+':
-			sum += last;
-			last *= 2;
-			repeat = true;
-			i++;
-			break;
-		case '{': {
-			size_t copies = interval_copies(s, &i);
-			if (copies == 0) {
-				last = 1;
-				last_nest = 0;
-				sum++;
-				i++;
-				break;
-			}
-			sum += last * (copies - 1);
-			last *= copies;
-			repeat = true;
-			break;
-		}
-		case '|':
+		} else if (s[i] == '|') {
 			/* Each branch is a node even when empty: "(||||a){9}" counts. */
-			sum++;
-			last = last_nest = 0;
+			g->any_empty = g->any_empty || (g->rest_empty && g->last_empty);
+			g->size++;
+			g->rest_empty = g->last_empty = true;
+			g->last = g->last_loops = g->last_nest = 0;
 			i++;
-			break;
-		case '*':
-		case '?':
-			sum++;
-			last++;
-			repeat = true;
+		} else {
+			has_caret = has_caret || s[i] == '^';
+			re_item(g, 1, 0, 0, s[i] == '^' || s[i] == '$');
 			i++;
-			break;
-		default:
-			has_caret |= s[i] == '^';
-			last = 1;
-			last_nest = 0;
-			sum++;
-			i++;
-			break;
 		}
-		if (repeat && ++last_nest > nest)
-			nest = last_nest;
-		if (nest > CONDITION_MAX_REGEX_NESTING)
-			return "repetitions nest more than 8 deep";
-		if (above + sum > CONDITION_MAX_REGEX_EXPANDED)
+		if (above + g->size > CONDITION_MAX_REGEX_EXPANDED)
 			return "repetitions expand the pattern beyond 256 elements";
+		if (g->nest > CONDITION_MAX_REGEX_NESTING)
+			return "repetitions nest more than 8 deep";
+		if (above_loops + g->loops > CONDITION_MAX_REGEX_EMPTY_LOOPS)
+			return "more than 4 loops over what can match nothing, as (a*)* or a** (write a*)";
 	}
-	*expanded = above + sum;
+	*expanded = above + g->size;
 	*caret = has_caret;
 	return NULL;
 }

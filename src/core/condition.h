@@ -33,13 +33,15 @@
 #define CONDITION_MAX_NODES 256	   /* combinators and tests, in total */
 #define CONDITION_MAX_REGEX 256	   /* bytes of one pattern */
 #define CONDITION_REGEX_SUBJECT 65536 /* bytes of a string a pattern looks at */
-/* glibc expands {m,n} and + by copying, so "((a{255}){255}){255}" takes
- * gigabytes and seconds to compile, and ".{0,n}" takes n*n memory: the
- * pattern elements after expansion are limited, per pattern and in all.
- * Nested repetitions ("((a*)*)*", "a***") cost it about cubically. */
+/* What makes glibc's regcomp slow or large is limited: the elements of a
+ * pattern once {m,n} and + are expanded by copying (per pattern and in
+ * all), how deeply repetitions nest ("((a*)*)*", "a***"), and loops over
+ * what can match the empty string ("(a*)*", "(x|)*"): each of those costs
+ * it exponential time after an anchor. */
 #define CONDITION_MAX_REGEX_EXPANDED 256
 #define CONDITION_MAX_REGEX_EXPANDED_ALL 1024
 #define CONDITION_MAX_REGEX_NESTING 8
+#define CONDITION_MAX_REGEX_EMPTY_LOOPS 4
 
 struct condition;
 

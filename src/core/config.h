@@ -72,6 +72,8 @@ struct config {
 	char *generic_token_header;
 	char *generic_delivery_header, *generic_delivery_json;
 	char *generic_event_header, *generic_event_json;
+	/* authorization */
+	char *allowed_orgs, *allowed_users, *trigger_users, *mentioned_user, *bot_login;
 	char *admin_username;
 	char *admin_password;
 	char *admin_password_file;

@@ -13,6 +13,9 @@ struct event_info {
 	char repository[EVENT_FIELD_MAX]; /* "owner/repo"; empty when none */
 	char sender[EVENT_FIELD_MAX];	  /* login; empty when none */
 	bool sender_is_bot;
+	/* What routing decided, as JSON (malloc'd; the processor stores and
+	 * frees it), or NULL when no route reads this provider. */
+	char *routing;
 };
 
 #endif

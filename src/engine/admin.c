@@ -323,6 +323,8 @@ static int show_event(const struct admin *a, int64_t id, const struct admin_para
 	json_t *history = history_json(&d);
 	r = doc && history ? 0 : HQ_E_NOMEM;
 	if (r == 0) {
+		json_t *routing = d.row.routing ? json_loads(d.row.routing, 0, NULL) : NULL;
+		json_object_set_new(doc, "routing", routing ? routing : json_null());
 		json_t *headers = json_loads(d.headers_json, 0, NULL);
 		json_object_set_new(doc, "headers", headers ? headers : json_object());
 		json_object_set_new(doc, "history", history);

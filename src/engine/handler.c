@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/router.h"
 #include "providers/provider.h"
 #include "util/error.h"
 
@@ -17,8 +18,16 @@ int handler_handle(void *ctx, const struct store_claimed *ev, struct event_info 
 		return HQ_E_RETRY;
 	}
 	const struct provider *p = provider_find(ev->provider);
-	if (p)
-		return p->normalize(ev->event_type, ev->body, ev->body_len, info, why, why_size);
+	if (p) {
+		int r = p->normalize(ev->event_type, ev->body, ev->body_len, info, why, why_size);
+		if (r < 0 || !opt || !opt->router)
+			return r;
+		if (router_route(opt->router, ev, info, &info->routing) < 0) {
+			snprintf(why, why_size, "out of memory while routing");
+			return HQ_E_RETRY;
+		}
+		return 0;
+	}
 	snprintf(why, why_size, "no handler for provider '%.64s'", ev->provider);
 	return HQ_E_INVAL;
 }

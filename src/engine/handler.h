@@ -1,6 +1,6 @@
-/* handler: what processing does with an event until routing lands:
- * normalize it by provider (GitHub: type.action, repository, sender) and
- * record that. Routing plugs in here, behind processor_handle_fn. */
+/* handler: what processing does with an event: normalize it by provider
+ * (type.action, repository, sender), then apply the routes and record
+ * their decision. Dispatch will plug in here, behind processor_handle_fn. */
 #ifndef HOOKQ_ENGINE_HANDLER_H
 #define HOOKQ_ENGINE_HANDLER_H
 
@@ -9,10 +9,14 @@
 #include "core/event.h"
 #include "store/store.h"
 
+struct router;
+
 struct handler_options {
 	/* Testing aid, dev mode only: fail the first N attempts of every
 	 * event transiently, to watch retries and dead letters. */
 	int fail_first_attempts;
+	/* Applies the routes to each normalized event; NULL: none. */
+	struct router *router;
 };
 
 /* A processor_handle_fn; ctx is a struct handler_options. */

@@ -118,6 +118,7 @@ static void handle_one(struct worker *w, const struct store_claimed *ev,
 		o->action = info->action[0] ? info->action : NULL;
 		o->repository = info->repository[0] ? info->repository : NULL;
 		o->sender = info->sender[0] ? info->sender : NULL;
+		o->routing = info->routing;
 		log_msg(HQ_LOG_DEBUG, "event completed", "event_id", id, "type", info->type,
 			"repository", info->repository, NULL);
 		int64_t waited = clock_now_ms() - ev->received_at_ms;
@@ -189,6 +190,8 @@ static size_t process_batch(struct worker *w)
 		pthread_mutex_unlock(&p->lock);
 	}
 	free(out);
+	for (size_t i = 0; i < claim.n; i++)
+		free(info[i].routing);
 	free(info);
 	free(why);
 	store_claim_release(&claim);

@@ -637,7 +637,7 @@ static int sqlite_finish_one(struct sqlite_store *s, const char *owner,
 		sql = "UPDATE events SET status = 'completed', completed_at = ?3, updated_at = ?3,"
 		      " lease_owner = NULL, lease_expires_at = NULL,"
 		      " action = coalesce(?4, action), repository = coalesce(?5, repository),"
-		      " sender = coalesce(?6, sender)"
+		      " sender = coalesce(?6, sender), routing = ?7"
 		      " WHERE id = ?1 AND status = 'processing' AND lease_owner = ?2";
 		break;
 	case STORE_OUTCOME_RETRY:
@@ -666,6 +666,7 @@ static int sqlite_finish_one(struct sqlite_store *s, const char *owner,
 		sqlite3_bind_text(st, 4, o->action, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 5, o->repository, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 6, o->sender, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, o->routing, -1, SQLITE_STATIC);
 	} else if (o->kind == STORE_OUTCOME_RETRY) {
 		sqlite3_bind_int64(st, 4, o->next_attempt_at_ms);
 		sqlite3_bind_text(st, 5, o->error ? o->error : "", -1, SQLITE_STATIC);
@@ -815,8 +816,8 @@ static int sqlite_purge_events(struct store *base, const char *status, int64_t b
 #define EVENT_ROW_COLUMNS                                                                    \
 	"id, provider, route, delivery_id, event_type, action, repository, sender, status,"  \
 	" attempts, max_attempts, received_at, updated_at, next_attempt_at, completed_at,"    \
-	" lease_owner, lease_expires_at, last_error, duplicates, length(body)"
-#define EVENT_ROW_NCOLS 20
+	" lease_owner, lease_expires_at, last_error, duplicates, length(body), routing"
+#define EVENT_ROW_NCOLS 21
 
 /* A nullable text column: NULL stays NULL; a failed copy sets *nomem. */
 static char *column_dup_opt(sqlite3_stmt *st, int col, bool *nomem)
@@ -853,6 +854,7 @@ static int sqlite_event_row(sqlite3_stmt *st, struct store_event_row *r)
 	r->last_error = column_dup_opt(st, 17, &nomem);
 	r->duplicates = sqlite3_column_int64(st, 18);
 	r->body_bytes = sqlite3_column_int64(st, 19);
+	r->routing = column_dup_opt(st, 20, &nomem);
 	if (!r->provider || !r->route || !r->delivery_id || !r->event_type || !r->status)
 		nomem = true;
 	return nomem ? HQ_E_NOMEM : 0;

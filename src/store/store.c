@@ -168,6 +168,7 @@ static void event_row_release(struct store_event_row *r)
 	free(r->status);
 	free(r->lease_owner);
 	free(r->last_error);
+	free(r->routing);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -85,6 +85,7 @@ struct store_outcome {
 	const char *action;
 	const char *repository;
 	const char *sender;
+	const char *routing; /* JSON: what routing decided */
 };
 
 /* Writes url to out with any password replaced by "***"
@@ -170,6 +171,7 @@ struct store_event_row {
 	char *last_error; /* NULL when none */
 	int64_t duplicates;
 	int64_t body_bytes; /* as stored (compressed or not) */
+	char *routing;	    /* JSON of the routing decision, or NULL */
 };
 
 /* Which events to list, newest first. NULL fields match anything. */

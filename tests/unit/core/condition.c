@@ -387,9 +387,13 @@ static void regex_patterns_that_cost_too_much_are_refused(void **state)
 		{ "{'path': 'a', 'regex': '(((((((((a+)+)+)+)+)+)+)+)+)'}",
 		  "regex: repetitions expand the pattern beyond 256 elements" },
 		{ "{'path': 'a', 'regex': '((||||||||a){9}){9}'}", "regex: repetitions expand the pattern beyond 256 elements" },
-		{ "{'path': 'a', 'regex': '^a*********'}", "regex: repetitions nest more than 8 deep" },
-		{ "{'path': 'a', 'regex': '(((((((((a*)*)*)*)?)*)*)*)+)*'}", "regex: repetitions nest more than 8 deep" },
-		{ "{'path': 'a', 'regex': '(a{2}){2}*?+*+*?'}", "regex: repetitions nest more than 8 deep" },
+		{ "{'path': 'a', 'regex': '(((((((((a?)?)?)?)?)?)?)?)?)'}", "regex: repetitions nest more than 8 deep" },
+		{ "{'path': 'a', 'regex': '(((((((((ab)+c)+d)+e)*)?)*f)+g)?)+'}", "regex: repetitions nest more than 8 deep" },
+		{ "{'path': 'a', 'regex': '()*{9}{9}'}", "regex: more than 4 loops over what can match nothing, as (a*)* or a** (write a*)" },
+		{ "{'path': 'a', 'regex': '((a*)*x){5}'}", "regex: more than 4 loops over what can match nothing, as (a*)* or a** (write a*)" },
+		{ "{'path': 'a', 'regex': '^a******'}", "regex: more than 4 loops over what can match nothing, as (a*)* or a** (write a*)" },
+		{ "{'path': 'a', 'regex': '(a*)*(b*)*(c?)*(d*)+(e|f*)*'}", "regex: more than 4 loops over what can match nothing, as (a*)* or a** (write a*)" },
+		{ "{'path': 'a', 'regex': '()*x(y|)*($)*(\\\\b)*(x?){2,}'}", "regex: more than 4 loops over what can match nothing, as (a*)* or a** (write a*)" },
 		{ "{'all': [{'path': 'a', 'regex': 'a{250}'}, {'path': 'a', 'regex': 'a{250}'}, "
 		  "{'path': 'a', 'regex': 'a{250}'}, {'path': 'a', 'regex': 'a{250}'}, {'path': 'a', 'regex': 'a{250}'}]}",
 		  "all[4]: regex: the patterns of the condition expand beyond 1024 elements in all" },
@@ -408,7 +412,8 @@ static void regex_patterns_that_cost_too_much_are_refused(void **state)
 		{ "{'path': 'action', 'regex': '^[0-9a-f]{40}$|^.{0,200}$'}", true },
 		{ "{'path': 'action', 'regex': 'a{240}|opened'}", true },
 		{ "{'path': 'action', 'regex': '[[:alpha:]]{1,6}ed'}", true },
-		{ "{'path': 'action', 'regex': '^((((((((o*)*)*)*)*)*)*)*)p'}", true },
+		{ "{'path': 'action', 'regex': '^((((((((o?)?)?)?)?)?)?)?)p'}", true },
+		{ "{'path': 'action', 'regex': '^(a*)*(b*)*(c*)*(o*)+pened'}", true },
 		{ "{'path': 'action', 'regex': 'x*y*z*o*p*e*n*e*d*x*y*z*'}", true },
 	};
 	CHECK_EVAL(ok);

@@ -1,0 +1,373 @@
+#include "engine/router.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/command.h"
+#include "core/form.h"
+#include "core/jpath.h"
+#include "util/error.h"
+
+/* A route table shared by the workers using it. */
+struct table_ref {
+	struct route_table *t;
+	atomic_int refs;
+};
+
+struct router {
+	const char **orgs, **users, **triggers;
+	char *mentioned, *bot;
+	struct authz_rules rules;
+	pthread_mutex_t lock;
+	struct table_ref *current;
+};
+
+static void ref_put(struct table_ref *ref)
+{
+	if (ref && atomic_fetch_sub(&ref->refs, 1) == 1) {
+		route_table_free(ref->t);
+		free(ref);
+	}
+}
+
+static struct table_ref *ref_get(struct router *r)
+{
+	pthread_mutex_lock(&r->lock);
+	struct table_ref *ref = r->current;
+	if (ref)
+		atomic_fetch_add(&ref->refs, 1);
+	pthread_mutex_unlock(&r->lock);
+	return ref;
+}
+
+void router_set_routes(struct router *r, struct route_table *routes)
+{
+	struct table_ref *ref = calloc(1, sizeof(*ref));
+	if (!ref) {
+		route_table_free(routes);
+		return;
+	}
+	ref->t = routes;
+	atomic_init(&ref->refs, 1);
+	pthread_mutex_lock(&r->lock);
+	struct table_ref *old = r->current;
+	r->current = ref;
+	pthread_mutex_unlock(&r->lock);
+	ref_put(old);
+}
+
+int router_new(const struct router_rules *rules, struct route_table *routes,
+	       struct router **ret)
+{
+	struct router *r = calloc(1, sizeof(*r));
+	if (!r) {
+		route_table_free(routes);
+		return HQ_E_NOMEM;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	r->orgs = authz_list_parse(rules->allowed_orgs);
+	r->users = authz_list_parse(rules->allowed_users);
+	r->triggers = authz_list_parse(rules->trigger_users);
+	r->mentioned = rules->mentioned_user ? strdup(rules->mentioned_user) : NULL;
+	r->bot = rules->bot_login ? strdup(rules->bot_login) : NULL;
+	r->rules = (struct authz_rules){ r->orgs, r->users, r->triggers, r->mentioned, r->bot };
+	router_set_routes(r, routes);
+	*ret = r;
+	return 0;
+}
+
+void router_free(struct router *r)
+{
+	if (!r)
+		return;
+	ref_put(r->current);
+	free(r->orgs);
+	free(r->users);
+	free(r->triggers);
+	free(r->mentioned);
+	free(r->bot);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* The payload as JSON: the body itself, or for a form body (Slack
+ * commands) its fields. NULL when it is neither. */
+static json_t *payload_of(const struct store_claimed *ev)
+{
+	json_t *doc = json_loadb(ev->body, ev->body_len, 0, NULL);
+	if (doc)
+		return doc;
+	static const char *const fields[] = { "command",     "text",	   "user_id",
+					      "user_name",   "channel_id", "channel_name",
+					      "team_id",     "team_domain", "trigger_id",
+					      "response_url", NULL };
+	json_t *o = json_object();
+	char value[4096];
+	size_t found = 0;
+	for (const char *const *f = fields; o && *f; f++) {
+		if (form_get(ev->body, ev->body_len, *f, value, sizeof(value), NULL) == 0) {
+			json_object_set_new(o, *f, json_string(value));
+			found++;
+		}
+	}
+	if (!found) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static const char *str_at(const json_t *root, const char *path)
+{
+	struct jpath p;
+	char err[64];
+	if (jpath_parse(path, strlen(path), &p, err, sizeof(err)) < 0)
+		return NULL;
+	return json_string_value(jpath_get(&p, root));
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The text that commands are read from: what the event newly says (the
+ * comment itself, never the parent issue's body, or every later comment
+ * would trigger again). */
+static const char *new_text(const char *provider, const char *type, const json_t *root,
+			    char *buf, size_t size)
+{
+	if (strcmp(provider, "github") == 0) {
+		if (json_object_get(root, "comment"))
+			return str_at(root, "comment.body");
+		if (strcmp(type, "issues.opened") == 0)
+			return str_at(root, "issue.body");
+		if (strcmp(type, "pull_request.opened") == 0)
+			return str_at(root, "pull_request.body");
+		if (starts(type, "pull_request_review.submitted"))
+			return str_at(root, "review.body");
+		return NULL;
+	}
+	if (strcmp(provider, "gitlab") == 0) {
+		const char *note = str_at(root, "object_attributes.note");
+		if (note)
+			return note;
+		const char *action = str_at(root, "object_attributes.action");
+		return action && strcmp(action, "open") == 0 ?
+			       str_at(root, "object_attributes.description") :
+			       NULL;
+	}
+	if (strcmp(provider, "slack") == 0) {
+		const char *cmd = str_at(root, "command");
+		if (cmd) {
+			/* "/agent fix it": the slash command is the prefix. */
+			const char *t = str_at(root, "text");
+			snprintf(buf, size, "%s %s", cmd, t ? t : "");
+			return buf;
+		}
+		return str_at(root, "event.text");
+	}
+	if (strcmp(provider, "jira") == 0) {
+		const char *c = str_at(root, "comment.body");
+		return c ? c : strcmp(type, "jira:issue_created") == 0 ?
+			   str_at(root, "issue.fields.description") :
+			   NULL;
+	}
+	if (strcmp(provider, "linear") == 0)
+		return starts(type, "Comment.") ? str_at(root, "data.body") : NULL;
+	return NULL;
+}
+
+/* The repository owner (organization or user) the authorization rules
+ * look at. */
+static const char *owner_of(const char *provider, const json_t *root, const char *repository,
+			    char *buf, size_t size)
+{
+	if (strcmp(provider, "github") == 0) {
+		const char *o = str_at(root, "repository.owner.login");
+		if (o)
+			return o;
+		o = str_at(root, "organization.login");
+		if (o)
+			return o;
+	}
+	const char *slash = repository ? strchr(repository, '/') : NULL;
+	if (slash) {
+		snprintf(buf, size, "%.*s", (int)(slash - repository), repository);
+		return buf;
+	}
+	return repository && *repository ? repository : NULL;
+}
+
+/* Renders prompt into a match object; NULL when out of memory. */
+static json_t *rendered(const struct template *t, const json_t *root, json_t *match)
+{
+	char *out = NULL;
+	size_t len = 0;
+	struct template_report rep;
+	if (template_render(t, root, ROUTER_PROMPT_MAX, &out, &len, &rep) < 0) {
+		json_decref(match);
+		return NULL;
+	}
+	json_object_set_new(match, "prompt", json_stringn(out, len));
+	free(out);
+	if (rep.truncated)
+		json_object_set_new(match, "prompt_truncated", json_true());
+	if (rep.missing) {
+		json_t *list = json_array();
+		for (size_t i = 0; i < template_variable_count(t); i++) {
+			const char *v = template_variable(t, i);
+			struct jpath p;
+			char err[64];
+			if (jpath_parse(v, strlen(v), &p, err, sizeof(err)) == 0 && !jpath_get(&p, root))
+				json_array_append_new(list, json_string(v));
+		}
+		json_object_set_new(match, "missing_variables", list);
+	}
+	return match;
+}
+
+/* One route's decision: a match object, or a skip with its reason. */
+static json_t *route_one(const struct router *rt, const struct route *r, const char *type,
+			 const struct event_info *info, json_t *root, const char *text,
+			 const char *owner, bool *matched)
+{
+	*matched = false;
+	char why[256];
+	struct authz_subject subj = { owner, info->sender, info->sender_is_bot, text,
+				      text ? strlen(text) : 0 };
+	/* Owners and mentions are repository rules (ALLOWED_ORGS,
+	 * GITHUB_MENTIONED_USER): for chat and trackers only who acts and
+	 * whether it is a bot count. */
+	struct authz_rules rules = rt->rules;
+	if (strcmp(r->provider, "github") != 0 && strcmp(r->provider, "gitlab") != 0) {
+		rules.allowed_orgs = NULL;
+		rules.allowed_users = NULL;
+		rules.mentioned_user = NULL;
+	}
+	if (authz_check(&rules, &subj, why, sizeof(why)) < 0)
+		return json_pack("{s:s, s:s}", "route", r->name, "skipped", why);
+
+	if (r->n_commands && text) {
+		struct command_def defs[ROUTE_MAX_COMMANDS];
+		for (size_t i = 0; i < r->n_commands; i++)
+			defs[i] = (struct command_def){ r->commands[i].name,
+							(const char *const *)r->commands[i].aliases };
+		struct command_match m;
+		if (command_match(r->command_prefix, defs, r->n_commands, text, strlen(text), &m) ==
+		    0) {
+			const struct route_command *c = NULL;
+			if (!m.is_default) {
+				c = &r->commands[m.index];
+			} else {
+				for (size_t i = 0; r->default_command && i < r->n_commands; i++)
+					if (strcmp(r->commands[i].name, r->default_command) == 0)
+						c = &r->commands[i];
+			}
+			if (!c)
+				return json_pack("{s:s, s:s}", "route", r->name, "skipped",
+						 "the prefix is there, but no command name follows "
+						 "and the route has no default_command");
+			/* {{hookq.request}}: what the user asked after the command. */
+			json_t *hq = json_pack("{s:s%, s:s}", "request", text + m.args_at,
+					       m.args_len, "command", c->name);
+			json_object_set_new(root, "hookq", hq);
+			*matched = true;
+			return rendered(c->prompt, root,
+					json_pack("{s:s, s:s, s:s, s:s, s:s%}", "route", r->name,
+						  "kind", "command", "command", c->name, "agent",
+						  c->agent, "request", text + m.args_at, m.args_len));
+		}
+	}
+	for (size_t i = 0; i < r->n_triggers; i++) {
+		const struct route_trigger *g = &r->triggers[i];
+		if (!route_type_matches(g->on, type))
+			continue;
+		if (g->conditions && !condition_eval(g->conditions, root))
+			continue;
+		const char *agent = g->agent;
+		const struct template *prompt = g->prompt;
+		for (size_t j = 0; g->command && j < r->n_commands; j++) {
+			if (strcmp(r->commands[j].name, g->command) == 0) {
+				agent = r->commands[j].agent;
+				prompt = r->commands[j].prompt;
+			}
+		}
+		*matched = true;
+		return rendered(prompt, root,
+				json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I}", "route", r->name, "kind",
+					  "trigger", "on", g->on, "command", g->command, "agent",
+					  agent, "priority", (json_int_t)g->priority));
+	}
+	return json_pack("{s:s, s:s}", "route", r->name, "skipped",
+			 r->n_commands && text ? "no command in the text and no trigger matched" :
+						 "no trigger matched");
+}
+
+int router_route(struct router *rt, const struct store_claimed *ev,
+		 const struct event_info *info, char **ret)
+{
+	*ret = NULL;
+	struct table_ref *ref = ref_get(rt);
+	if (!ref)
+		return 0;
+	const struct route_table *t = ref->t;
+	bool any = false;
+	for (size_t i = 0; i < t->n && !any; i++)
+		any = strcmp(t->routes[i].provider, ev->provider) == 0;
+	if (!any) {
+		ref_put(ref);
+		return 0;
+	}
+	json_t *matches = json_array(), *skipped = json_array();
+	json_t *root = payload_of(ev);
+	int r = matches && skipped ? 0 : HQ_E_NOMEM;
+	const char *type = info->type[0] ? info->type : ev->event_type;
+	if (r == 0 && !root) {
+		json_decref(matches);
+		json_decref(skipped);
+		ref_put(ref);
+		json_t *doc = json_pack("{s:s}", "error", "the payload is neither JSON nor a form");
+		*ret = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+		return *ret ? 0 : HQ_E_NOMEM;
+	}
+	char text_buf[8192], owner_buf[256];
+	const char *text = r == 0 ? new_text(ev->provider, type, root, text_buf, sizeof(text_buf)) :
+				    NULL;
+	const char *owner = r == 0 ? owner_of(ev->provider, root, info->repository, owner_buf,
+					      sizeof(owner_buf)) :
+				     NULL;
+	/* Strings from root are used while routes add "hookq" to it: copy. */
+	char *text_copy = text ? strdup(text) : NULL;
+	char *owner_copy = owner ? strdup(owner) : NULL;
+	for (size_t i = 0; r == 0 && i < t->n; i++) {
+		const struct route *route = &t->routes[i];
+		if (strcmp(route->provider, ev->provider) != 0)
+			continue;
+		bool matched;
+		json_t *d = route_one(rt, route, type, info, root, text_copy, owner_copy, &matched);
+		if (!d)
+			r = HQ_E_NOMEM;
+		else
+			json_array_append_new(matched ? matches : skipped, d);
+	}
+	free(text_copy);
+	free(owner_copy);
+	json_decref(root);
+	ref_put(ref);
+	if (r < 0) {
+		json_decref(matches);
+		json_decref(skipped);
+		return r;
+	}
+	json_t *doc = json_pack("{s:s, s:o, s:o}", "type", type, "matches", matches, "skipped",
+				skipped);
+	*ret = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return *ret ? 0 : HQ_E_NOMEM;
+}

@@ -1,0 +1,152 @@
+// Routing at processing time: static routes from hookq.yaml turn events
+// into decisions recorded with the event — the command a comment asks for
+// with its rendered prompt, a trigger by type and condition, or why
+// nothing matched (authorization, bots, quotes). Real payloads from
+// @octokit/webhooks-examples, signed with @octokit/webhooks-methods.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { startHookq, deliver, query, tempDir, waitFor, ADMIN_PASSWORD } from './helpers.mjs';
+
+const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
+const sample = (name, action) => structuredClone(examples.find((e) => e.name === name).examples
+  .find((p) => p.action === action));
+
+const config = `
+routes:
+  - name: github
+    provider: github
+    command_prefix: "@agent"
+    default_command: analyze
+    commands:
+      - name: analyze
+        agent: planning
+        prompt: "Analyze {{repository.full_name}}#{{issue.number}}: {{hookq.request}}"
+      - name: fix
+        aliases: [repair]
+        agent: brain
+        prompt: "Fix {{issue.title}} as asked: {{hookq.request}} ({{comment.user.login}})"
+    triggers:
+      - on: issues.opened
+        agent: triage
+        prompt: "Triage {{issue.title}}"
+        conditions: {path: issue.title, prefix: "[agent]"}
+  - name: slack
+    provider: slack
+    command_prefix: /agent
+    commands:
+      - {name: run, agent: ops, prompt: "{{text}} for {{user_name}}"}
+`;
+
+async function routed(db, id) {
+  const [row] = await waitFor(() => {
+    const rows = query(db, `select status, routing from events where id = ${id}`);
+    return rows[0] && rows[0].status === 'completed' ? rows : null;
+  });
+  return JSON.parse(row.routing);
+}
+
+test('commands, triggers and authorization decide what each event asks for, recorded with it', async (t) => {
+  const dir = tempDir(t);
+  const cfg = join(dir, 'hookq.yaml');
+  writeFileSync(cfg, config);
+  const db = join(dir, 'h.db');
+  const comment = sample('issue_comment', 'created');
+  const owner = comment.repository.owner.login;
+  const author = comment.sender.login;
+  const srv = await startHookq({ db, t, args: ['--config', cfg],
+    env: { ALLOWED_ORGS: `${owner}, other-org`, AUTHORIZED_TRIGGER_USERS: `${author},alice`,
+      SLACK_SIGNING_SECRET: 'slack-routing-secret' } });
+
+  // A command with an alias, after a quoted line that must not count.
+  comment.comment.body = '> @agent analyze everything\nThanks!\n@agent REPAIR the {{issue.title}} flaky test\n';
+  let r = await deliver(srv.url, { event: 'issue_comment', payload: comment });
+  let d = await routed(db, r.json.event_id);
+  assert.equal(d.type, 'issue_comment.created');
+  assert.equal(d.matches.length, 1);
+  const m = d.matches[0];
+  assert.deepEqual({ route: m.route, kind: m.kind, command: m.command, agent: m.agent },
+    { route: 'github', kind: 'command', command: 'fix', agent: 'brain' });
+  assert.equal(m.request, 'the {{issue.title}} flaky test');
+  assert.equal(m.prompt, `Fix ${comment.issue.title} as asked: the {{issue.title}} flaky test (${comment.comment.user.login})`,
+    'rendered from the payload; the payload\'s own {{...}} is not evaluated');
+
+  // The prefix with no known name: the default command.
+  comment.comment.body = '@agent what is wrong here?';
+  r = await deliver(srv.url, { event: 'issue_comment', payload: comment });
+  d = await routed(db, r.json.event_id);
+  assert.equal(d.matches[0].command, 'analyze');
+  assert.equal(d.matches[0].prompt, `Analyze ${comment.repository.full_name}#${comment.issue.number}: what is wrong here?`);
+
+  // Nothing asked.
+  comment.comment.body = 'plain words, and mail@agent.io';
+  r = await deliver(srv.url, { event: 'issue_comment', payload: comment });
+  d = await routed(db, r.json.event_id);
+  assert.deepEqual(d.matches, []);
+  assert.deepEqual(d.skipped, [{ route: 'github', skipped: 'no command in the text and no trigger matched' }]);
+
+  // A bot never triggers; neither does someone not in AUTHORIZED_TRIGGER_USERS.
+  const bot = structuredClone(comment);
+  bot.comment.body = '@agent fix it';
+  bot.sender = { ...bot.sender, login: 'renovate[bot]', type: 'Bot' };
+  d = await routed(db, (await deliver(srv.url, { event: 'issue_comment', payload: bot })).json.event_id);
+  assert.equal(d.skipped[0].skipped, "actor 'renovate[bot]' is a bot: bots never trigger work");
+  const stranger = structuredClone(comment);
+  stranger.comment.body = '@agent fix it';
+  stranger.sender = { ...stranger.sender, login: 'mallory', type: 'User' };
+  d = await routed(db, (await deliver(srv.url, { event: 'issue_comment', payload: stranger })).json.event_id);
+  assert.equal(d.skipped[0].skipped, "actor 'mallory' is not in AUTHORIZED_TRIGGER_USERS");
+  const foreign = structuredClone(comment);
+  foreign.comment.body = '@agent fix it';
+  foreign.repository.owner.login = 'someone-else';
+  d = await routed(db, (await deliver(srv.url, { event: 'issue_comment', payload: foreign })).json.event_id);
+  assert.equal(d.skipped[0].skipped, "repository owner 'someone-else' is not in ALLOWED_ORGS or ALLOWED_USERS");
+
+  // A trigger by type and condition; the issue body's command would win.
+  const opened = sample('issues', 'opened');
+  opened.sender.login = author;
+  opened.issue.title = '[agent] the build is red';
+  opened.issue.body = 'no command here';
+  d = await routed(db, (await deliver(srv.url, { event: 'issues', payload: opened })).json.event_id);
+  assert.deepEqual({ kind: d.matches[0].kind, on: d.matches[0].on, agent: d.matches[0].agent, prompt: d.matches[0].prompt },
+    { kind: 'trigger', on: 'issues.opened', agent: 'triage', prompt: 'Triage [agent] the build is red' });
+  opened.issue.title = 'the build is red';
+  d = await routed(db, (await deliver(srv.url, { event: 'issues', payload: opened })).json.event_id);
+  assert.deepEqual(d.matches, []);
+
+  // Slack: the slash command is the prefix.
+  const form = 'command=%2Fagent&text=run+the+deploy&user_name=alice&user_id=U1&team_id=T1&trigger_id=9.8.7';
+  const ts = String(Math.floor(Date.now() / 1000));
+  const sig = 'v0=' + createHmac('sha256', 'slack-routing-secret').update(`v0:${ts}:${form}`).digest('hex');
+  const slack = await fetch(srv.url + '/webhooks/slack', { method: 'POST', body: form,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': sig } });
+  assert.equal(slack.status, 200);
+  const [row] = query(db, "select id from events where provider = 'slack'");
+  d = await routed(db, row.id);
+  assert.deepEqual({ command: d.matches[0].command, agent: d.matches[0].agent, prompt: d.matches[0].prompt },
+    { command: 'run', agent: 'ops', prompt: 'run the deploy for alice' });
+
+  // The decision is part of the event in the admin API.
+  const auth = { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64') };
+  const shown = await (await fetch(`${srv.url}/api/events/${row.id}`, { headers: auth })).json();
+  assert.equal(shown.routing.matches[0]?.command, 'run', JSON.stringify(shown));
+
+  // SIGHUP: new routes apply to the next events.
+  writeFileSync(cfg, config.replace('command_prefix: "@agent"', 'command_prefix: "@bot"'));
+  srv.proc.kill('SIGHUP');
+  await waitFor(() => /msg="routes reloaded"/.test(srv.logs));
+  comment.comment.body = '@bot fix it';
+  d = await routed(db, (await deliver(srv.url, { event: 'issue_comment', payload: comment })).json.event_id);
+  assert.equal(d.matches[0].command, 'fix');
+});
+
+test('events of a provider no route reads carry no routing', async (t) => {
+  const db = join(tempDir(t), 'h.db');
+  const srv = await startHookq({ db, t });
+  const r = await deliver(srv.url, { event: 'issues', payload: sample('issues', 'opened') });
+  await waitFor(() => query(db, `select status from events where id = ${r.json.event_id}`)[0].status === 'completed');
+  assert.equal(query(db, `select routing from events where id = ${r.json.event_id}`)[0].routing, null);
+});
