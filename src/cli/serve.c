@@ -106,6 +106,28 @@ static int render_metrics(void *ctx, struct buf *out)
 	return r;
 }
 
+/* A dynamic webhook's row, for the ack path. */
+static int lookup_webhook(void *ctx, const char *provider, const char *id, bool *enabled,
+			  char *secret, size_t secret_size, bool *has_secret)
+{
+	struct store_webhook w;
+	struct store_error err;
+	int r = store_webhook_get(ctx, id, &w, &err);
+	if (r == HQ_E_NOTFOUND)
+		return r;
+	if (r < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot look up a webhook", "error", err.msg, NULL);
+		return r;
+	}
+	r = strcmp(w.provider, provider) == 0 ? 0 : HQ_E_NOTFOUND;
+	*enabled = w.enabled;
+	*has_secret = w.secret != NULL;
+	if (r == 0 && w.secret && snprintf(secret, secret_size, "%s", w.secret) >= (int)secret_size)
+		r = HQ_E_TOOBIG;
+	store_webhook_release(&w);
+	return r;
+}
+
 static void wake_processor(void *ctx)
 {
 	processor_wake(ctx);
@@ -275,12 +297,12 @@ static int load_config(int argc, char **argv, struct config *cfg, const char **p
  * provider (unsigned where no secret is set); /webhook is GitHub's alias
  * (the devs-webhook path). Returns how many were written to eps. */
 static size_t build_endpoints(struct config *cfg, struct http_endpoint *eps, size_t max,
-			      char (*paths)[64])
+			      char (*paths)[64], bool templates)
 {
 	size_t n = 0;
 	for (const struct provider *const *p = provider_all; *p && n + 1 < max; p++) {
-		char **secret = config_provider_secret(cfg, (*p)->name);
-		if (!cfg->dev && !(secret && *secret))
+		char **secret = templates ? NULL : config_provider_secret(cfg, (*p)->name);
+		if (!templates && !cfg->dev && !(secret && *secret))
 			continue;
 		struct provider_settings st = {
 			.secret = secret ? *secret : NULL,
@@ -305,7 +327,7 @@ static size_t build_endpoints(struct config *cfg, struct http_endpoint *eps, siz
 		snprintf(paths[n], 64, "/webhooks/%s", (*p)->name);
 		eps[n] = (struct http_endpoint){ paths[n], *p, st };
 		n++;
-		if (strcmp((*p)->name, "github") == 0) {
+		if (!templates && strcmp((*p)->name, "github") == 0) {
 			eps[n] = (struct http_endpoint){ "/webhook", *p, st };
 			n++;
 		}
@@ -367,7 +389,10 @@ int cli_serve(int argc, char **argv)
 	}
 	struct http_endpoint endpoints[32];
 	char endpoint_paths[32][64];
-	size_t n_endpoints = build_endpoints(&cfg, endpoints, 32, endpoint_paths);
+	size_t n_endpoints = build_endpoints(&cfg, endpoints, 32, endpoint_paths, false);
+	struct http_endpoint dynamic[32];
+	char dynamic_paths[32][64];
+	size_t n_dynamic = build_endpoints(&cfg, dynamic, 32, dynamic_paths, true);
 	char endpoints_shown[1024];
 	describe_endpoints(endpoints, n_endpoints, endpoints_shown, sizeof(endpoints_shown));
 
@@ -405,7 +430,7 @@ int cli_serve(int argc, char **argv)
 		.bot_login = cfg.bot_login,
 	};
 	size_t routes_n = routes->n;
-	r = router_new(&rules, routes, &router);
+	r = router_new(&rules, routes, store, &router);
 	routes = NULL; /* the router's now */
 	if (r < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot start the router", "error", hq_strerror(r), NULL);
@@ -455,7 +480,13 @@ int cli_serve(int argc, char **argv)
 		.version = HOOKQ_VERSION,
 		.started_ms = clock_now_ms(),
 	};
+	const char *provider_names[16];
+	size_t n_names = 0;
+	for (const struct provider *const *p = provider_all; *p && n_names < 15; p++)
+		provider_names[n_names++] = (*p)->name;
+	provider_names[n_names] = NULL;
 	struct admin admin = {
+		.providers = provider_names,
 		.store = store,
 		.max_body = cfg.max_body,
 		.wake = processor ? wake_processor : NULL,
@@ -472,6 +503,11 @@ int cli_serve(int argc, char **argv)
 		.max_pending_bytes = cfg.max_pending_bytes,
 		.endpoints = endpoints,
 		.n_endpoints = n_endpoints,
+		.dynamic = dynamic,
+		.n_dynamic = n_dynamic,
+		.lookup = lookup_webhook,
+		.lookup_ctx = store,
+		.dev = cfg.dev,
 		.version = HOOKQ_VERSION,
 		.admin_user = cfg.admin_username,
 		.admin_password = cfg.admin_password,

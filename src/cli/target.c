@@ -140,9 +140,10 @@ static int admin_local(struct cli_target *t, const char *method, const char *pat
 		return r;
 	/* No processor here to wake: a running server's picks replays up at
 	 * its next poll (processor.poll_interval). */
-	struct admin a = { store, CLI_RESPONSE_MAX / 4, NULL, NULL, NULL };
+	struct admin a = { store, CLI_RESPONSE_MAX / 4, NULL, NULL, NULL, NULL };
 	struct admin_reply rep;
-	r = admin_handle(&a, method, path, params, n, clock_now_ms(), &rep);
+	struct admin_request req = { method, path, params, n, NULL, 0 };
+	r = admin_handle(&a, &req, clock_now_ms(), &rep);
 	store_close(store);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", t->cmd, hq_strerror(r));

@@ -217,7 +217,7 @@ static void re_item(struct re_group *g, size_t size, size_t loops, size_t nest, 
 }
 
 /* Why pattern s must not be compiled, or NULL; then *expanded is how many
- * elements glibc builds for it and *caret whether it has a ^ anchor. What
+ * elements glibc builds for it. What
  * costs glibc (measured with 256-byte patterns):
  * - expansion: it copies the operand of {m,n} and +, so
  *   "((a{255}){255}){255}" took 3 GB and 13 s to compile, and ".{0,n}"
@@ -228,11 +228,10 @@ static void re_item(struct re_group *g, size_t size, size_t loops, size_t nest, 
  *   string doubles the time: "^" and 20 times "(a*)*" took 1 s.
  * Scanning stops at the first limit passed, so sizes stay far from
  * overflowing. */
-static const char *regex_unsafe(const char *s, size_t *expanded, bool *caret)
+static const char *regex_unsafe(const char *s, size_t *expanded)
 {
 	struct re_group stack[CONDITION_MAX_REGEX + 1], *g = stack;
 	size_t above = 0, above_loops = 0; /* of the groups around g */
-	bool has_caret = false;
 	*g = (struct re_group){ .rest_empty = true, .last_empty = true };
 	for (size_t i = 0; s[i];) {
 		struct repetition rep;
@@ -281,7 +280,6 @@ static const char *regex_unsafe(const char *s, size_t *expanded, bool *caret)
 			g->last = g->last_loops = g->last_nest = 0;
 			i++;
 		} else {
-			has_caret = has_caret || s[i] == '^';
 			re_item(g, 1, 0, 0, s[i] == '^' || s[i] == '$');
 			i++;
 		}
@@ -293,8 +291,36 @@ static const char *regex_unsafe(const char *s, size_t *expanded, bool *caret)
 			return "more than 4 loops over what can match nothing, as (a*)* or a** (write a*)";
 	}
 	*expanded = above + g->size;
-	*caret = has_caret;
 	return NULL;
+}
+
+/* Writes "^.*(s)" to out, of 2 * CONDITION_MAX_REGEX + 8 bytes, with each
+ * ^ anchor of s as \` (glibc's start of the string): inside the group,
+ * glibc would also match ^ after a newline the ".*" took, though
+ * REG_NEWLINE is not set. */
+static void regex_wrap(const char *s, char *out)
+{
+	size_t o = 4;
+	memcpy(out, "^.*(", o);
+	for (size_t i = 0; s[i];) {
+		size_t from = i;
+		if (s[i] == '^') {
+			out[o++] = '\\';
+			out[o++] = '`';
+			i++;
+			continue;
+		}
+		if (s[i] == '\\')
+			i += s[i + 1] ? 2 : 1;
+		else if (s[i] == '[')
+			i = bracket_end(s, i);
+		else
+			i++;
+		memcpy(out + o, s + from, i - from);
+		o += i - from;
+	}
+	out[o++] = ')';
+	out[o] = '\0';
 }
 
 static int parse_regex(struct parse *p, struct condition *c, const json_t *v)
@@ -308,8 +334,7 @@ static int parse_regex(struct parse *p, struct condition *c, const json_t *v)
 	if (strlen(s) != len)
 		return fail(p, "regex: contains a NUL character");
 	size_t expanded = 0;
-	bool caret = false;
-	const char *why = regex_unsafe(s, &expanded, &caret);
+	const char *why = regex_unsafe(s, &expanded);
 	if (why)
 		return fail(p, "regex: %s", why);
 	if (p->expanded + expanded > CONDITION_MAX_REGEX_EXPANDED_ALL)
@@ -327,21 +352,11 @@ static int parse_regex(struct parse *p, struct condition *c, const json_t *v)
 	}
 	/* ...but glibc tries an unanchored pattern from every position and
 	 * can scan to the end from each: "(a|b)(a|b)*x" took 5 s on 64 KiB of
-	 * "a". As "^.*(pattern)" it is anchored and takes one pass, with the
-	 * same matches because the parentheses balance (checked above). Not
-	 * with a ^ inside, which glibc then also matches after a newline; a
-	 * pattern starting with ^ is anchored anyway, and only one with ^ in
-	 * some branches and a slow pattern in another stays slow. */
-	if (caret) {
-		c->re = re;
-		c->compiled = true;
-		return 0;
-	}
+	 * "a". Behind "^.*" it is anchored and takes one pass, with the same
+	 * matches, because its parentheses balance (checked above). */
 	regfree(&re);
-	char wrapped[CONDITION_MAX_REGEX + 8];
-	int n = snprintf(wrapped, sizeof(wrapped), "^.*(%s)", s);
-	if (n < 0 || (size_t)n >= sizeof(wrapped))
-		return fail(p, "regex: longer than %d bytes", CONDITION_MAX_REGEX);
+	char wrapped[2 * CONDITION_MAX_REGEX + 8];
+	regex_wrap(s, wrapped);
 	r = regcomp(&c->re, wrapped, REG_EXTENDED | REG_NOSUB);
 	if (r != 0) {
 		regerror(r, &c->re, what, sizeof(what));

@@ -4,11 +4,15 @@
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/condition.h"
+#include "core/template.h"
+#include "util/crypto.h"
 #include "util/error.h"
 #include "util/parse.h"
 
@@ -499,11 +503,451 @@ static int wrong_method(struct admin_reply *out, const char *allowed)
 	return fail(out, 405, "method_not_allowed", "use %s", allowed);
 }
 
-int admin_handle(const struct admin *a, const char *method, const char *path,
-		 const struct admin_param *params, size_t n, int64_t now_ms,
+/* ---- dynamic webhooks: /api/webhooks ---- */
+
+#define WEBHOOK_NAME_MAX 100
+#define WEBHOOK_SECRET_MAX 1024
+#define COMMAND_TRIGGER_MAX 200
+#define COMMAND_AGENT_MAX 100
+
+static bool text_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static bool id_ok(const char *s, const char *prefix)
+{
+	size_t pl = strlen(prefix), n = strlen(s);
+	if (n <= pl || n >= STORE_WEBHOOK_ID_MAX || strncmp(s, prefix, pl) != 0)
+		return false;
+	for (const char *p = s + pl; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+static void random_id(const char *prefix, char *out, size_t size)
+{
+	uint8_t b[8];
+	char hex[17];
+	(void)crypto_random(b, sizeof(b));
+	crypto_hex_encode(b, sizeof(b), hex);
+	snprintf(out, size, "%s%s", prefix, hex);
+}
+
+static json_t *command_json(const struct store_webhook_command *c)
+{
+	json_t *cond = c->conditions_json ? json_loads(c->conditions_json, 0, NULL) : NULL;
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o, s:o}", "id", c->id, "trigger",
+			 c->trigger, "action", c->action, "agent", text_json(c->agent), "template",
+			 text_json(c->template_text), "conditions", cond ? cond : json_null(),
+			 "priority", (json_int_t)c->priority, "created_at",
+			 time_json(c->created_at_ms), "updated_at", time_json(c->updated_at_ms));
+}
+
+/* A webhook as the API shows it: never its secret, only whether it has
+ * one. */
+static json_t *webhook_json(const struct store_webhook *w)
+{
+	char endpoint[160];
+	snprintf(endpoint, sizeof(endpoint), "/webhooks/%s/%s", w->provider, w->id);
+	json_t *cmds = json_array();
+	for (size_t i = 0; cmds && i < w->n_commands; i++)
+		if (json_array_append_new(cmds, command_json(&w->commands[i])) < 0) {
+			json_decref(cmds);
+			return NULL;
+		}
+	if (!cmds)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o}", "id", w->id, "provider",
+			 w->provider, "name", w->name, "endpoint", endpoint, "enabled", w->enabled,
+			 "has_secret", w->secret != NULL, "created_at", time_json(w->created_at_ms),
+			 "updated_at", time_json(w->updated_at_ms), "commands", cmds);
+}
+
+/* The request body as a JSON object whose fields are all known. */
+static json_t *body_object(const struct admin_request *req, const char *const *known,
+			   struct admin_reply *out)
+{
+	if (!req->body || req->body_len == 0) {
+		fail(out, 400, "bad_request", "this request needs a JSON object body");
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *o = json_loadb(req->body, req->body_len, 0, &jerr);
+	if (!o) {
+		fail(out, 400, "bad_request", "the body is not JSON: line %d column %d: %.120s",
+		     jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		fail(out, 400, "bad_request", "the body must be a JSON object");
+		return NULL;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v) {
+		bool ok = false;
+		for (const char *const *k = known; *k && !ok; k++)
+			ok = strcmp(key, *k) == 0;
+		if (!ok) {
+			char q[QUOTE_MAX + 1], names[200] = "";
+			for (const char *const *k = known; *k; k++)
+				snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+					 k == known ? "" : ", ", *k);
+			fail(out, 400, "bad_request", "unknown field '%s' (known: %s)", quote(key, q),
+			     names);
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* A string field: NULL when absent; false (with out set) when present and
+ * not a valid string of at most max characters. */
+static bool field_text(json_t *o, const char *key, size_t max, const char **ret,
+		       struct admin_reply *out)
+{
+	json_t *v = json_object_get(o, key);
+	*ret = NULL;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_string(v) || !text_ok(json_string_value(v), max) ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		fail(out, 400, "bad_request",
+		     "'%s' must be a string of 1 to %zu characters without control characters", key,
+		     max);
+		return false;
+	}
+	*ret = json_string_value(v);
+	return true;
+}
+
+/* Reads and checks a command body into c (pointing into o). */
+static bool command_from(const json_t *o_in, struct store_webhook_command *c, char **conds,
+			 struct admin_reply *out)
+{
+	json_t *o = (json_t *)(uintptr_t)o_in;
+	const char *action = NULL, *tmpl = NULL, *trigger = NULL, *agent = NULL;
+	if (!field_text(o, "trigger", COMMAND_TRIGGER_MAX, &trigger, out) ||
+	    !field_text(o, "action", 20, &action, out) ||
+	    !field_text(o, "agent", COMMAND_AGENT_MAX, &agent, out) ||
+	    !field_text(o, "template", TEMPLATE_MAX_TEXT, &tmpl, out))
+		return false;
+	c->trigger = (char *)(uintptr_t)trigger;
+	c->agent = (char *)(uintptr_t)agent;
+	if (!c->trigger)
+		return fail(out, 400, "bad_request",
+			    "'trigger' is required: an event type such as issues.opened, "
+			    "issues.* or *"),
+		       false;
+	if (!action)
+		action = "create_task";
+	if (strcmp(action, "create_task") != 0 && strcmp(action, "comment") != 0 &&
+	    strcmp(action, "ignore") != 0) {
+		char q[QUOTE_MAX + 1];
+		return fail(out, 400, "bad_request",
+			    "'action' must be create_task, comment or ignore, not '%s'",
+			    quote(action, q)),
+		       false;
+	}
+	c->action = (char *)(uintptr_t)action;
+	c->template_text = (char *)(uintptr_t)tmpl;
+	if (strcmp(action, "create_task") == 0 && (!c->agent || !tmpl))
+		return fail(out, 400, "bad_request", "create_task needs 'agent' and 'template'"),
+		       false;
+	if (strcmp(action, "comment") == 0 && !tmpl)
+		return fail(out, 400, "bad_request", "comment needs 'template'"), false;
+	if (tmpl) {
+		struct template *t = NULL;
+		char terr[200];
+		if (template_parse(tmpl, strlen(tmpl), &t, terr, sizeof(terr)) < 0)
+			return fail(out, 400, "bad_request", "template: %s", terr), false;
+		template_free(t);
+	}
+	json_t *pr = json_object_get(o, "priority");
+	c->priority = 100;
+	if (pr && !json_is_null(pr)) {
+		if (!json_is_integer(pr) || json_integer_value(pr) < 0 ||
+		    json_integer_value(pr) > 1000000)
+			return fail(out, 400, "bad_request",
+				    "'priority' must be a whole number from 0 to 1000000"),
+			       false;
+		c->priority = json_integer_value(pr);
+	}
+	json_t *cond = json_object_get(o, "conditions");
+	*conds = NULL;
+	if (cond && !json_is_null(cond)) {
+		struct condition *parsed = NULL;
+		char cerr[300];
+		if (condition_parse(cond, &parsed, cerr, sizeof(cerr)) < 0)
+			return fail(out, 400, "bad_request", "conditions: %s", cerr), false;
+		condition_free(parsed);
+		*conds = json_dumps(cond, JSON_COMPACT);
+		if (!*conds)
+			return fail(out, 503, "out_of_memory", "out of memory"), false;
+	}
+	return true;
+}
+
+static int webhook_reply(const struct admin *a, const char *id, unsigned status,
+			 struct admin_reply *out)
+{
+	struct store_webhook w;
+	struct store_error err;
+	int r = store_webhook_get(a->store, id, &w, &err);
+	if (r == HQ_E_NOTFOUND)
+		return fail(out, 404, "not_found", "no webhook '%s'", id);
+	if (r < 0)
+		return fail_store(out, r, &err);
+	json_t *doc = webhook_json(&w);
+	store_webhook_release(&w);
+	return doc ? succeed(out, status, doc) : HQ_E_NOMEM;
+}
+
+static int webhook_create(const struct admin *a, const struct admin_request *req,
+			  int64_t now_ms, struct admin_reply *out)
+{
+	static const char *const known[] = { "provider", "name", "secret", "enabled", NULL };
+	json_t *o = body_object(req, known, out);
+	if (!o)
+		return 0;
+	struct store_webhook w;
+	memset(&w, 0, sizeof(w));
+	const char *provider, *name, *secret;
+	int r = 0;
+	if (!field_text(o, "provider", 40, &provider, out) ||
+	    !field_text(o, "name", WEBHOOK_NAME_MAX, &name, out) ||
+	    !field_text(o, "secret", WEBHOOK_SECRET_MAX, &secret, out))
+		goto out;
+	bool known_provider = false;
+	for (const char *const *p = a->providers; provider && p && *p && !known_provider; p++)
+		known_provider = strcmp(*p, provider) == 0;
+	if (!known_provider) {
+		char list[200] = "", q[QUOTE_MAX + 1];
+		for (const char *const *p = a->providers; p && *p; p++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 p == a->providers ? "" : ", ", *p);
+		r = provider ? fail(out, 400, "bad_request", "unknown provider '%s' (expected one of: %s)",
+				     quote(provider, q), list) :
+			       fail(out, 400, "bad_request", "'provider' is required (one of: %s)", list);
+		goto out;
+	}
+	json_t *en = json_object_get(o, "enabled");
+	if (en && !json_is_boolean(en)) {
+		r = fail(out, 400, "bad_request", "'enabled' must be true or false");
+		goto out;
+	}
+	random_id("wh_", w.id, sizeof(w.id));
+	w.provider = (char *)(uintptr_t)provider;
+	w.name = (char *)(uintptr_t)(name ? name : provider);
+	w.secret = (char *)(uintptr_t)secret;
+	w.enabled = en ? json_is_true(en) : true;
+	struct store_error err;
+	r = store_webhook_create(a->store, &w, now_ms, &err);
+	if (r < 0) {
+		r = fail_store(out, r, &err);
+		goto out;
+	}
+	r = webhook_reply(a, w.id, 201, out);
+out:
+	json_decref(o);
+	return r;
+}
+
+static int webhook_update(const struct admin *a, const struct admin_request *req,
+			  const char *id, int64_t now_ms, struct admin_reply *out)
+{
+	static const char *const known[] = { "name", "secret", "enabled", NULL };
+	json_t *o = body_object(req, known, out);
+	if (!o)
+		return 0;
+	const char *name, *secret;
+	int r = 0;
+	if (!field_text(o, "name", WEBHOOK_NAME_MAX, &name, out) ||
+	    !field_text(o, "secret", WEBHOOK_SECRET_MAX, &secret, out))
+		goto out;
+	json_t *en = json_object_get(o, "enabled");
+	if (en && !json_is_boolean(en)) {
+		r = fail(out, 400, "bad_request", "'enabled' must be true or false");
+		goto out;
+	}
+	struct store_error err;
+	r = store_webhook_update(a->store, id, name, secret, en ? json_is_true(en) : -1, now_ms,
+				 &err);
+	if (r == HQ_E_NOTFOUND)
+		r = fail(out, 404, "not_found", "no webhook '%s'", id);
+	else if (r < 0)
+		r = fail_store(out, r, &err);
+	else
+		r = webhook_reply(a, id, 200, out);
+out:
+	json_decref(o);
+	return r;
+}
+
+static int command_write(const struct admin *a, const struct admin_request *req,
+			 const char *id, const char *cmd_id, int64_t now_ms, struct admin_reply *out)
+{
+	static const char *const known[] = { "trigger",  "action",     "agent", "template",
+					     "priority", "conditions", NULL };
+	json_t *o = body_object(req, known, out);
+	if (!o)
+		return 0;
+	struct store_webhook_command c;
+	memset(&c, 0, sizeof(c));
+	char *conds = NULL;
+	int r = 0;
+	if (command_from(o, &c, &conds, out)) {
+		if (cmd_id)
+			snprintf(c.id, sizeof(c.id), "%s", cmd_id);
+		else
+			random_id("cmd_", c.id, sizeof(c.id));
+		c.conditions_json = conds;
+		struct store_error err;
+		r = store_webhook_command_put(a->store, id, &c, cmd_id == NULL, now_ms, &err);
+		if (r == HQ_E_NOTFOUND)
+			r = cmd_id ? fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
+					  cmd_id, id) :
+				     fail(out, 404, "not_found", "no webhook '%s'", id);
+		else if (r < 0)
+			r = fail_store(out, r, &err);
+		else
+			r = webhook_reply(a, id, cmd_id ? 200 : 201, out);
+	}
+	free(conds);
+	json_decref(o);
+	return r;
+}
+
+static int admin_webhooks(const struct admin *a, const struct admin_request *req,
+			  const char *rest, int64_t now_ms, struct admin_reply *out)
+{
+	const char *m = req->method;
+	static const char *const none[] = { NULL };
+	if (!params_check(req->params, req->n_params, none, out))
+		return 0;
+	bool has_body = req->body_len > 0;
+	if (*rest == '\0') {
+		if (method_is(m, "GET")) {
+			struct store_webhook *list = NULL;
+			size_t n = 0;
+			struct store_error err;
+			int r = store_webhook_list(a->store, &list, &n, &err);
+			if (r < 0)
+				return fail_store(out, r, &err);
+			json_t *arr = json_array();
+			bool ok = arr != NULL;
+			for (size_t i = 0; ok && i < n; i++)
+				ok = json_array_append_new(arr, webhook_json(&list[i])) == 0;
+			store_webhook_list_release(list, n);
+			if (!ok) {
+				json_decref(arr);
+				return HQ_E_NOMEM;
+			}
+			return succeed(out, 200, json_pack("{s:o}", "webhooks", arr));
+		}
+		if (strcmp(m, "POST") == 0)
+			return webhook_create(a, req, now_ms, out);
+		out->allow = "GET, HEAD, POST";
+		return fail(out, 405, "method_not_allowed", "use GET or POST");
+	}
+	/* "/{id}", "/{id}/enable", "/{id}/commands", "/{id}/commands/{cmd}" */
+	char id[STORE_WEBHOOK_ID_MAX], tail[STORE_WEBHOOK_ID_MAX + 16] = "";
+	const char *p = rest + 1, *slash = strchr(p, '/');
+	size_t idlen = slash ? (size_t)(slash - p) : strlen(p);
+	if (idlen == 0 || idlen >= sizeof(id))
+		return fail(out, 404, "not_found", "no such endpoint");
+	memcpy(id, p, idlen);
+	id[idlen] = '\0';
+	if (slash && strlen(slash) >= sizeof(tail))
+		return fail(out, 404, "not_found", "no such endpoint");
+	if (slash)
+		snprintf(tail, sizeof(tail), "%s", slash);
+	if (!id_ok(id, "wh_")) {
+		char q[QUOTE_MAX + 1];
+		return fail(out, 404, "not_found", "no webhook '%s'", quote(id, q));
+	}
+	struct store_error err;
+	if (tail[0] == '\0') {
+		if (method_is(m, "GET"))
+			return has_body ? fail(out, 400, "bad_request", "GET takes no body") :
+					  webhook_reply(a, id, 200, out);
+		if (strcmp(m, "PUT") == 0)
+			return webhook_update(a, req, id, now_ms, out);
+		if (strcmp(m, "DELETE") == 0) {
+			int r = store_webhook_delete(a->store, id, &err);
+			if (r == HQ_E_NOTFOUND)
+				return fail(out, 404, "not_found", "no webhook '%s'", id);
+			if (r < 0)
+				return fail_store(out, r, &err);
+			return succeed(out, 200, json_pack("{s:s}", "deleted", id));
+		}
+		out->allow = "GET, HEAD, PUT, DELETE";
+		return fail(out, 405, "method_not_allowed", "use GET, PUT or DELETE");
+	}
+	if (strcmp(tail, "/enable") == 0 || strcmp(tail, "/disable") == 0) {
+		if (strcmp(m, "POST") != 0)
+			return wrong_method(out, "POST");
+		int r = store_webhook_update(a->store, id, NULL, NULL, tail[1] == 'e', now_ms, &err);
+		if (r == HQ_E_NOTFOUND)
+			return fail(out, 404, "not_found", "no webhook '%s'", id);
+		if (r < 0)
+			return fail_store(out, r, &err);
+		return webhook_reply(a, id, 200, out);
+	}
+	if (strcmp(tail, "/commands") == 0) {
+		if (strcmp(m, "POST") != 0)
+			return wrong_method(out, "POST");
+		return command_write(a, req, id, NULL, now_ms, out);
+	}
+	static const char cmds[] = "/commands/";
+	if (strncmp(tail, cmds, sizeof(cmds) - 1) == 0) {
+		const char *cmd = tail + sizeof(cmds) - 1;
+		if (!id_ok(cmd, "cmd_")) {
+			char q[QUOTE_MAX + 1];
+			return fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
+				    quote(cmd, q), id);
+		}
+		if (strcmp(m, "PUT") == 0)
+			return command_write(a, req, id, cmd, now_ms, out);
+		if (strcmp(m, "DELETE") == 0) {
+			int r = store_webhook_command_delete(a->store, id, cmd, &err);
+			if (r == HQ_E_NOTFOUND)
+				return fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
+					    cmd, id);
+			if (r < 0)
+				return fail_store(out, r, &err);
+			return webhook_reply(a, id, 200, out);
+		}
+		out->allow = "PUT, DELETE";
+		return fail(out, 405, "method_not_allowed", "use PUT or DELETE");
+	}
+	return fail(out, 404, "not_found", "no such endpoint");
+}
+
+int admin_handle(const struct admin *a, const struct admin_request *req, int64_t now_ms,
 		 struct admin_reply *out)
 {
 	memset(out, 0, sizeof(*out));
+	const char *method = req->method, *path = req->path;
+	const struct admin_param *params = req->params;
+	size_t n = req->n_params;
+	static const char hooks[] = "/api/webhooks";
+	if (strncmp(path, hooks, sizeof(hooks) - 1) == 0 &&
+	    (path[sizeof(hooks) - 1] == '\0' || path[sizeof(hooks) - 1] == '/'))
+		return admin_webhooks(a, req, path + sizeof(hooks) - 1, now_ms, out);
+	if (req->body_len > 0)
+		return fail(out, 400, "bad_request",
+			    "this endpoint takes its parameters in the query string, not in a body");
 	static const char events[] = "/api/events";
 	if (strcmp(path, events) == 0)
 		return method_is(method, "GET") ? list_events(a, params, n, out) :

@@ -28,6 +28,17 @@ struct admin {
 	/* When set and true, purges and bulk replays stop between batches
 	 * (shutdown) and say how far they got; may be NULL. */
 	const atomic_bool *cancel;
+	/* The providers a dynamic webhook may name (NULL-terminated). */
+	const char *const *providers;
+};
+
+/* One admin API request. */
+struct admin_request {
+	const char *method, *path;
+	const struct admin_param *params;
+	size_t n_params;
+	const char *body; /* JSON for the endpoints that take one, or NULL */
+	size_t body_len;
 };
 
 /* One query parameter, as received (already percent-decoded). */
@@ -49,12 +60,11 @@ struct admin_reply {
 };
 
 /* Answers GET /api/events, GET /api/events/{id},
- * POST /api/events/{id}/retry, POST /api/events/retry and
- * POST /api/events/purge. Returns 0 when out holds an answer (a success
+ * POST /api/events/{id}/retry, POST /api/events/retry,
+ * POST /api/events/purge, and the dynamic webhooks under /api/webhooks. Returns 0 when out holds an answer (a success
  * or an error to send), < 0 only when none could be made (out of
  * memory). Release out with admin_reply_release(). */
-int admin_handle(const struct admin *a, const char *method, const char *path,
-		 const struct admin_param *params, size_t n, int64_t now_ms,
+int admin_handle(const struct admin *a, const struct admin_request *req, int64_t now_ms,
 		 struct admin_reply *out);
 void admin_reply_release(struct admin_reply *r);
 

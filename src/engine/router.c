@@ -24,6 +24,7 @@ struct router {
 	struct authz_rules rules;
 	pthread_mutex_t lock;
 	struct table_ref *current;
+	struct store *store;
 };
 
 static void ref_put(struct table_ref *ref)
@@ -61,7 +62,7 @@ void router_set_routes(struct router *r, struct route_table *routes)
 }
 
 int router_new(const struct router_rules *rules, struct route_table *routes,
-	       struct router **ret)
+	       struct store *store, struct router **ret)
 {
 	struct router *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -75,6 +76,7 @@ int router_new(const struct router_rules *rules, struct route_table *routes,
 	r->mentioned = rules->mentioned_user ? strdup(rules->mentioned_user) : NULL;
 	r->bot = rules->bot_login ? strdup(rules->bot_login) : NULL;
 	r->rules = (struct authz_rules){ r->orgs, r->users, r->triggers, r->mentioned, r->bot };
+	r->store = store;
 	router_set_routes(r, routes);
 	*ret = r;
 	return 0;
@@ -231,6 +233,21 @@ static json_t *rendered(const struct template *t, const json_t *root, json_t *ma
 	return match;
 }
 
+/* Owners and mentions are repository rules (ALLOWED_ORGS,
+ * GITHUB_MENTIONED_USER): for chat and trackers only who acts and whether
+ * it is a bot count. */
+static int authorize(const struct router *rt, const char *provider,
+		     const struct authz_subject *subj, char *why, size_t size)
+{
+	struct authz_rules rules = rt->rules;
+	if (strcmp(provider, "github") != 0 && strcmp(provider, "gitlab") != 0) {
+		rules.allowed_orgs = NULL;
+		rules.allowed_users = NULL;
+		rules.mentioned_user = NULL;
+	}
+	return authz_check(&rules, subj, why, size);
+}
+
 /* One route's decision: a match object, or a skip with its reason. */
 static json_t *route_one(const struct router *rt, const struct route *r, const char *type,
 			 const struct event_info *info, json_t *root, const char *text,
@@ -240,16 +257,7 @@ static json_t *route_one(const struct router *rt, const struct route *r, const c
 	char why[256];
 	struct authz_subject subj = { owner, info->sender, info->sender_is_bot, text,
 				      text ? strlen(text) : 0 };
-	/* Owners and mentions are repository rules (ALLOWED_ORGS,
-	 * GITHUB_MENTIONED_USER): for chat and trackers only who acts and
-	 * whether it is a bot count. */
-	struct authz_rules rules = rt->rules;
-	if (strcmp(r->provider, "github") != 0 && strcmp(r->provider, "gitlab") != 0) {
-		rules.allowed_orgs = NULL;
-		rules.allowed_users = NULL;
-		rules.mentioned_user = NULL;
-	}
-	if (authz_check(&rules, &subj, why, sizeof(why)) < 0)
+	if (authorize(rt, r->provider, &subj, why, sizeof(why)) < 0)
 		return json_pack("{s:s, s:s}", "route", r->name, "skipped", why);
 
 	if (r->n_commands && text) {
@@ -308,10 +316,122 @@ static json_t *route_one(const struct router *rt, const struct route *r, const c
 						 "no trigger matched");
 }
 
+static char *dumps_free(json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return text;
+}
+
+/* One command of a dynamic webhook against the event: a match, NULL when
+ * it does not apply (or *err on out of memory). */
+static json_t *dynamic_command(const struct store_webhook *w,
+			       const struct store_webhook_command *c, const char *type,
+			       json_t *root, bool *stop, int *err)
+{
+	if (!route_type_matches(c->trigger, type))
+		return NULL;
+	if (c->conditions_json) {
+		json_t *spec = json_loads(c->conditions_json, 0, NULL);
+		struct condition *cond = NULL;
+		char cerr[256];
+		bool holds = spec && condition_parse(spec, &cond, cerr, sizeof(cerr)) == 0 &&
+			     condition_eval(cond, root);
+		condition_free(cond);
+		json_decref(spec);
+		if (!holds)
+			return NULL;
+	}
+	json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:I}", "route", w->id, "kind", c->action,
+			      "command", c->id, "trigger", c->trigger, "priority",
+			      (json_int_t)c->priority);
+	if (!m) {
+		*err = HQ_E_NOMEM;
+		return NULL;
+	}
+	if (strcmp(c->action, "ignore") == 0) {
+		*stop = true;
+		return m;
+	}
+	if (c->agent)
+		json_object_set_new(m, "agent", json_string(c->agent));
+	struct template *t = NULL;
+	char terr[128];
+	if (c->template_text &&
+	    template_parse(c->template_text, strlen(c->template_text), &t, terr, sizeof(terr)) == 0) {
+		m = rendered(t, root, m);
+		template_free(t);
+		if (!m)
+			*err = HQ_E_NOMEM;
+	}
+	return m;
+}
+
+/* The commands of dynamic webhook ev->route, in priority order: every one
+ * whose trigger and conditions match applies, until an ignore. */
+static int route_dynamic(struct router *rt, const struct store_claimed *ev,
+			 const struct event_info *info, char **ret)
+{
+	struct store_webhook w;
+	struct store_error serr;
+	int r = rt->store ? store_webhook_get(rt->store, ev->route, &w, &serr) : HQ_E_NOTFOUND;
+	if (r == HQ_E_NOTFOUND) {
+		*ret = dumps_free(json_pack("{s:s, s:s}", "route", ev->route, "error",
+					    "the webhook no longer exists"));
+		return *ret ? 0 : HQ_E_NOMEM;
+	}
+	if (r < 0)
+		return HQ_E_STORE;
+	const char *type = info->type[0] ? info->type : ev->event_type;
+	json_t *root = payload_of(ev);
+	json_t *matches = json_array(), *skipped = json_array();
+	r = matches && skipped ? 0 : HQ_E_NOMEM;
+	char why[256], text_buf[8192], owner_buf[256];
+	const char *text = root ? new_text(ev->provider, type, root, text_buf, sizeof(text_buf)) :
+				  NULL;
+	const char *owner = root ? owner_of(ev->provider, root, info->repository, owner_buf,
+					    sizeof(owner_buf)) :
+				   NULL;
+	struct authz_subject subj = { owner, info->sender, info->sender_is_bot, text,
+				      text ? strlen(text) : 0 };
+	if (r == 0 && !root) {
+		json_array_append_new(skipped, json_pack("{s:s, s:s}", "route", w.id, "skipped",
+							 "the payload is neither JSON nor a form"));
+	} else if (r == 0 && authorize(rt, ev->provider, &subj, why, sizeof(why)) < 0) {
+		json_array_append_new(skipped,
+				      json_pack("{s:s, s:s}", "route", w.id, "skipped", why));
+	} else {
+		bool stop = false;
+		for (size_t i = 0; r == 0 && !stop && i < w.n_commands; i++) {
+			json_t *m = dynamic_command(&w, &w.commands[i], type, root, &stop, &r);
+			if (m)
+				json_array_append_new(matches, m);
+		}
+		if (r == 0 && json_array_size(matches) == 0)
+			json_array_append_new(skipped, json_pack("{s:s, s:s}", "route", w.id,
+								 "skipped", "no command matched"));
+	}
+	json_decref(root);
+	store_webhook_release(&w);
+	if (r < 0) {
+		json_decref(matches);
+		json_decref(skipped);
+		return r;
+	}
+	*ret = dumps_free(json_pack("{s:s, s:o, s:o}", "type", type, "matches", matches,
+				    "skipped", skipped));
+	return *ret ? 0 : HQ_E_NOMEM;
+}
+
 int router_route(struct router *rt, const struct store_claimed *ev,
 		 const struct event_info *info, char **ret)
 {
 	*ret = NULL;
+	if (strncmp(ev->route, "wh_", 3) == 0)
+		return route_dynamic(rt, ev, info, ret);
+	/* Static routes read the provider's own endpoint only. */
+	if (strcmp(ev->route, ev->provider) != 0)
+		return 0;
 	struct table_ref *ref = ref_get(rt);
 	if (!ref)
 		return 0;

@@ -26,9 +26,11 @@ struct router_rules {
 
 struct router;
 
-/* Takes ownership of routes (may be empty). */
+/* Takes ownership of routes (may be empty). store (may be NULL) holds
+ * the dynamic webhooks, whose events (route "wh_...") are routed by
+ * their commands instead of the static routes. */
 int router_new(const struct router_rules *rules, struct route_table *routes,
-	       struct router **ret);
+	       struct store *store, struct router **ret);
 void router_free(struct router *r);
 /* Replaces the table; the old one is freed once no worker uses it. */
 void router_set_routes(struct router *r, struct route_table *routes);

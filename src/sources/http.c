@@ -42,8 +42,7 @@ enum http_route {
 #define API_PARAMS_MAX 16
 /* Admin requests waiting for the admin thread; more get 503 overloaded. */
 #define API_QUEUE_MAX 32
-/* Admin requests take their parameters in the query string: a body past
- * this many bytes cuts the connection (a smaller one is refused). */
+/* The largest admin request body (JSON of the webhooks API). */
 #define API_BODY_MAX (64 * 1024)
 
 /* Every reason a request is refused, for hookq_requests_rejected_total. */
@@ -112,6 +111,7 @@ struct http_req {
 	size_t body_len; /* as received, for the log */
 	struct ingest_req ing;
 	const struct http_endpoint *endpoint; /* ROUTE_WEBHOOK */
+	char webhook_id[72]; /* a dynamic webhook's id, or "" */
 	char *answer; /* the provider's own answer, sent once the event is stored */
 	struct api_job *api; /* ROUTE_API: the request for the admin thread */
 	struct http_req *api_next;
@@ -225,9 +225,31 @@ static const struct http_endpoint *endpoint_of(const struct http_server *srv, co
 	return NULL;
 }
 
+/* "/webhooks/{provider}/{id}": the provider's template endpoint (its
+ * settings, without a secret) and the id, for a dynamic webhook. */
+static const struct http_endpoint *dynamic_of(const struct http_server *srv, const char *url,
+					      const char **id)
+{
+	static const char prefix[] = "/webhooks/";
+	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0)
+		return NULL;
+	const char *p = url + sizeof(prefix) - 1, *slash = strchr(p, '/');
+	if (!slash || !slash[1] || strchr(slash + 1, '/'))
+		return NULL;
+	for (size_t i = 0; i < srv->opt.n_dynamic; i++) {
+		const char *name = srv->opt.dynamic[i].provider->name;
+		if (strlen(name) == (size_t)(slash - p) && strncmp(name, p, (size_t)(slash - p)) == 0) {
+			*id = slash + 1;
+			return &srv->opt.dynamic[i];
+		}
+	}
+	return NULL;
+}
+
 static enum http_route route_of(const struct http_server *srv, const char *url)
 {
-	if (endpoint_of(srv, url))
+	const char *id;
+	if (endpoint_of(srv, url) || (srv->opt.lookup && dynamic_of(srv, url, &id)))
 		return ROUTE_WEBHOOK;
 	if (strcmp(url, "/health") == 0)
 		return ROUTE_HEALTH;
@@ -475,8 +497,9 @@ static void *api_main(void *arg)
 		if (!req)
 			return NULL;
 		struct api_job *job = req->api;
-		job->result = admin_handle(&srv->admin, job->method, job->path, job->params,
-					   job->n, clock_now_ms(), &job->rep);
+		struct admin_request areq = { job->method, job->path, job->params, job->n,
+					      req->body.data, req->body.len };
+		job->result = admin_handle(&srv->admin, &areq, clock_now_ms(), &job->rep);
 		resume_done(srv, req); /* the last touch of req */
 	}
 }
@@ -486,11 +509,9 @@ static enum MHD_Result api_submit(struct http_server *srv, struct http_req *req,
 				  const char *url, const char *method)
 {
 	struct MHD_Connection *conn = req->conn;
-	if (req->dropped > 0)
-		return reject(srv, conn, MHD_HTTP_BAD_REQUEST, "bad_request",
-			      "admin requests take their parameters in the query string, "
-			      "not in a body",
-			      NULL);
+	if (req->too_big)
+		return reject(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+			      "admin request bodies are at most 64 KiB", NULL);
 	if (!srv->opt.admin)
 		return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint",
 			      NULL);
@@ -646,6 +667,29 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 			      "too many request bodies in memory; retry later", NULL);
 
 	const struct http_endpoint *ep = req->endpoint;
+	struct http_endpoint dyn;
+	char secret[1025];
+	if (req->webhook_id[0]) {
+		/* A dynamic webhook: its row says whether it exists and is
+		 * enabled, and holds its secret. Read per request, so changes
+		 * apply to the next delivery. */
+		bool enabled = false, has_secret = false;
+		int lr = srv->opt.lookup(srv->opt.lookup_ctx, ep->provider->name, req->webhook_id,
+					 &enabled, secret, sizeof(secret), &has_secret);
+		if (lr == HQ_E_NOTFOUND || (lr == 0 && !enabled))
+			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found",
+				      lr == 0 ? "this webhook is disabled" : "no such webhook", NULL);
+		if (lr < 0)
+			return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+				      "the webhook cannot be looked up now; retry later", NULL);
+		if (!has_secret && !srv->opt.dev)
+			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found",
+				      "this webhook has no secret (allowed in dev mode only)", NULL);
+		dyn = *ep;
+		dyn.settings.secret = has_secret ? secret : NULL;
+		dyn.settings.secret_len = has_secret ? strlen(secret) : 0;
+		ep = &dyn;
+	}
 	struct provider_request preq = {
 		.header = request_header,
 		.ctx = conn,
@@ -656,6 +700,8 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 	struct provider_accept acc;
 	memset(&acc, 0, sizeof(acc));
 	int pr = ep->provider->accept(&ep->settings, &preq, &acc);
+	if (req->webhook_id[0])
+		crypto_cleanse(secret, sizeof(secret));
 	if (pr < 0) {
 		unsigned status = pr == HQ_E_SIG_MISSING || pr == HQ_E_SIG_INVALID ?
 					  MHD_HTTP_UNAUTHORIZED :
@@ -688,7 +734,7 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 
 	struct store_event_in *ev = &req->ing.ev;
 	ev->provider = ep->provider->name;
-	ev->route = ep->provider->name;
+	ev->route = req->webhook_id[0] ? req->webhook_id : ep->provider->name;
 	ev->delivery_id = req->delivery_id;
 	ev->event_type = req->event;
 	ev->headers_json = req->headers_json;
@@ -792,6 +838,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 			req->srv = srv;
 			req->conn = conn;
 			req->route = route;
+			buf_init(&req->body, API_BODY_MAX);
 			atomic_fetch_add(&srv->active, 1);
 			*con_cls = req;
 			return MHD_YES;
@@ -836,6 +883,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->conn = conn;
 		req->route = route;
 		req->endpoint = endpoint_of(srv, url);
+		if (!req->endpoint) {
+			const char *id = NULL;
+			req->endpoint = dynamic_of(srv, url, &id);
+			snprintf(req->webhook_id, sizeof(req->webhook_id), "%s", id ? id : "");
+		}
 		req->too_big = too_big;
 		buf_init(&req->body, srv->opt.max_body);
 		/* One allocation for the whole body when its length is known,
@@ -857,9 +909,15 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	if (req->route == ROUTE_API) {
 		if (*upload_data_size == 0)
 			return api_submit(srv, req, url, method);
-		req->dropped += *upload_data_size;
+		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		return req->dropped <= API_BODY_MAX ? MHD_YES : MHD_NO;
+		/* JSON bodies of the webhooks API; past the cap the rest is
+		 * read and dropped (413), and past 64 MiB more the cut. */
+		if (!req->too_big && buf_append(&req->body, upload_data, n) < 0)
+			req->too_big = true;
+		if (req->too_big)
+			req->dropped += n;
+		return req->dropped <= DRAIN_MAX ? MHD_YES : MHD_NO;
 	}
 
 	if (*upload_data_size) {

@@ -34,6 +34,15 @@ struct http_options {
 	/* The webhook endpoints: one per enabled provider (and aliases). */
 	const struct http_endpoint *endpoints;
 	size_t n_endpoints;
+	/* Dynamic webhooks, POST /webhooks/{provider}/{id}: every provider's
+	 * settings (secret unset), and a lookup of the webhook's row:
+	 * 0 with *enabled and the secret, HQ_E_NOTFOUND, or a store error. */
+	const struct http_endpoint *dynamic;
+	size_t n_dynamic;
+	int (*lookup)(void *ctx, const char *provider, const char *id, bool *enabled,
+		      char *secret, size_t secret_size, bool *has_secret);
+	void *lookup_ctx;
+	bool dev; /* a dynamic webhook without a secret is accepted only then */
 	const char *version;
 	/* Admin endpoints (GET /status) want HTTP Basic with these; with no
 	 * password (dev mode only) they are open. */

@@ -31,6 +31,19 @@ struct store_ops {
 			   struct store_event_list *ret, struct store_error *err);
 	int (*get_event)(struct store *s, int64_t id, size_t max_body,
 			 struct store_event_detail *ret, struct store_error *err);
+	int (*webhook_create)(struct store *s, const struct store_webhook *w, int64_t now_ms,
+			      struct store_error *err);
+	int (*webhook_update)(struct store *s, const char *id, const char *name,
+			      const char *secret, int enabled, int64_t now_ms,
+			      struct store_error *err);
+	int (*webhook_delete)(struct store *s, const char *id, struct store_error *err);
+	int (*webhook_list)(struct store *s, const char *id, struct store_webhook **ret,
+			    size_t *n, struct store_error *err);
+	int (*webhook_command_put)(struct store *s, const char *webhook_id,
+				   const struct store_webhook_command *c, bool create,
+				   int64_t now_ms, struct store_error *err);
+	int (*webhook_command_delete)(struct store *s, const char *webhook_id, const char *id,
+				      struct store_error *err);
 };
 
 struct store {

@@ -1099,6 +1099,281 @@ static int sqlite_retry_events(struct store *base, const char *status, int64_t n
 	return r;
 }
 
+/* Dynamic routes: operator writes, rare, durable at the configured level
+ * like webhooks. */
+
+/* Runs one write statement on the writer; *changed counts the rows. */
+static int sqlite_admin_write(struct sqlite_store *s, sqlite3_stmt *st, const char *what,
+			      int *changed, struct store_error *err)
+{
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, what, err);
+	if (r == 0 && changed)
+		*changed = sqlite3_changes(s->writer);
+	sqlite3_finalize(st);
+	return r;
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int sqlite_webhook_create(struct store *base, const struct store_webhook *w,
+				 int64_t now_ms, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->write_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->writer,
+				    "INSERT INTO webhooks (id, provider, name, secret, enabled,"
+				    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+				    -1, &st, NULL);
+	int r;
+	if (rc != SQLITE_OK) {
+		r = sqlite_fail(s->writer, rc, "preparing a webhook", err);
+	} else {
+		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, w->provider, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, w->name, -1, SQLITE_TRANSIENT);
+		bind_opt(st, 4, w->secret);
+		sqlite3_bind_int(st, 5, w->enabled ? 1 : 0);
+		sqlite3_bind_int64(st, 6, now_ms);
+		r = sqlite_admin_write(s, st, "creating a webhook", NULL, err);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	return r;
+}
+
+static int sqlite_webhook_update(struct store *base, const char *id, const char *name,
+				 const char *secret, int enabled, int64_t now_ms,
+				 struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->write_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->writer,
+				    "UPDATE webhooks SET name = coalesce(?2, name),"
+				    " secret = CASE WHEN ?3 IS NULL THEN secret ELSE ?3 END,"
+				    " enabled = CASE WHEN ?4 < 0 THEN enabled ELSE ?4 END,"
+				    " updated_at = ?5 WHERE id = ?1",
+				    -1, &st, NULL);
+	int r, changed = 0;
+	if (rc != SQLITE_OK) {
+		r = sqlite_fail(s->writer, rc, "preparing a webhook update", err);
+	} else {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		bind_opt(st, 2, name);
+		bind_opt(st, 3, secret);
+		sqlite3_bind_int(st, 4, enabled);
+		sqlite3_bind_int64(st, 5, now_ms);
+		r = sqlite_admin_write(s, st, "updating a webhook", &changed, err);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	if (r == 0 && changed == 0) {
+		store_error_set(err, "no webhook '%s'", id);
+		return HQ_E_NOTFOUND;
+	}
+	return r;
+}
+
+static int sqlite_webhook_delete(struct store *base, const char *id, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->write_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->writer, "DELETE FROM webhooks WHERE id = ?1", -1, &st, NULL);
+	int r, changed = 0;
+	if (rc != SQLITE_OK) {
+		r = sqlite_fail(s->writer, rc, "preparing a webhook delete", err);
+	} else {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		r = sqlite_admin_write(s, st, "deleting a webhook", &changed, err);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	if (r == 0 && changed == 0) {
+		store_error_set(err, "no webhook '%s'", id);
+		return HQ_E_NOTFOUND;
+	}
+	return r;
+}
+
+static int sqlite_webhook_commands(struct sqlite_store *s, struct store_webhook *w,
+				   struct store_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->reader,
+				    "SELECT id, trigger, action, agent, template, conditions, priority,"
+				    " created_at, updated_at FROM webhook_commands"
+				    " WHERE webhook_id = ?1 ORDER BY priority, created_at, id",
+				    -1, &st, NULL);
+	int r = 0;
+	size_t cap = 0;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (w->n_commands == cap) {
+				size_t ncap = cap ? cap * 2 : 4;
+				struct store_webhook_command *nc =
+					realloc(w->commands, ncap * sizeof(*nc));
+				if (!nc) {
+					r = HQ_E_NOMEM;
+					break;
+				}
+				w->commands = nc;
+				cap = ncap;
+			}
+			struct store_webhook_command *c = &w->commands[w->n_commands++];
+			memset(c, 0, sizeof(*c));
+			bool nomem = false;
+			snprintf(c->id, sizeof(c->id), "%s", (const char *)sqlite3_column_text(st, 0));
+			c->trigger = column_dup(st, 1);
+			c->action = column_dup(st, 2);
+			c->agent = column_dup_opt(st, 3, &nomem);
+			c->template_text = column_dup_opt(st, 4, &nomem);
+			c->conditions_json = column_dup_opt(st, 5, &nomem);
+			c->priority = sqlite3_column_int64(st, 6);
+			c->created_at_ms = sqlite3_column_int64(st, 7);
+			c->updated_at_ms = sqlite3_column_int64(st, 8);
+			if (nomem || !c->trigger || !c->action)
+				r = HQ_E_NOMEM;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sqlite_fail(s->reader, rc, "reading webhook commands", err);
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int sqlite_webhook_list(struct store *base, const char *id, struct store_webhook **ret,
+			       size_t *n_ret, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct store_webhook *list = NULL;
+	size_t n = 0, cap = 0;
+	pthread_mutex_lock(&s->read_lock);
+	int r = sqlite_exec(s->reader, "BEGIN", err);
+	sqlite3_stmt *st = NULL;
+	if (r == 0) {
+		int rc = sqlite3_prepare_v2(s->reader,
+					    id ? "SELECT id, provider, name, secret, enabled, created_at,"
+						 " updated_at FROM webhooks WHERE id = ?1" :
+						 "SELECT id, provider, name, secret, enabled, created_at,"
+						 " updated_at FROM webhooks ORDER BY created_at, id",
+					    -1, &st, NULL);
+		if (rc == SQLITE_OK && id)
+			sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		while (r == 0 && rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 8;
+				struct store_webhook *nl = realloc(list, ncap * sizeof(*nl));
+				if (!nl) {
+					r = HQ_E_NOMEM;
+					break;
+				}
+				list = nl;
+				cap = ncap;
+			}
+			struct store_webhook *w = &list[n++];
+			memset(w, 0, sizeof(*w));
+			bool nomem = false;
+			snprintf(w->id, sizeof(w->id), "%s", (const char *)sqlite3_column_text(st, 0));
+			w->provider = column_dup(st, 1);
+			w->name = column_dup(st, 2);
+			w->secret = column_dup_opt(st, 3, &nomem);
+			w->enabled = sqlite3_column_int(st, 4) != 0;
+			w->created_at_ms = sqlite3_column_int64(st, 5);
+			w->updated_at_ms = sqlite3_column_int64(st, 6);
+			if (nomem || !w->provider || !w->name)
+				r = HQ_E_NOMEM;
+			rc = SQLITE_OK;
+		}
+		if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_OK)
+			r = sqlite_fail(s->reader, rc, "reading webhooks", err);
+		sqlite3_finalize(st);
+		for (size_t i = 0; r == 0 && i < n; i++)
+			r = sqlite_webhook_commands(s, &list[i], err);
+		if (sqlite3_exec(s->reader, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			sqlite3_exec(s->reader, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&s->read_lock);
+	if (r < 0) {
+		store_webhook_list_release(list, n);
+		return r;
+	}
+	*ret = list;
+	*n_ret = n;
+	return 0;
+}
+
+static int sqlite_webhook_command_put(struct store *base, const char *webhook_id,
+				      const struct store_webhook_command *c, bool create,
+				      int64_t now_ms, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->write_lock);
+	sqlite3_stmt *st = NULL;
+	/* The webhook must exist: the insert selects from it. */
+	const char *sql =
+		create ? "INSERT INTO webhook_commands (id, webhook_id, trigger, action, agent,"
+			 " template, conditions, priority, created_at, updated_at)"
+			 " SELECT ?1, id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 FROM webhooks WHERE id = ?2" :
+			 "UPDATE webhook_commands SET trigger = ?3, action = ?4, agent = ?5,"
+			 " template = ?6, conditions = ?7, priority = ?8, updated_at = ?9"
+			 " WHERE id = ?1 AND webhook_id = ?2";
+	int rc = sqlite3_prepare_v2(s->writer, sql, -1, &st, NULL);
+	int r, changed = 0;
+	if (rc != SQLITE_OK) {
+		r = sqlite_fail(s->writer, rc, "preparing a webhook command", err);
+	} else {
+		sqlite3_bind_text(st, 1, c->id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, webhook_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, c->trigger, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 4, c->action, -1, SQLITE_TRANSIENT);
+		bind_opt(st, 5, c->agent);
+		bind_opt(st, 6, c->template_text);
+		bind_opt(st, 7, c->conditions_json);
+		sqlite3_bind_int64(st, 8, c->priority);
+		sqlite3_bind_int64(st, 9, now_ms);
+		r = sqlite_admin_write(s, st, "storing a webhook command", &changed, err);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	if (r == 0 && changed == 0) {
+		store_error_set(err, create ? "no webhook '%s'" : "no command '%s' in that webhook",
+				create ? webhook_id : c->id);
+		return HQ_E_NOTFOUND;
+	}
+	return r;
+}
+
+static int sqlite_webhook_command_delete(struct store *base, const char *webhook_id,
+					 const char *id, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->write_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->writer,
+				    "DELETE FROM webhook_commands WHERE id = ?1 AND webhook_id = ?2", -1,
+				    &st, NULL);
+	int r, changed = 0;
+	if (rc != SQLITE_OK) {
+		r = sqlite_fail(s->writer, rc, "preparing a command delete", err);
+	} else {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, webhook_id, -1, SQLITE_TRANSIENT);
+		r = sqlite_admin_write(s, st, "deleting a webhook command", &changed, err);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	if (r == 0 && changed == 0) {
+		store_error_set(err, "no command '%s' in webhook '%s'", id, webhook_id);
+		return HQ_E_NOTFOUND;
+	}
+	return r;
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.insert_events = sqlite_insert_events,
@@ -1114,6 +1389,12 @@ static const struct store_ops sqlite_ops = {
 	.purge_events = sqlite_purge_events,
 	.list_events = sqlite_list_events,
 	.get_event = sqlite_get_event,
+	.webhook_create = sqlite_webhook_create,
+	.webhook_update = sqlite_webhook_update,
+	.webhook_delete = sqlite_webhook_delete,
+	.webhook_list = sqlite_webhook_list,
+	.webhook_command_put = sqlite_webhook_command_put,
+	.webhook_command_delete = sqlite_webhook_command_delete,
 };
 
 int store_sqlite_open(const char *path, const struct store_options *opt,

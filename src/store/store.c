@@ -233,3 +233,85 @@ int store_retry_events(struct store *s, const char *status, int64_t now_ms, int6
 	}
 	return s->ops->retry_events(s, status, now_ms, after_id, limit, count, last_id, err);
 }
+
+int store_webhook_create(struct store *s, const struct store_webhook *w, int64_t now_ms,
+			 struct store_error *err)
+{
+	return s->ops->webhook_create(s, w, now_ms, err);
+}
+
+int store_webhook_update(struct store *s, const char *id, const char *name, const char *secret,
+			 int enabled, int64_t now_ms, struct store_error *err)
+{
+	return s->ops->webhook_update(s, id, name, secret, enabled, now_ms, err);
+}
+
+int store_webhook_delete(struct store *s, const char *id, struct store_error *err)
+{
+	return s->ops->webhook_delete(s, id, err);
+}
+
+int store_webhook_get(struct store *s, const char *id, struct store_webhook *ret,
+		      struct store_error *err)
+{
+	struct store_webhook *list = NULL;
+	size_t n = 0;
+	int r = s->ops->webhook_list(s, id, &list, &n, err);
+	if (r < 0)
+		return r;
+	if (n == 0) {
+		free(list);
+		store_error_set(err, "no webhook '%s'", id);
+		return HQ_E_NOTFOUND;
+	}
+	*ret = list[0];
+	free(list);
+	return 0;
+}
+
+int store_webhook_list(struct store *s, struct store_webhook **ret, size_t *n,
+		       struct store_error *err)
+{
+	return s->ops->webhook_list(s, NULL, ret, n, err);
+}
+
+void store_webhook_release(struct store_webhook *w)
+{
+	if (!w)
+		return;
+	free(w->provider);
+	free(w->name);
+	if (w->secret)
+		memset(w->secret, 0, strlen(w->secret));
+	free(w->secret);
+	for (size_t i = 0; i < w->n_commands; i++) {
+		struct store_webhook_command *c = &w->commands[i];
+		free(c->trigger);
+		free(c->action);
+		free(c->agent);
+		free(c->template_text);
+		free(c->conditions_json);
+	}
+	free(w->commands);
+	memset(w, 0, sizeof(*w));
+}
+
+void store_webhook_list_release(struct store_webhook *list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++)
+		store_webhook_release(&list[i]);
+	free(list);
+}
+
+int store_webhook_command_put(struct store *s, const char *webhook_id,
+			      const struct store_webhook_command *c, bool create, int64_t now_ms,
+			      struct store_error *err)
+{
+	return s->ops->webhook_command_put(s, webhook_id, c, create, now_ms, err);
+}
+
+int store_webhook_command_delete(struct store *s, const char *webhook_id, const char *id,
+				 struct store_error *err)
+{
+	return s->ops->webhook_command_delete(s, webhook_id, id, err);
+}

@@ -219,6 +219,50 @@ int store_get_event(struct store *s, int64_t id, size_t max_body,
 		    struct store_event_detail *ret, struct store_error *err);
 void store_event_detail_release(struct store_event_detail *d);
 
+/* Dynamic routes. Ids are chosen by the caller ("wh_...", "cmd_..."). */
+#define STORE_WEBHOOK_ID_MAX 64
+
+struct store_webhook_command {
+	char id[STORE_WEBHOOK_ID_MAX];
+	char *trigger;
+	char *action; /* create_task, comment, ignore */
+	char *agent, *template_text, *conditions_json; /* NULL when not set */
+	int64_t priority;
+	int64_t created_at_ms, updated_at_ms;
+};
+
+struct store_webhook {
+	char id[STORE_WEBHOOK_ID_MAX];
+	char *provider, *name;
+	char *secret; /* NULL: none (unsigned deliveries, dev mode only) */
+	bool enabled;
+	int64_t created_at_ms, updated_at_ms;
+	struct store_webhook_command *commands; /* by priority, then creation */
+	size_t n_commands;
+};
+
+int store_webhook_create(struct store *s, const struct store_webhook *w, int64_t now_ms,
+			 struct store_error *err);
+/* Changes what is given (NULL / enabled < 0 keep the value). HQ_E_NOTFOUND. */
+int store_webhook_update(struct store *s, const char *id, const char *name, const char *secret,
+			 int enabled, int64_t now_ms, struct store_error *err);
+int store_webhook_delete(struct store *s, const char *id, struct store_error *err);
+/* One webhook with its commands. HQ_E_NOTFOUND. */
+int store_webhook_get(struct store *s, const char *id, struct store_webhook *ret,
+		      struct store_error *err);
+/* Every webhook, with its commands, oldest first. */
+int store_webhook_list(struct store *s, struct store_webhook **ret, size_t *n,
+		       struct store_error *err);
+void store_webhook_release(struct store_webhook *w);
+void store_webhook_list_release(struct store_webhook *list, size_t n);
+/* Adds (create) or replaces a command. HQ_E_NOTFOUND when the webhook (or,
+ * replacing, the command) does not exist. */
+int store_webhook_command_put(struct store *s, const char *webhook_id,
+			      const struct store_webhook_command *c, bool create, int64_t now_ms,
+			      struct store_error *err);
+int store_webhook_command_delete(struct store *s, const char *webhook_id, const char *id,
+				 struct store_error *err);
+
 /* Whether status names a state events can be in. */
 bool store_status_valid(const char *status);
 

@@ -156,6 +156,10 @@ static void regex_matches_posix_extended_patterns_anywhere_unless_anchored(void 
 		{ "{'path': 'text', 'regex': 'x|^line one'}", true },
 		{ "{'path': 'text', 'regex': 'one$'}", false },
 		{ "{'path': 'text', 'regex': 'two$'}", true },
+		{ "{'path': 'text', 'regex': '(^|,)line two'}", false },
+		{ "{'path': 'text', 'regex': '(^|,)line one'}", true },
+		{ "{'path': 'text', 'regex': '[^^]line'}", true }, /* ^ in brackets is no anchor */
+		{ "{'path': 'text', 'regex': '\\\\^|x'}", false }, /* an escaped ^ is the character */
 		{ "{'path': 'text', 'regex': 'one.line'}", true },
 		{ "{'path': 'text', 'regex': '[)]'}", false }, /* ")" in brackets is no group */
 	};
@@ -210,8 +214,10 @@ static void regex_on_a_long_subject_takes_one_pass(void **state)
 	assert_non_null(s);
 	memset(s, 'a', n);
 	assert_false(eval_string("{'path': 's', 'regex': '(a|b)(a|b)*x'}", s, n));
+	assert_false(eval_string("{'path': 's', 'regex': '^b|(a|b)(a|b)*x'}", s, n));
 	s[n - 1] = 'x';
 	assert_true(eval_string("{'path': 's', 'regex': '(a|b)(a|b)*x'}", s, n));
+	assert_true(eval_string("{'path': 's', 'regex': '^b|(a|b)(a|b)*x'}", s, n));
 	free(s);
 }
 

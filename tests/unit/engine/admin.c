@@ -43,7 +43,7 @@ static int setup(void **state)
 	struct store_error err;
 	if (store_open(f->path, &so, &f->store, &err) < 0)
 		return -1;
-	f->admin = (struct admin){ f->store, 1 << 20, count_wake, f, NULL };
+	f->admin = (struct admin){ f->store, 1 << 20, count_wake, f, NULL, NULL };
 	*state = f;
 	return 0;
 }
@@ -72,7 +72,8 @@ static unsigned call(struct fixture *f, const char *method, const char *path,
 	admin_reply_release(&f->rep);
 	json_decref(f->doc);
 	f->doc = NULL;
-	assert_int_equal(admin_handle(&f->admin, method, path, p, n, 1700000100000, &f->rep), 0);
+	struct admin_request req = { method, path, p, n, NULL, 0 };
+	assert_int_equal(admin_handle(&f->admin, &req, 1700000100000, &f->rep), 0);
 	if (f->rep.body) {
 		f->doc = json_loads(f->rep.body, 0, NULL);
 		assert_non_null(f->doc);
