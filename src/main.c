@@ -12,6 +12,8 @@ const struct cli_command cli_commands[] = {
 	{ "dlq", "list or retry the dead letters", cli_dlq, cli_dlq_help },
 	{ "purge", "delete old completed events or dead letters", cli_purge, cli_purge_help },
 	{ "routes", "check the routes of a configuration file", cli_routes, cli_routes_help },
+	{ "webhooks", "manage dynamic webhooks (or export them as routes)", cli_webhooks,
+	  cli_webhooks_help },
 	{ "version", "print the version", cli_version, cli_version_help },
 	{ "help", "list commands or explain one", cli_help, cli_help_help },
 	{ NULL, NULL, NULL, NULL },

@@ -34,6 +34,8 @@ int cli_purge(int argc, char **argv);
 void cli_purge_help(FILE *out);
 int cli_routes(int argc, char **argv);
 void cli_routes_help(FILE *out);
+int cli_webhooks(int argc, char **argv);
+void cli_webhooks_help(FILE *out);
 int cli_version(int argc, char **argv);
 void cli_version_help(FILE *out);
 int cli_help(int argc, char **argv);

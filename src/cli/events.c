@@ -366,7 +366,7 @@ static int request(struct cli_target *t, const char *method, const char *path,
 {
 	long status = 0;
 	char *text = NULL;
-	if (cli_target_admin(t, method, path, p, n, &status, &text) < 0)
+	if (cli_target_admin(t, method, path, p, n, NULL, &status, &text) < 0)
 		return CLI_EXIT_FAILURE;
 	if (status < 200 || status > 299) {
 		cli_target_print_error(t, text);

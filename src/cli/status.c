@@ -115,7 +115,7 @@ int cli_status(int argc, char **argv)
 		struct buf b;
 		buf_init(&b, STATUS_RESPONSE_MAX);
 		long code = 0;
-		int r = cli_target_http(&t, "GET", "/status", STATUS_TIMEOUT_S, &code, &b);
+		int r = cli_target_http(&t, "GET", "/status", NULL, STATUS_TIMEOUT_S, &code, &b);
 		if (r == 0 && code != 200) {
 			fprintf(stderr, "hookq status: %s answered HTTP %ld\n", t.where, code);
 			r = HQ_E_IO;

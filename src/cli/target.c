@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "providers/provider.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -57,7 +58,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 }
 
 int cli_target_http(struct cli_target *t, const char *method, const char *path_query,
-		    long timeout_s, long *status, struct buf *out)
+		    const char *body, long timeout_s, long *status, struct buf *out)
 {
 	char full[4096];
 	size_t len = strlen(t->url);
@@ -93,9 +94,13 @@ int cli_target_http(struct cli_target *t, const char *method, const char *path_q
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	struct curl_slist *headers = NULL;
+	if (strcmp(method, "GET") != 0) {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+		if (body)
+			headers = curl_slist_append(NULL, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
@@ -103,6 +108,7 @@ int cli_target_http(struct cli_target *t, const char *method, const char *path_q
 	long code = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
+	curl_slist_free_all(headers);
 	if (rc != CURLE_OK) {
 		fprintf(stderr, "%s: cannot reach '%s': %s\n", t->cmd, shown,
 			curl_easy_strerror(rc));
@@ -132,7 +138,8 @@ static int query_string(const struct admin_param *p, size_t n, struct buf *out)
 }
 
 static int admin_local(struct cli_target *t, const char *method, const char *path,
-		       const struct admin_param *params, size_t n, long *status, char **json)
+		       const struct admin_param *params, size_t n, const char *body, long *status,
+		       char **json)
 {
 	struct store *store = NULL;
 	int r = cli_target_open_store(t, &store);
@@ -142,7 +149,13 @@ static int admin_local(struct cli_target *t, const char *method, const char *pat
 	 * its next poll (processor.poll_interval). */
 	struct admin a = { store, CLI_RESPONSE_MAX / 4, NULL, NULL, NULL, NULL };
 	struct admin_reply rep;
-	struct admin_request req = { method, path, params, n, NULL, 0 };
+	const char *names[16];
+	size_t k = 0;
+	for (const struct provider *const *p = provider_all; *p && k < 15; p++)
+		names[k++] = (*p)->name;
+	names[k] = NULL;
+	a.providers = names;
+	struct admin_request req = { method, path, params, n, body, body ? strlen(body) : 0 };
 	r = admin_handle(&a, &req, clock_now_ms(), &rep);
 	store_close(store);
 	if (r < 0) {
@@ -163,10 +176,11 @@ static int admin_local(struct cli_target *t, const char *method, const char *pat
 }
 
 int cli_target_admin(struct cli_target *t, const char *method, const char *path,
-		     const struct admin_param *params, size_t n, long *status, char **json)
+		     const struct admin_param *params, size_t n, const char *req_body, long *status,
+		     char **json)
 {
 	if (!t->url)
-		return admin_local(t, method, path, params, n, status, json);
+		return admin_local(t, method, path, params, n, req_body, status, json);
 	struct buf q, body;
 	buf_init(&q, 4096);
 	buf_init(&body, CLI_RESPONSE_MAX);
@@ -178,7 +192,7 @@ int cli_target_admin(struct cli_target *t, const char *method, const char *path,
 	if (r < 0) {
 		fprintf(stderr, "%s: the request is too long\n", t->cmd);
 	} else {
-		r = cli_target_http(t, method, q.data,
+		r = cli_target_http(t, method, q.data, req_body,
 				    strcmp(method, "GET") == 0 ? CLI_TIMEOUT_READ_S :
 								 CLI_TIMEOUT_WRITE_S,
 				    status, &body);

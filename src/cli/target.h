@@ -34,14 +34,15 @@ int cli_target_open_store(struct cli_target *t, struct store **ret);
  * (whose cap bounds it). Prints why and returns < 0 when the server cannot
  * be reached or refuses the credentials. */
 int cli_target_http(struct cli_target *t, const char *method, const char *path_query,
-		    long timeout_s, long *status, struct buf *out);
+		    const char *body, long timeout_s, long *status, struct buf *out);
 
 /* One admin API request, answered by the server (--url) or by
  * engine/admin on the database. *json is the document (malloc'd): the
  * answer on 2xx, {"error","message"} otherwise. Returns < 0 (having said
  * why) only when there is no answer at all. */
 int cli_target_admin(struct cli_target *t, const char *method, const char *path,
-		     const struct admin_param *params, size_t n, long *status, char **json);
+		     const struct admin_param *params, size_t n, const char *body, long *status,
+		     char **json);
 
 /* Prints {"error","message"} of a refused request as "cmd: message"
  * (control characters replaced). */

@@ -20,7 +20,7 @@ test('version, help and --help on every command', () => {
   assert.match(run(['version', '--verbose']).out, /sqlite 3\./);
   const help = run(['help']);
   assert.equal(help.code, 0);
-  const cmds = ['serve', 'status', 'events', 'dlq', 'purge', 'version', 'help'];
+  const cmds = ['serve', 'status', 'events', 'dlq', 'purge', 'routes', 'webhooks', 'version', 'help'];
   for (const cmd of cmds) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
   for (const cmd of cmds) {
     const a = run(['help', cmd]);

@@ -134,3 +134,49 @@ test('webhooks API: precise 400s, 401 without credentials, 405 with Allow', asyn
   const big = await api(srv, 'POST', '/api/webhooks', JSON.stringify({ provider: 'github', name: 'x'.repeat(70000) }));
   assert.equal(big.status, 413);
 });
+
+test('hookq webhooks: manage over --url or --db, secrets never on the command line, export to static routes', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const { bin } = await import('./helpers.mjs');
+  const run = (args, env = {}) => {
+    const r = spawnSync(bin, args, { env: { PATH: process.env.PATH, ADMIN_PASSWORD, ...env }, encoding: 'utf8', timeout: 15000 });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  const dir = tempDir(t);
+  const db = join(dir, 'h.db');
+  const srv = await startHookq({ db, t });
+  const created = run(['webhooks', 'create', '--provider', 'github', '--name', 'Team B', '--url', srv.url, '--json'],
+    { HOOKQ_WEBHOOK_SECRET: 'cli-secret-77' });
+  assert.equal(created.code, 0, created.err);
+  const hook = JSON.parse(created.out);
+  assert.equal(hook.has_secret, true);
+  const add = run(['webhooks', 'add-command', hook.id, '--trigger', 'issues.opened', '--agent', 'planning',
+    '--template', 'New: {{issue.title}}', '--priority', '7', '--conditions', '{"path":"issue.number","exists":true}', '--db', db]);
+  assert.equal(add.code, 0, add.err);
+  assert.match(add.out, /^ {2}7 +issues\.opened +create_task planning +New: \{\{issue\.title\}\} +\(conditions\)$/m);
+  const bad = run(['webhooks', 'add-command', hook.id, '--trigger', 'x', '--action', 'bogus', '--db', db]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /'action' must be create_task, comment or ignore, not 'bogus'/);
+  const list = run(['webhooks', 'list', '--url', srv.url]);
+  assert.match(list.out, new RegExp(`^${hook.id} +github +Team B +enabled +set +1$`, 'm'));
+  // The signed delivery works with the secret given through the environment.
+  const payload = opened();
+  assert.equal((await deliver(srv.url, { path: hook.endpoint, payload, secret: 'cli-secret-77' })).status, 200);
+  // Export: valid static routes, without the secret.
+  const exp = run(['webhooks', 'export', '--db', db]);
+  assert.equal(exp.code, 0, exp.err);
+  assert.ok(!exp.out.includes('cli-secret-77'));
+  const yaml = join(dir, 'routes.yaml');
+  writeFileSync(yaml, exp.out);
+  const check = run(['routes', 'check', '--config', yaml]);
+  assert.equal(check.code, 0, check.err + check.out);
+  assert.match(check.out, /7 +issues\.opened -> agent planning \(with conditions\); variables: issue\.title/);
+  assert.equal(run(['webhooks', 'disable', hook.id, '--url', srv.url]).code, 0);
+  assert.equal((await deliver(srv.url, { path: hook.endpoint, payload, secret: 'cli-secret-77' })).status, 404);
+  assert.equal(run(['webhooks', 'delete', hook.id, '--url', srv.url]).out, `webhook ${hook.id} deleted\n`);
+  assert.equal(run(['webhooks', 'show', hook.id, '--db', db]).code, 1);
+  assert.equal(run(['webhooks', 'frob']).code, 2);
+  await srv.stop();
+  assert.ok(!srv.logs.includes('cli-secret-77'));
+});
