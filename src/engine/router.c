@@ -184,6 +184,109 @@ static const char *new_text(const char *provider, const char *type, const json_t
 	return NULL;
 }
 
+static json_t *at(const json_t *root, const char *path)
+{
+	struct jpath p;
+	char err[64];
+	return jpath_parse(path, strlen(path), &p, err, sizeof(err)) < 0 ? NULL : jpath_get(&p, root);
+}
+
+/* A scalar as text ("12", "PROJ-1"); NULL for anything else. */
+static const char *scalar(const json_t *v, char *buf, size_t size)
+{
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+		return buf;
+	}
+	return NULL;
+}
+
+/* Where the event belongs, stable across its events (the flow key):
+ * github:owner/repo#12, github:owner/repo@refs/heads/main, jira:PROJ-1,
+ * gitlab:group/project#3, sentry:<issue id>, slack:<team>/<channel>/<thread>,
+ * linear:<identifier>. NULL when the payload does not say. And where a
+ * reply goes, as the outbox will need it. */
+static void locate(const char *provider, const json_t *root, json_t *doc)
+{
+	char a[64], b[64], id[600];
+	const char *ext = NULL;
+	json_t *reply = NULL;
+	if (strcmp(provider, "github") == 0) {
+		const char *repo = json_string_value(at(root, "repository.full_name"));
+		const char *num = scalar(at(root, "issue.number"), a, sizeof(a));
+		if (!num)
+			num = scalar(at(root, "pull_request.number"), a, sizeof(a));
+		const char *ref = json_string_value(at(root, "ref"));
+		if (repo && num) {
+			snprintf(id, sizeof(id), "github:%s#%s", repo, num);
+			ext = id;
+			const char *cid = scalar(at(root, "comment.id"), b, sizeof(b));
+			reply = json_pack("{s:s, s:s, s:s?}", "repository", repo, "number", num,
+					  "comment_id", cid);
+			if (reply && json_object_get(root, "comment"))
+				json_object_set_new(reply, "comment_kind",
+						    json_string(json_object_get(root, "pull_request") &&
+										!json_object_get(root, "issue") ?
+									"pull_request_review_comment" :
+									"issue_comment"));
+		} else if (repo && ref) {
+			snprintf(id, sizeof(id), "github:%s@%s", repo, ref);
+			ext = id;
+		}
+	} else if (strcmp(provider, "gitlab") == 0) {
+		const char *proj = json_string_value(at(root, "project.path_with_namespace"));
+		const char *iid = scalar(at(root, "object_attributes.iid"), a, sizeof(a));
+		if (!iid)
+			iid = scalar(at(root, "issue.iid"), a, sizeof(a));
+		if (!iid)
+			iid = scalar(at(root, "merge_request.iid"), a, sizeof(a));
+		if (proj && iid) {
+			snprintf(id, sizeof(id), "gitlab:%s#%s", proj, iid);
+			ext = id;
+		}
+	} else if (strcmp(provider, "jira") == 0) {
+		const char *key = json_string_value(at(root, "issue.key"));
+		if (key) {
+			snprintf(id, sizeof(id), "jira:%s", key);
+			ext = id;
+			reply = json_pack("{s:s}", "issue", key);
+		}
+	} else if (strcmp(provider, "sentry") == 0) {
+		const char *iss = scalar(at(root, "data.issue.id"), a, sizeof(a));
+		if (iss) {
+			snprintf(id, sizeof(id), "sentry:%s", iss);
+			ext = id;
+		}
+	} else if (strcmp(provider, "slack") == 0) {
+		const char *team = json_string_value(at(root, "team_id"));
+		const char *chan = json_string_value(at(root, "event.channel"));
+		const char *thread = json_string_value(at(root, "event.thread_ts"));
+		if (!thread)
+			thread = json_string_value(at(root, "event.ts"));
+		if (!chan)
+			chan = json_string_value(at(root, "channel_id"));
+		if (team && chan) {
+			snprintf(id, sizeof(id), "slack:%s/%s%s%s", team, chan, thread ? "/" : "",
+				 thread ? thread : "");
+			ext = id;
+		}
+		reply = json_pack("{s:s?, s:s?, s:s?}", "channel", chan, "thread_ts", thread,
+				  "response_url", json_string_value(at(root, "response_url")));
+	} else if (strcmp(provider, "linear") == 0) {
+		const char *ident = json_string_value(at(root, "data.identifier"));
+		if (!ident)
+			ident = json_string_value(at(root, "data.issue.identifier"));
+		if (ident) {
+			snprintf(id, sizeof(id), "linear:%s", ident);
+			ext = id;
+		}
+	}
+	json_object_set_new(doc, "external_id", ext ? json_string(ext) : json_null());
+	json_object_set_new(doc, "reply_to", reply ? reply : json_null());
+}
+
 /* The repository owner (organization or user) the authorization rules
  * look at. */
 static const char *owner_of(const char *provider, const json_t *root, const char *repository,
@@ -411,15 +514,19 @@ static int route_dynamic(struct router *rt, const struct store_claimed *ev,
 			json_array_append_new(skipped, json_pack("{s:s, s:s}", "route", w.id,
 								 "skipped", "no command matched"));
 	}
-	json_decref(root);
 	store_webhook_release(&w);
 	if (r < 0) {
+		json_decref(root);
 		json_decref(matches);
 		json_decref(skipped);
 		return r;
 	}
-	*ret = dumps_free(json_pack("{s:s, s:o, s:o}", "type", type, "matches", matches,
-				    "skipped", skipped));
+	json_t *doc = json_pack("{s:s, s:o, s:o}", "type", type, "matches", matches, "skipped",
+				skipped);
+	if (doc && root)
+		locate(ev->provider, root, doc);
+	json_decref(root);
+	*ret = dumps_free(doc);
 	return *ret ? 0 : HQ_E_NOMEM;
 }
 
@@ -478,15 +585,18 @@ int router_route(struct router *rt, const struct store_claimed *ev,
 	}
 	free(text_copy);
 	free(owner_copy);
-	json_decref(root);
 	ref_put(ref);
 	if (r < 0) {
+		json_decref(root);
 		json_decref(matches);
 		json_decref(skipped);
 		return r;
 	}
 	json_t *doc = json_pack("{s:s, s:o, s:o}", "type", type, "matches", matches, "skipped",
 				skipped);
+	if (doc)
+		locate(ev->provider, root, doc);
+	json_decref(root);
 	*ret = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	return *ret ? 0 : HQ_E_NOMEM;

@@ -66,6 +66,9 @@ test('commands, triggers and authorization decide what each event asks for, reco
   let r = await deliver(srv.url, { event: 'issue_comment', payload: comment });
   let d = await routed(db, r.json.event_id);
   assert.equal(d.type, 'issue_comment.created');
+  assert.equal(d.external_id, `github:${comment.repository.full_name}#${comment.issue.number}`, 'the flow key');
+  assert.deepEqual(d.reply_to, { repository: comment.repository.full_name, number: String(comment.issue.number),
+    comment_id: String(comment.comment.id), comment_kind: 'issue_comment' });
   assert.equal(d.matches.length, 1);
   const m = d.matches[0];
   assert.deepEqual({ route: m.route, kind: m.kind, command: m.command, agent: m.agent },
@@ -118,7 +121,7 @@ test('commands, triggers and authorization decide what each event asks for, reco
   assert.deepEqual(d.matches, []);
 
   // Slack: the slash command is the prefix.
-  const form = 'command=%2Fagent&text=run+the+deploy&user_name=alice&user_id=U1&team_id=T1&trigger_id=9.8.7';
+  const form = 'command=%2Fagent&text=run+the+deploy&user_name=alice&user_id=U1&team_id=T1&channel_id=C9&trigger_id=9.8.7&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1';
   const ts = String(Math.floor(Date.now() / 1000));
   const sig = 'v0=' + createHmac('sha256', 'slack-routing-secret').update(`v0:${ts}:${form}`).digest('hex');
   const slack = await fetch(srv.url + '/webhooks/slack', { method: 'POST', body: form,
@@ -128,6 +131,8 @@ test('commands, triggers and authorization decide what each event asks for, reco
   d = await routed(db, row.id);
   assert.deepEqual({ command: d.matches[0].command, agent: d.matches[0].agent, prompt: d.matches[0].prompt },
     { command: 'run', agent: 'ops', prompt: 'run the deploy for alice' });
+  assert.equal(d.external_id, 'slack:T1/C9');
+  assert.equal(d.reply_to.response_url, 'https://hooks.slack.com/commands/1');
 
   // The decision is part of the event in the admin API.
   const auth = { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64') };
