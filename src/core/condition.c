@@ -87,6 +87,8 @@ static void loc_pop(struct parse *p, size_t old)
 static const char *printable(const char *s, char *out, size_t size)
 {
 	size_t i = 0, o = 0;
+	if (!s)
+		s = "";
 	for (; s[i] && o + 4 < size; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		out[o++] = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : '?';
