@@ -325,14 +325,67 @@ static size_t build_endpoints(struct config *cfg, struct http_endpoint *eps, siz
 			.event_json = cfg->generic_event_json,
 		};
 		snprintf(paths[n], 64, "/webhooks/%s", (*p)->name);
-		eps[n] = (struct http_endpoint){ paths[n], *p, st };
+		eps[n] = (struct http_endpoint){ paths[n], *p, st, NULL };
 		n++;
 		if (!templates && strcmp((*p)->name, "github") == 0) {
-			eps[n] = (struct http_endpoint){ "/webhook", *p, st };
+			eps[n] = (struct http_endpoint){ "/webhook", *p, st, NULL };
 			n++;
 		}
 	}
 	return n;
+}
+
+/* The endpoints of routes that have their own (/webhooks/team-a), with
+ * their secrets from the environment or a file. In production a route
+ * endpoint without a secret is refused (exit 78). Copies what it keeps:
+ * the route table may be replaced on reload. */
+static int route_endpoints(struct config *cfg, const struct route_table *t,
+			   struct http_endpoint *eps, size_t *n, size_t max, char (*paths)[64],
+			   char (*names)[72], char **secrets)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct route *r = &t->routes[i];
+		if (!r->endpoint)
+			continue;
+		if (*n >= max)
+			return -1;
+		const struct provider *p = provider_find(r->provider);
+		char *secret = NULL;
+		if (r->secret_env) {
+			const char *v = getenv(r->secret_env);
+			secret = v && *v ? strdup(v) : NULL;
+			if (!secret && !cfg->dev) {
+				fprintf(stderr, "hookq: route '%s': %s (its secret_env) is not set\n",
+					r->name, r->secret_env);
+				return -1;
+			}
+		} else if (r->secret_file) {
+			char key[128];
+			snprintf(key, sizeof(key), "route '%s' secret_file", r->name);
+			if (read_secret_file(key, r->secret_file, &secret) < 0)
+				return -1;
+		} else if (!cfg->dev) {
+			fprintf(stderr, "hookq: route '%s': endpoint %s needs secret_env or "
+					"secret_file (or dev mode)\n", r->name, r->endpoint);
+			return -1;
+		}
+		/* The provider's settings, with the route's secret. */
+		struct http_endpoint tmpl[32];
+		char tpaths[32][64];
+		size_t nt = build_endpoints(cfg, tmpl, 32, tpaths, true);
+		for (size_t k = 0; k < nt; k++)
+			if (tmpl[k].provider == p)
+				eps[*n] = tmpl[k];
+		snprintf(paths[*n], 64, "%s", r->endpoint);
+		snprintf(names[*n], 72, "%s", r->name);
+		eps[*n].path = paths[*n];
+		eps[*n].route = names[*n];
+		eps[*n].settings.secret = secret;
+		eps[*n].settings.secret_len = secret ? strlen(secret) : 0;
+		secrets[*n] = secret;
+		(*n)++;
+	}
+	return 0;
 }
 
 /* "github gitlab(unsigned)" for the start-up log. */
@@ -390,6 +443,13 @@ int cli_serve(int argc, char **argv)
 	struct http_endpoint endpoints[32];
 	char endpoint_paths[32][64];
 	size_t n_endpoints = build_endpoints(&cfg, endpoints, 32, endpoint_paths, false);
+	char route_names[32][72];
+	char *route_secrets[32] = { NULL };
+	if (route_endpoints(&cfg, routes, endpoints, &n_endpoints, 32, endpoint_paths, route_names,
+			    route_secrets) < 0) {
+		exit_code = CLI_EXIT_CONFIG;
+		goto out_secrets;
+	}
 	struct http_endpoint dynamic[32];
 	char dynamic_paths[32][64];
 	size_t n_dynamic = build_endpoints(&cfg, dynamic, 32, dynamic_paths, true);
@@ -577,6 +637,12 @@ out_store:
 	store_close(store);
 	if (exit_code == CLI_EXIT_OK)
 		log_msg(HQ_LOG_INFO, "stopped", NULL);
+out_secrets:
+	for (size_t i = 0; i < 32; i++) {
+		if (route_secrets[i])
+			crypto_cleanse(route_secrets[i], strlen(route_secrets[i]));
+		free(route_secrets[i]);
+	}
 out_config:
 	router_free(router);
 	route_table_free(routes);

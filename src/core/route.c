@@ -285,9 +285,10 @@ static int parse_trigger(struct reader *rd, yaml_node_t *n, const char *where,
 static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		       const char *const *providers, struct route *rt)
 {
-	static const char *const keys[] = { "name",	     "provider", "command_prefix",
-					    "default_command", "commands", "triggers",
-					    NULL };
+	static const char *const keys[] = { "name",	       "provider",    "endpoint",
+					    "secret_env",      "secret_file", "command_prefix",
+					    "default_command", "commands",    "triggers",
+					    "secret",	       NULL };
 	if (n->type != YAML_MAPPING_NODE)
 		return fail(rd, n, where, "a route is a mapping (name, provider, command_prefix, "
 				     "commands, default_command, triggers)");
@@ -297,6 +298,15 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		r = name(rd, n, "provider", where, true, &rt->provider);
 	if (r == 0)
 		r = name(rd, n, "name", where, false, &rt->name);
+	if (r == 0)
+		r = text(rd, n, "endpoint", where, false, &rt->endpoint);
+	if (r == 0)
+		r = text(rd, n, "secret_env", where, false, &rt->secret_env);
+	if (r == 0)
+		r = text(rd, n, "secret_file", where, false, &rt->secret_file);
+	if (r == 0 && map_get(rd, n, "secret"))
+		r = fail(rd, map_get(rd, n, "secret"), where,
+			 "a secret is never written in the file: use secret_env or secret_file");
 	if (r == 0)
 		r = text(rd, n, "command_prefix", where, false, &rt->command_prefix);
 	if (r == 0)
@@ -316,6 +326,27 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 	}
 	if (!rt->name && !(rt->name = strdup(rt->provider)))
 		return HQ_E_NOMEM;
+	if (rt->endpoint) {
+		/* /webhooks/<one segment>, not a provider's own path: the
+		 * events are stored under the route's name. */
+		const char *seg = rt->endpoint + 10;
+		bool ok = strncmp(rt->endpoint, "/webhooks/", 10) == 0 && name_valid(seg);
+		for (const char *const *p = providers; ok && p && *p; p++)
+			ok = strcmp(*p, seg) != 0;
+		if (!ok)
+			return fail(rd, map_get(rd, n, "endpoint"), where,
+				    "'endpoint' must be /webhooks/<name> (letters, digits, - and _; "
+				    "not a provider's own path), not '%.64s'",
+				    rt->endpoint);
+		if (strncmp(rt->name, "wh_", 3) == 0)
+			return fail(rd, n, where, "route names starting with wh_ are for dynamic webhooks");
+		if (rt->secret_env && rt->secret_file)
+			return fail(rd, n, where, "give secret_env or secret_file, not both");
+	} else if (rt->secret_env || rt->secret_file) {
+		return fail(rd, n, where,
+			    "secret_env and secret_file go with an 'endpoint' of the route's own "
+			    "(without one the route reads the provider's endpoint and its secret)");
+	}
 	if (rt->command_prefix && strchr(rt->command_prefix, ' '))
 		return fail(rd, map_get(rd, n, "command_prefix"), where,
 			    "'command_prefix' must be one word, such as @agent");
@@ -443,11 +474,16 @@ int route_table_parse(const char *text_in, size_t len, const char *filename,
 		t->n = i + 1;
 		yaml_node_t *rn = node_at(&rd, list->data.sequence.items.start[i]);
 		r = parse_route(&rd, rn, where, providers, &t->routes[i]);
-		for (size_t j = 0; r == 0 && j < i; j++)
+		for (size_t j = 0; r == 0 && j < i; j++) {
 			if (strcmp(t->routes[j].name, t->routes[i].name) == 0)
 				r = fail(&rd, rn, where,
 					 "route name '%s' is taken by routes[%zu] (give one a 'name')",
 					 t->routes[i].name, j);
+			else if (t->routes[i].endpoint && t->routes[j].endpoint &&
+				 strcmp(t->routes[i].endpoint, t->routes[j].endpoint) == 0)
+				r = fail(&rd, rn, where, "endpoint '%s' is taken by routes[%zu]",
+					 t->routes[i].endpoint, j);
+		}
 		if (r == 0)
 			qsort(t->routes[i].triggers, t->routes[i].n_triggers,
 			      sizeof(*t->routes[i].triggers), trigger_order);
@@ -495,6 +531,9 @@ void route_table_free(struct route_table *t)
 		free(rt->triggers);
 		free(rt->name);
 		free(rt->provider);
+		free(rt->endpoint);
+		free(rt->secret_env);
+		free(rt->secret_file);
 		free(rt->command_prefix);
 		free(rt->default_command);
 	}

@@ -42,6 +42,11 @@ struct route_trigger {
 struct route {
 	char *name;
 	char *provider;
+	/* Its own endpoint ("/webhooks/team-a") with its own secret, named by
+	 * an environment variable or a file (never inline); NULL: the route
+	 * reads the provider's endpoint. */
+	char *endpoint;
+	char *secret_env, *secret_file;
 	char *command_prefix; /* NULL: no commands */
 	char *default_command;
 	struct route_command *commands;

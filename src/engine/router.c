@@ -419,6 +419,15 @@ static json_t *route_one(const struct router *rt, const struct route *r, const c
 						 "no trigger matched");
 }
 
+/* Whether a static route reads the event: the events of its own endpoint,
+ * or without one, those of its provider's endpoint. */
+static bool reads(const struct route *r, const struct store_claimed *ev)
+{
+	if (strcmp(r->provider, ev->provider) != 0)
+		return false;
+	return strcmp(ev->route, r->endpoint ? r->name : ev->provider) == 0;
+}
+
 static char *dumps_free(json_t *doc)
 {
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -536,16 +545,14 @@ int router_route(struct router *rt, const struct store_claimed *ev,
 	*ret = NULL;
 	if (strncmp(ev->route, "wh_", 3) == 0)
 		return route_dynamic(rt, ev, info, ret);
-	/* Static routes read the provider's own endpoint only. */
-	if (strcmp(ev->route, ev->provider) != 0)
-		return 0;
+
 	struct table_ref *ref = ref_get(rt);
 	if (!ref)
 		return 0;
 	const struct route_table *t = ref->t;
 	bool any = false;
 	for (size_t i = 0; i < t->n && !any; i++)
-		any = strcmp(t->routes[i].provider, ev->provider) == 0;
+		any = reads(&t->routes[i], ev);
 	if (!any) {
 		ref_put(ref);
 		return 0;
@@ -574,7 +581,7 @@ int router_route(struct router *rt, const struct store_claimed *ev,
 	char *owner_copy = owner ? strdup(owner) : NULL;
 	for (size_t i = 0; r == 0 && i < t->n; i++) {
 		const struct route *route = &t->routes[i];
-		if (strcmp(route->provider, ev->provider) != 0)
+		if (!reads(route, ev))
 			continue;
 		bool matched;
 		json_t *d = route_one(rt, route, type, info, root, text_copy, owner_copy, &matched);

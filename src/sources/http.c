@@ -734,7 +734,9 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 
 	struct store_event_in *ev = &req->ing.ev;
 	ev->provider = ep->provider->name;
-	ev->route = req->webhook_id[0] ? req->webhook_id : ep->provider->name;
+	ev->route = req->webhook_id[0] ? req->webhook_id :
+		    ep->route		   ? ep->route :
+					     ep->provider->name;
 	ev->delivery_id = req->delivery_id;
 	ev->event_type = req->event;
 	ev->headers_json = req->headers_json;

@@ -20,6 +20,7 @@ struct http_endpoint {
 	const char *path;
 	const struct provider *provider;
 	struct provider_settings settings;
+	const char *route; /* stored as the event's route; NULL: the provider */
 };
 
 struct http_options {

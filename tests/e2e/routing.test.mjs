@@ -155,3 +155,44 @@ test('events of a provider no route reads carry no routing', async (t) => {
   await waitFor(() => query(db, `select status from events where id = ${r.json.event_id}`)[0].status === 'completed');
   assert.equal(query(db, `select routing from events where id = ${r.json.event_id}`)[0].routing, null);
 });
+
+test('a route with its own endpoint and secret reads only what arrives there', async (t) => {
+  const dir = tempDir(t);
+  const cfg = join(dir, 'hookq.yaml');
+  writeFileSync(cfg, `
+routes:
+  - name: team-a
+    provider: github
+    endpoint: /webhooks/team-a
+    secret_env: TEAM_A_SECRET
+    triggers:
+      - {on: "issues.*", agent: team-a-bot, prompt: "A: {{issue.title}}"}
+  - provider: github
+    triggers:
+      - {on: "issues.*", agent: default-bot, prompt: "D: {{issue.title}}"}
+`);
+  const { spawnSync } = await import('node:child_process');
+  const { bin, SECRET } = await import('./helpers.mjs');
+  const refused = spawnSync(bin, ['serve', '--config', cfg, '--db', join(dir, 'x.db')],
+    { env: { PATH: process.env.PATH, GITHUB_WEBHOOK_SECRET: SECRET, ADMIN_PASSWORD }, encoding: 'utf8', timeout: 15000 });
+  assert.equal(refused.status, 78);
+  assert.match(refused.stderr, /route 'team-a': TEAM_A_SECRET \(its secret_env\) is not set/);
+
+  const db = join(dir, 'h.db');
+  const srv = await startHookq({ db, t, args: ['--config', cfg], env: { TEAM_A_SECRET: 'team-a-secret-1' } });
+  assert.match(srv.logs, /endpoints="[^"]*\/webhooks\/team-a/);
+  const payload = sample('issues', 'opened');
+  const a = await deliver(srv.url, { path: '/webhooks/team-a', event: 'issues', payload, secret: 'team-a-secret-1' });
+  assert.equal(a.status, 200);
+  assert.equal((await deliver(srv.url, { path: '/webhooks/team-a', event: 'issues', payload })).status, 401,
+    'the provider\'s secret does not open the route\'s endpoint');
+  const d = await deliver(srv.url, { event: 'issues', payload });
+  assert.equal(d.status, 200);
+  assert.equal(query(db, `select route from events where id = ${a.json.event_id}`)[0].route, 'team-a');
+  const ra = await routed(db, a.json.event_id);
+  assert.deepEqual(ra.matches.map((m) => [m.route, m.agent]), [['team-a', 'team-a-bot']]);
+  const rd = await routed(db, d.json.event_id);
+  assert.deepEqual(rd.matches.map((m) => [m.route, m.agent]), [['github', 'default-bot']]);
+  await srv.stop();
+  assert.ok(!srv.logs.includes('team-a-secret-1'));
+});

@@ -108,7 +108,7 @@ static void mistakes_are_named_with_file_line_and_column(void **state)
 		{ "routes:\n  - name: x\n",
 		  "hookq.yaml:2:5: routes[0]: 'provider' is required" },
 		{ "routes:\n  - provider: github\n    comands: []\n",
-		  "hookq.yaml:3:5: routes[0]: unknown key 'comands' (expected name, provider, command_prefix, default_command, commands, triggers)" },
+		  "hookq.yaml:3:5: routes[0]: unknown key 'comands' (expected name, provider, endpoint, secret_env, secret_file, command_prefix, default_command, commands, triggers, secret)" },
 		{ "routes:\n  - provider: github\n",
 		  "hookq.yaml:2:5: routes[0]: a route needs commands or triggers" },
 		{ "routes:\n  - provider: github\n    commands:\n      - {name: fix, agent: a, prompt: p}\n",
@@ -135,6 +135,16 @@ static void mistakes_are_named_with_file_line_and_column(void **state)
 		  "hookq.yaml:2:30: routes[0]: 'name' must be 1-64 letters, digits, '-' or '_', not 'a b'" },
 		{ "routes:\n  - provider: github\n  bad: [\n",
 		  NULL },
+		{ "routes:\n  - {provider: github, endpoint: /webhooks/a, secret: x, triggers: [{on: x, agent: a, prompt: p}]}\n",
+		  "hookq.yaml:2:55: routes[0]: a secret is never written in the file: use secret_env or secret_file" },
+		{ "routes:\n  - {provider: github, endpoint: /hooks/a, triggers: [{on: x, agent: a, prompt: p}]}\n",
+		  "hookq.yaml:2:34: routes[0]: 'endpoint' must be /webhooks/<name> (letters, digits, - and _; not a provider's own path), not '/hooks/a'" },
+		{ "routes:\n  - {provider: github, endpoint: /webhooks/slack, triggers: [{on: x, agent: a, prompt: p}]}\n",
+		  "hookq.yaml:2:34: routes[0]: 'endpoint' must be /webhooks/<name> (letters, digits, - and _; not a provider's own path), not '/webhooks/slack'" },
+		{ "routes:\n  - {provider: github, secret_env: X, triggers: [{on: x, agent: a, prompt: p}]}\n",
+		  "hookq.yaml:2:5: routes[0]: secret_env and secret_file go with an 'endpoint' of the route's own (without one the route reads the provider's endpoint and its secret)" },
+		{ "routes:\n  - {name: a, provider: github, endpoint: /webhooks/x, triggers: [{on: x, agent: a, prompt: p}]}\n  - {name: b, provider: github, endpoint: /webhooks/x, triggers: [{on: x, agent: a, prompt: p}]}\n",
+		  "hookq.yaml:3:5: routes[1]: endpoint '/webhooks/x' is taken by routes[0]" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct route_table *t = NULL;
