@@ -219,8 +219,8 @@ static void re_item(struct re_group *g, size_t size, size_t loops, size_t nest, 
 }
 
 /* Why pattern s must not be compiled, or NULL; then *expanded is how many
- * elements glibc builds for it. What
- * costs glibc (measured with 256-byte patterns):
+ * elements glibc builds for it. What costs glibc (measured with patterns
+ * of at most 256 bytes):
  * - expansion: it copies the operand of {m,n} and +, so
  *   "((a{255}){255}){255}" took 3 GB and 13 s to compile, and ".{0,n}"
  *   takes n*n memory;
@@ -290,7 +290,7 @@ static const char *regex_unsafe(const char *s, size_t *expanded)
 		if (g->nest > CONDITION_MAX_REGEX_NESTING)
 			return "repetitions nest more than 8 deep";
 		if (above_loops + g->loops > CONDITION_MAX_REGEX_EMPTY_LOOPS)
-			return "more than 4 loops over what can match nothing, as (a*)* or a** (write a*)";
+			return "more than 4 loops over what can match the empty string, as (a*)* (write a*)";
 	}
 	*expanded = above + g->size;
 	return NULL;

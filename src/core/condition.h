@@ -54,10 +54,9 @@ struct condition;
  * Unknown keys, more than one operator, an empty all/any/in, nesting or
  * node counts beyond the limits are errors. Patterns must not use
  * back-references (their matching time is exponential) or an unmatched
- * ")", nor expand or nest repetitions beyond the limits. HQ_E_NOMEM when
- * memory runs out. The size
- * of spec itself (and of its "equals" and "in" values) is the caller's
- * limit, such as the request body limit of the API that takes it. */
+ * ")", nor pass the regex limits above. HQ_E_NOMEM when memory runs out.
+ * The size of spec itself (and of its "equals" and "in" values) is the
+ * caller's limit, such as the request body limit of the API that takes it. */
 int condition_parse(const json_t *spec, struct condition **ret, char *err, size_t err_size);
 
 /* Whether c holds for the payload root. Reads c only, so threads may share
