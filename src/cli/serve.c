@@ -21,6 +21,7 @@
 #include "engine/router.h"
 #include "engine/status.h"
 #include "providers/provider.h"
+#include "providers/standard.h"
 #include "sources/http.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -443,6 +444,16 @@ int cli_serve(int argc, char **argv)
 	struct http_endpoint endpoints[32];
 	char endpoint_paths[32][64];
 	size_t n_endpoints = build_endpoints(&cfg, endpoints, 32, endpoint_paths, false);
+	for (size_t i = 0; i < n_endpoints; i++) {
+		const struct http_endpoint *e = &endpoints[i];
+		if (strcmp(e->provider->name, "standard") == 0 && e->settings.secret &&
+		    !standard_secret_valid(e->settings.secret)) {
+			fprintf(stderr, "hookq: standard.secret (STANDARD_WEBHOOK_SECRET): not whsec_ "
+					"followed by base64\n");
+			exit_code = CLI_EXIT_CONFIG;
+			goto out_config;
+		}
+	}
 	char route_names[32][72];
 	char *route_secrets[32] = { NULL };
 	if (route_endpoints(&cfg, routes, endpoints, &n_endpoints, 32, endpoint_paths, route_names,

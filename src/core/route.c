@@ -324,6 +324,17 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		return fail(rd, map_get(rd, n, "provider"), where,
 			    "unknown provider '%.64s' (expected one of: %s)", rt->provider, list);
 	}
+	if (rt->endpoint) {
+		/* Its events are stored under its name: a provider's name
+		 * would mix them with that provider's endpoint's. */
+		bool clash = !rt->name;
+		for (const char *const *p = providers; !clash && p && *p; p++)
+			clash = strcmp(*p, rt->name) == 0;
+		if (clash)
+			return fail(rd, n, where,
+				    "a route with its own endpoint needs a 'name' that is not a "
+				    "provider's name");
+	}
 	if (!rt->name && !(rt->name = strdup(rt->provider)))
 		return HQ_E_NOMEM;
 	if (rt->endpoint) {

@@ -12,6 +12,7 @@
 
 #include "core/condition.h"
 #include "core/template.h"
+#include "providers/standard.h"
 #include "util/crypto.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -746,6 +747,11 @@ static int webhook_create(const struct admin *a, const struct admin_request *req
 		r = fail(out, 400, "bad_request", "'enabled' must be true or false");
 		goto out;
 	}
+	if (secret && strcmp(provider, "standard") == 0 && !standard_secret_valid(secret)) {
+		r = fail(out, 400, "bad_request",
+			 "a Standard Webhooks secret is whsec_ followed by base64");
+		goto out;
+	}
 	random_id("wh_", w.id, sizeof(w.id));
 	w.provider = (char *)(uintptr_t)provider;
 	w.name = (char *)(uintptr_t)(name ? name : provider);
@@ -781,6 +787,19 @@ static int webhook_update(const struct admin *a, const struct admin_request *req
 		goto out;
 	}
 	struct store_error err;
+	if (secret) {
+		struct store_webhook cur;
+		int g = store_webhook_get(a->store, id, &cur, &err);
+		bool bad = g == 0 && strcmp(cur.provider, "standard") == 0 &&
+			   !standard_secret_valid(secret);
+		if (g == 0)
+			store_webhook_release(&cur);
+		if (bad) {
+			r = fail(out, 400, "bad_request",
+				 "a Standard Webhooks secret is whsec_ followed by base64");
+			goto out;
+		}
+	}
 	r = store_webhook_update(a->store, id, name, secret, en ? json_is_true(en) : -1, now_ms,
 				 &err);
 	if (r == HQ_E_NOTFOUND)

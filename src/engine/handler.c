@@ -22,8 +22,9 @@ int handler_handle(void *ctx, const struct store_claimed *ev, struct event_info 
 		int r = p->normalize(ev->event_type, ev->body, ev->body_len, info, why, why_size);
 		if (r < 0 || !opt || !opt->router)
 			return r;
-		if (router_route(opt->router, ev, info, &info->routing) < 0) {
-			snprintf(why, why_size, "out of memory while routing");
+		r = router_route(opt->router, ev, info, &info->routing);
+		if (r < 0) {
+			snprintf(why, why_size, "routing failed: %s", hq_strerror(r));
 			return HQ_E_RETRY;
 		}
 		return 0;

@@ -12,6 +12,9 @@
 #include "core/jpath.h"
 #include "util/error.h"
 
+/* The JSON of a Slack interactivity form is read up to this size. */
+#define ROUTER_FORM_PAYLOAD_MAX (256 * 1024)
+
 /* A route table shared by the workers using it. */
 struct table_ref {
 	struct route_table *t;
@@ -61,6 +64,16 @@ void router_set_routes(struct router *r, struct route_table *routes)
 	ref_put(old);
 }
 
+/* Whether a list setting names anyone (authz_list_parse gives NULL for an
+ * empty one, and also when out of memory). */
+static bool list_set(const char *text)
+{
+	for (const char *p = text; p && *p; p++)
+		if (*p != ',' && *p != ' ' && *p != '\t' && *p != '\n')
+			return true;
+	return false;
+}
+
 int router_new(const struct router_rules *rules, struct route_table *routes,
 	       struct store *store, struct router **ret)
 {
@@ -75,6 +88,15 @@ int router_new(const struct router_rules *rules, struct route_table *routes,
 	r->triggers = authz_list_parse(rules->trigger_users);
 	r->mentioned = rules->mentioned_user ? strdup(rules->mentioned_user) : NULL;
 	r->bot = rules->bot_login ? strdup(rules->bot_login) : NULL;
+	/* A rule lost to a failed allocation would open what it closes. */
+	if ((!r->orgs && list_set(rules->allowed_orgs)) ||
+	    (!r->users && list_set(rules->allowed_users)) ||
+	    (!r->triggers && list_set(rules->trigger_users)) ||
+	    (!r->mentioned && rules->mentioned_user) || (!r->bot && rules->bot_login)) {
+		router_free(r);
+		route_table_free(routes);
+		return HQ_E_NOMEM;
+	}
 	r->rules = (struct authz_rules){ r->orgs, r->users, r->triggers, r->mentioned, r->bot };
 	r->store = store;
 	router_set_routes(r, routes);
@@ -103,6 +125,17 @@ static json_t *payload_of(const struct store_claimed *ev)
 	json_t *doc = json_loadb(ev->body, ev->body_len, 0, NULL);
 	if (doc)
 		return doc;
+	/* Slack interactivity: the JSON is the form's payload field. */
+	size_t plen = 0;
+	char *payload = malloc(ROUTER_FORM_PAYLOAD_MAX);
+	if (payload && form_get(ev->body, ev->body_len, "payload", payload, ROUTER_FORM_PAYLOAD_MAX,
+				&plen) == 0 &&
+	    plen < ROUTER_FORM_PAYLOAD_MAX) {
+		doc = json_loadb(payload, plen, 0, NULL);
+		free(payload);
+		return doc;
+	}
+	free(payload);
 	static const char *const fields[] = { "command",     "text",	   "user_id",
 					      "user_name",   "channel_id", "channel_name",
 					      "team_id",     "team_domain", "trigger_id",
@@ -137,15 +170,23 @@ static bool starts(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 /* The text that commands are read from: what the event newly says (the
  * comment itself, never the parent issue's body, or every later comment
  * would trigger again). */
 static const char *new_text(const char *provider, const char *type, const json_t *root,
 			    char *buf, size_t size)
 {
+	/* Only what is new: an edited or deleted comment must not run its
+	 * command again. */
 	if (strcmp(provider, "github") == 0) {
 		if (json_object_get(root, "comment"))
-			return str_at(root, "comment.body");
+			return ends_with(type, ".created") ? str_at(root, "comment.body") : NULL;
 		if (strcmp(type, "issues.opened") == 0)
 			return str_at(root, "issue.body");
 		if (strcmp(type, "pull_request.opened") == 0)
@@ -156,8 +197,9 @@ static const char *new_text(const char *provider, const char *type, const json_t
 	}
 	if (strcmp(provider, "gitlab") == 0) {
 		const char *note = str_at(root, "object_attributes.note");
+		const char *act = str_at(root, "object_attributes.action");
 		if (note)
-			return note;
+			return !act || strcmp(act, "create") == 0 ? note : NULL;
 		const char *action = str_at(root, "object_attributes.action");
 		return action && strcmp(action, "open") == 0 ?
 			       str_at(root, "object_attributes.description") :
@@ -174,13 +216,14 @@ static const char *new_text(const char *provider, const char *type, const json_t
 		return str_at(root, "event.text");
 	}
 	if (strcmp(provider, "jira") == 0) {
-		const char *c = str_at(root, "comment.body");
-		return c ? c : strcmp(type, "jira:issue_created") == 0 ?
-			   str_at(root, "issue.fields.description") :
-			   NULL;
+		if (strcmp(type, "comment_created") == 0)
+			return str_at(root, "comment.body");
+		return strcmp(type, "jira:issue_created") == 0 ?
+			       str_at(root, "issue.fields.description") :
+			       NULL;
 	}
 	if (strcmp(provider, "linear") == 0)
-		return starts(type, "Comment.") ? str_at(root, "data.body") : NULL;
+		return strcmp(type, "Comment.create") == 0 ? str_at(root, "data.body") : NULL;
 	return NULL;
 }
 
@@ -447,10 +490,15 @@ static json_t *dynamic_command(const struct store_webhook *w,
 		json_t *spec = json_loads(c->conditions_json, 0, NULL);
 		struct condition *cond = NULL;
 		char cerr[256];
-		bool holds = spec && condition_parse(spec, &cond, cerr, sizeof(cerr)) == 0 &&
-			     condition_eval(cond, root);
+		int pr = spec ? condition_parse(spec, &cond, cerr, sizeof(cerr)) : HQ_E_INVAL;
+		bool holds = pr == 0 && condition_eval(cond, root);
 		condition_free(cond);
 		json_decref(spec);
+		if (pr < 0) {
+			/* Stored valid; a later version may read it otherwise. */
+			return json_pack("{s:s, s:s, s:s, s:s}", "route", w->id, "kind", "broken",
+					 "command", c->id, "error", "its conditions no longer parse");
+		}
 		if (!holds)
 			return NULL;
 	}
@@ -496,6 +544,8 @@ static int route_dynamic(struct router *rt, const struct store_claimed *ev,
 		return HQ_E_STORE;
 	const char *type = info->type[0] ? info->type : ev->event_type;
 	json_t *root = payload_of(ev);
+	if (root)
+		json_object_del(root, "hookq");
 	json_t *matches = json_array(), *skipped = json_array();
 	r = matches && skipped ? 0 : HQ_E_NOMEM;
 	char why[256], text_buf[8192], owner_buf[256];
@@ -584,6 +634,9 @@ int router_route(struct router *rt, const struct store_claimed *ev,
 		if (!reads(route, ev))
 			continue;
 		bool matched;
+		/* {{hookq.*}} is hookq's, per route: never the payload's own
+		 * key, never what another route set. */
+		json_object_del(root, "hookq");
 		json_t *d = route_one(rt, route, type, info, root, text_copy, owner_copy, &matched);
 		if (!d)
 			r = HQ_E_NOMEM;

@@ -34,7 +34,7 @@ static int jira_accept(const struct provider_settings *s, const struct provider_
 				 "X-Atlassian-Webhook-Identifier header");
 	if (r < 0)
 		return r;
-	char type[PROVIDER_ID_MAX + 1], msg[160];
+	char type[PROVIDER_ID_MAX + 2], msg[160];
 	r = provider_json_get(req->body, req->body_len, "webhookEvent", false, type, sizeof(type),
 			      msg, sizeof(msg));
 	if (r == HQ_E_INVAL)

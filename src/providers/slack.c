@@ -58,7 +58,7 @@ static void body_hash_id(const struct provider_request *req, struct provider_acc
  * or the url_verification handshake, answered here and not stored. */
 static int slack_json(const struct provider_request *req, struct provider_accept *out)
 {
-	char type[64], id[PROVIDER_ID_MAX + 1], etype[PROVIDER_ID_MAX + 1], challenge[256];
+	char type[64], id[PROVIDER_ID_MAX + 2], etype[PROVIDER_ID_MAX + 2], challenge[256];
 	char msg[160];
 	struct jscan_field f[] = {
 		{ { "type", NULL }, type, sizeof(type), false, false },
@@ -102,7 +102,8 @@ static int slack_json(const struct provider_request *req, struct provider_accept
 static int slack_form(const struct provider_settings *s, const struct provider_request *req,
 		      struct provider_accept *out)
 {
-	char trigger[PROVIDER_ID_MAX + 1];
+	/* One byte over the limit: a longer id is refused, never cut. */
+	char trigger[PROVIDER_ID_MAX + 2];
 	char *payload = malloc(SLACK_PAYLOAD_MAX);
 	if (!payload)
 		return provider_fail(out, HQ_E_NOMEM, "out_of_memory", "out of memory");
@@ -185,9 +186,21 @@ static int slack_normalize(const char *event_type, const char *body, size_t len,
 	if (i < len && body[i] == '{')
 		return provider_normalize_json(event_type, body, len, NULL, "team_id", "event.user",
 					       info, why, why_size);
+	/* Slack users are named by id everywhere (U0123...): user names
+	 * change, ids do not. */
 	char user[EVENT_FIELD_MAX];
-	if (form_get(body, len, "user_name", user, sizeof(user), NULL) == 0)
+	if (form_get(body, len, "user_id", user, sizeof(user), NULL) == 0)
 		snprintf(info->sender, sizeof(info->sender), "%s", user);
+	size_t plen = 0;
+	char *payload = malloc(SLACK_PAYLOAD_MAX);
+	if (payload && form_get(body, len, "payload", payload, SLACK_PAYLOAD_MAX, &plen) == 0 &&
+	    plen < SLACK_PAYLOAD_MAX) {
+		char id[EVENT_FIELD_MAX], msg[160];
+		if (provider_json_get(payload, plen, "user.id", false, id, sizeof(id), msg,
+				      sizeof(msg)) == 0)
+			snprintf(info->sender, sizeof(info->sender), "%s", id);
+	}
+	free(payload);
 	if (form_get(body, len, "team_domain", user, sizeof(user), NULL) == 0)
 		snprintf(info->repository, sizeof(info->repository), "%s", user);
 	return 0;

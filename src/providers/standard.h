@@ -5,8 +5,13 @@
 #ifndef HOOKQ_PROVIDERS_STANDARD_H
 #define HOOKQ_PROVIDERS_STANDARD_H
 
+#include <stdbool.h>
+
 #include "providers/provider.h"
 
 extern const struct provider provider_standard;
+
+/* Whether secret is a usable key: "whsec_" and base64 (or base64 alone). */
+bool standard_secret_valid(const char *secret);
 
 #endif

@@ -61,7 +61,7 @@ static int stripe_accept(const struct provider_settings *s, const struct provide
 		if (r < 0)
 			return r;
 	}
-	char id[PROVIDER_ID_MAX + 1], type[PROVIDER_ID_MAX + 1], msg[160];
+	char id[PROVIDER_ID_MAX + 2], type[PROVIDER_ID_MAX + 2], msg[160];
 	struct jscan_field f[] = {
 		{ { "id", NULL }, id, sizeof(id), false, false },
 		{ { "type", NULL }, type, sizeof(type), false, false },

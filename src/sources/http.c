@@ -52,6 +52,7 @@ static const char *const reject_reasons[] = {
 	"overloaded",	     "store_unavailable", "shutting_down",     "out_of_memory",
 	"method_not_allowed", "not_found",	  "unauthorized",      "not_retryable",
 	"bad_request",	     "forbidden",	  "timestamp_invalid", "body_invalid",
+	"server_misconfigured",
 };
 #define REJECT_REASONS (sizeof(reject_reasons) / sizeof(reject_reasons[0]))
 

@@ -230,6 +230,10 @@ test('production starts with any one provider secret; the others\' endpoints are
   assert.equal(unsigned.status, 401);
   await srv.stop();
   assert.ok(!srv.logs.includes('only-sentry-secret'));
+  const bad = run(['serve', '--port', '0', '--db', join(tempDir(t), 'x.db')],
+    { STANDARD_WEBHOOK_SECRET: 'whsec_abc', ADMIN_PASSWORD: 'p' });
+  assert.equal(bad.code, 78);
+  assert.match(bad.err, /standard\.secret \(STANDARD_WEBHOOK_SECRET\): not whsec_ followed by base64/);
 });
 
 test('hookq routes check: valid routes listed, mistakes named by file:line:col, payload variables checked', async (t) => {

@@ -586,3 +586,25 @@ test('provider secrets can come from *_FILE (trailing newline stripped)', async 
   assert.equal(countEvents(db), 2);
   await assertNoSecretsLogged(srv, [gitlab, stripeSecret]);
 });
+
+test('delivery ids longer than 200 characters are refused, never cut into another delivery\'s', async (t) => {
+  const { createHmac } = await import('node:crypto');
+  const db = join(tempDir(t), 'h.db');
+  const secret = 'whsec_long_ids_test';
+  const srv = await startHookq({ db, t, env: { STRIPE_WEBHOOK_SECRET: secret } });
+  const send = async (id) => {
+    const body = JSON.stringify({ id, type: 'charge.succeeded' });
+    const ts = Math.floor(Date.now() / 1000);
+    const v1 = createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex');
+    const res = await fetch(srv.url + '/webhooks/stripe', { method: 'POST', body,
+      headers: { 'content-type': 'application/json', 'stripe-signature': `t=${ts},v1=${v1}` } });
+    return { status: res.status, json: await res.json() };
+  };
+  const base = 'evt_' + 'x'.repeat(196); // 200 characters: the limit
+  assert.equal((await send(base)).status, 200);
+  const longer = await send(base + 'A');
+  assert.equal(longer.status, 400);
+  assert.equal(longer.json.error, 'delivery_invalid');
+  assert.equal((await send(base + 'B')).status, 400, 'not a "duplicate" of the 200-character one');
+  assert.equal(query(db, 'select count(*) as n from events')[0].n, 1);
+});

@@ -58,7 +58,7 @@ test('commands, triggers and authorization decide what each event asks for, reco
   const owner = comment.repository.owner.login;
   const author = comment.sender.login;
   const srv = await startHookq({ db, t, args: ['--config', cfg],
-    env: { ALLOWED_ORGS: `${owner}, other-org`, AUTHORIZED_TRIGGER_USERS: `${author},alice`,
+    env: { ALLOWED_ORGS: `${owner}, other-org`, AUTHORIZED_TRIGGER_USERS: `${author},U1`,
       SLACK_SIGNING_SECRET: 'slack-routing-secret' } });
 
   // A command with an alias, after a quoted line that must not count.
@@ -83,6 +83,14 @@ test('commands, triggers and authorization decide what each event asks for, reco
   d = await routed(db, r.json.event_id);
   assert.equal(d.matches[0].command, 'analyze');
   assert.equal(d.matches[0].prompt, `Analyze ${comment.repository.full_name}#${comment.issue.number}: what is wrong here?`);
+
+  // An edited comment never runs its command again.
+  const edited = structuredClone(comment);
+  edited.action = 'edited';
+  edited.comment.body = '@agent fix it';
+  d = await routed(db, (await deliver(srv.url, { event: 'issue_comment', payload: edited })).json.event_id);
+  assert.equal(d.type, 'issue_comment.edited');
+  assert.deepEqual(d.matches, []);
 
   // Nothing asked.
   comment.comment.body = 'plain words, and mail@agent.io';

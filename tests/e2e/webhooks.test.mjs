@@ -114,6 +114,7 @@ test('webhooks API: precise 400s, 401 without credentials, 405 with Allow', asyn
     ['POST', '/api/webhooks', '[1]', /the body must be a JSON object/],
     ['POST', '/api/webhooks', undefined, /needs a JSON object body/],
     ['POST', '/api/webhooks', { provider: 'github', enabled: 'yes' }, /'enabled' must be true or false/],
+    ['POST', '/api/webhooks', { provider: 'standard', secret: 'whsec_abc' }, /a Standard Webhooks secret is whsec_ followed by base64/],
     ['POST', `/api/webhooks/${hook.id}/commands`, { action: 'ignore' }, /'trigger' is required/],
     ['POST', `/api/webhooks/${hook.id}/commands`, { trigger: 'x', action: 'run' }, /'action' must be create_task, comment or ignore, not 'run'/],
     ['POST', `/api/webhooks/${hook.id}/commands`, { trigger: 'x', action: 'create_task', template: 'y' }, /create_task needs 'agent' and 'template'/],
