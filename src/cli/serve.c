@@ -39,6 +39,8 @@
 #define INGEST_QUEUE_MAX 65536
 
 #define MAX_FLAGS 64
+/* Provider endpoints (and GitHub's alias), then the routes' own. */
+#define MAX_ENDPOINTS (16 + ROUTE_MAX_ROUTES)
 
 struct flag_value {
 	const struct config_option *opt;
@@ -348,8 +350,10 @@ static int route_endpoints(struct config *cfg, const struct route_table *t,
 		const struct route *r = &t->routes[i];
 		if (!r->endpoint)
 			continue;
-		if (*n >= max)
+		if (*n >= max) {
+			fprintf(stderr, "hookq: too many endpoints (at most %zu)\n", max);
 			return -1;
+		}
 		const struct provider *p = provider_find(r->provider);
 		char *secret = NULL;
 		if (r->secret_env) {
@@ -387,6 +391,38 @@ static int route_endpoints(struct config *cfg, const struct route_table *t,
 		(*n)++;
 	}
 	return 0;
+}
+
+/* Endpoints are set up at start: a reload that adds, removes, renames or
+ * moves a route's own endpoint would leave events stored under a name no
+ * route reads. Such a reload is refused (a restart applies it). */
+static bool endpoints_changed(const struct route_table *t, const struct http_endpoint *eps,
+			      size_t n, char *why, size_t size)
+{
+	size_t have = 0, want = 0;
+	for (size_t i = 0; i < n; i++)
+		have += eps[i].route != NULL;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct route *r = &t->routes[i];
+		if (!r->endpoint)
+			continue;
+		want++;
+		bool same = false;
+		for (size_t k = 0; k < n && !same; k++)
+			same = eps[k].route && strcmp(eps[k].route, r->name) == 0 &&
+			       strcmp(eps[k].path, r->endpoint) == 0 &&
+			       strcmp(eps[k].provider->name, r->provider) == 0;
+		if (!same) {
+			snprintf(why, size, "route '%s': endpoints change only at a restart", r->name);
+			return true;
+		}
+	}
+	if (want != have) {
+		snprintf(why, size, "a route's own endpoint was removed: endpoints change only at a "
+				    "restart");
+		return true;
+	}
+	return false;
 }
 
 /* "github gitlab(unsigned)" for the start-up log. */
@@ -441,9 +477,10 @@ int cli_serve(int argc, char **argv)
 			"github_signatures", cfg.github_secret ? "verified" : "NOT VERIFIED",
 			"admin_password", cfg.admin_password ? "set" : "NOT SET", NULL);
 	}
-	struct http_endpoint endpoints[32];
-	char endpoint_paths[32][64];
-	size_t n_endpoints = build_endpoints(&cfg, endpoints, 32, endpoint_paths, false);
+	/* Every provider (and GitHub's alias), and every route's own. */
+	struct http_endpoint endpoints[MAX_ENDPOINTS];
+	char endpoint_paths[MAX_ENDPOINTS][64];
+	size_t n_endpoints = build_endpoints(&cfg, endpoints, MAX_ENDPOINTS, endpoint_paths, false);
 	for (size_t i = 0; i < n_endpoints; i++) {
 		const struct http_endpoint *e = &endpoints[i];
 		if (strcmp(e->provider->name, "standard") == 0 && e->settings.secret &&
@@ -454,10 +491,10 @@ int cli_serve(int argc, char **argv)
 			goto out_config;
 		}
 	}
-	char route_names[32][72];
-	char *route_secrets[32] = { NULL };
-	if (route_endpoints(&cfg, routes, endpoints, &n_endpoints, 32, endpoint_paths, route_names,
-			    route_secrets) < 0) {
+	char route_names[MAX_ENDPOINTS][72];
+	char *route_secrets[MAX_ENDPOINTS] = { NULL };
+	if (route_endpoints(&cfg, routes, endpoints, &n_endpoints, MAX_ENDPOINTS, endpoint_paths,
+			    route_names, route_secrets) < 0) {
 		exit_code = CLI_EXIT_CONFIG;
 		goto out_secrets;
 	}
@@ -613,7 +650,9 @@ int cli_serve(int argc, char **argv)
 			 * mistake keeps the routes that were running. */
 			struct route_table *fresh = NULL;
 			char why[512];
-			if (load_routes(config_path, &fresh, why, sizeof(why)) < 0) {
+			if (load_routes(config_path, &fresh, why, sizeof(why)) < 0 ||
+			    endpoints_changed(fresh, endpoints, n_endpoints, why, sizeof(why))) {
+				route_table_free(fresh);
 				log_msg(HQ_LOG_ERROR, "routes not reloaded: keeping the previous ones",
 					"error", why, NULL);
 				continue;
@@ -649,7 +688,7 @@ out_store:
 	if (exit_code == CLI_EXIT_OK)
 		log_msg(HQ_LOG_INFO, "stopped", NULL);
 out_secrets:
-	for (size_t i = 0; i < 32; i++) {
+	for (size_t i = 0; i < MAX_ENDPOINTS; i++) {
 		if (route_secrets[i])
 			crypto_cleanse(route_secrets[i], strlen(route_secrets[i]));
 		free(route_secrets[i]);

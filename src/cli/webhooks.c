@@ -131,10 +131,12 @@ static void export_yaml(json_t *doc)
 	json_t *w;
 	json_array_foreach(json_object_get(doc, "webhooks"), i, w) {
 		/* A route name from the webhook's name, else its id. */
+		/* 55 characters, "-", 8 of the id: within the 64 a route
+		 * name may have. */
 		char name[65];
 		const char *src = s_at(w, "name");
 		size_t n = 0;
-		for (const char *p = src; *p && n < 64; p++)
+		for (const char *p = src; *p && n < 55; p++)
 			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')
 				name[n++] = *p;
@@ -142,7 +144,7 @@ static void export_yaml(json_t *doc)
 				name[n++] = '-';
 		name[n] = '\0';
 		if (!n)
-			snprintf(name, sizeof(name), "%s", s_at(w, "id"));
+			snprintf(name, sizeof(name), "webhook");
 		size_t tasks = 0, k;
 		json_t *c;
 		json_array_foreach(json_object_get(w, "commands"), k, c)
@@ -153,8 +155,9 @@ static void export_yaml(json_t *doc)
 			printf("  # (no create_task command: nothing to export)\n");
 			continue;
 		}
-		printf("  - name: %s-%.8s\n    provider: %s\n    triggers:\n", name,
-		       s_at(w, "id") + 3, s_at(w, "provider"));
+		const char *wid = s_at(w, "id");
+		printf("  - name: %.55s-%.8s\n    provider: %s\n    triggers:\n", name,
+		       strlen(wid) > 3 ? wid + 3 : wid, s_at(w, "provider"));
 		json_array_foreach(json_object_get(w, "commands"), k, c) {
 			if (strcmp(s_at(c, "action"), "create_task") != 0) {
 				printf("      # %s (%s) has no static equivalent yet\n", s_at(c, "id"),

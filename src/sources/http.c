@@ -575,11 +575,13 @@ static enum MHD_Result api_answer(struct http_server *srv, struct http_req *req)
 			rep->detail, NULL);
 	if (!rep->body)
 		return reject(srv, conn, rep->status, rep->code, rep->message, rep->allow);
-	if (strcmp(job->method, "POST") == 0) {
+	/* Every change an operator makes leaves a line (the answer never
+	 * holds a secret). */
+	if (strcmp(job->method, "GET") != 0 && strcmp(job->method, "HEAD") != 0) {
 		char addr[INET6_ADDRSTRLEN];
 		client_addr(conn, addr, sizeof(addr));
-		log_msg(HQ_LOG_INFO, "operator action", "request", job->path, "result", rep->body,
-			"remote", addr, NULL);
+		log_msg(HQ_LOG_INFO, "operator action", "method", job->method, "request", job->path,
+			"result", rep->body, "remote", addr, NULL);
 	}
 	return respond(conn, rep->status, rep->body, NULL, false);
 }
@@ -677,6 +679,8 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 		bool enabled = false, has_secret = false;
 		int lr = srv->opt.lookup(srv->opt.lookup_ctx, ep->provider->name, req->webhook_id,
 					 &enabled, secret, sizeof(secret), &has_secret);
+		if (lr < 0 || !enabled || !has_secret)
+			crypto_cleanse(secret, sizeof(secret));
 		if (lr == HQ_E_NOTFOUND || (lr == 0 && !enabled))
 			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found",
 				      lr == 0 ? "this webhook is disabled" : "no such webhook", NULL);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "util/crypto.h"
 #include "util/error.h"
 
 void store_error_set(struct store_error *err, const char *fmt, ...)
@@ -282,7 +283,7 @@ void store_webhook_release(struct store_webhook *w)
 	free(w->provider);
 	free(w->name);
 	if (w->secret)
-		memset(w->secret, 0, strlen(w->secret));
+		crypto_cleanse(w->secret, strlen(w->secret));
 	free(w->secret);
 	for (size_t i = 0; i < w->n_commands; i++) {
 		struct store_webhook_command *c = &w->commands[i];

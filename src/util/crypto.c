@@ -6,6 +6,7 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -24,6 +25,14 @@ int crypto_hmac_sha256(const void *key, size_t key_len, const void *data,
 	return 0;
 }
 
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac_mac; /* kept for the life of the process */
+
+static void hmac_fetch(void)
+{
+	hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 int crypto_hmac(enum crypto_alg alg, const void *key, size_t key_len,
 		const struct crypto_part *parts, size_t n, uint8_t out[CRYPTO_MAX_DIGEST],
 		size_t *out_len)
@@ -33,8 +42,9 @@ int crypto_hmac(enum crypto_alg alg, const void *key, size_t key_len,
 										   "SHA256";
 	/* EVP_MAC streams the message: a body signed with a prefix is never
 	 * copied into one buffer. */
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	/* Fetched once: a fetch takes OpenSSL's locks, on the ack path. */
+	pthread_once(&hmac_once, hmac_fetch);
+	EVP_MAC_CTX *ctx = hmac_mac ? EVP_MAC_CTX_new(hmac_mac) : NULL;
 	int r = HQ_E_SYSTEM;
 	if (!ctx)
 		goto out;
@@ -54,7 +64,6 @@ int crypto_hmac(enum crypto_alg alg, const void *key, size_t key_len,
 	r = 0;
 out:
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 	return r;
 }
 

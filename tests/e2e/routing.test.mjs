@@ -201,6 +201,11 @@ routes:
   assert.deepEqual(ra.matches.map((m) => [m.route, m.agent]), [['team-a', 'team-a-bot']]);
   const rd = await routed(db, d.json.event_id);
   assert.deepEqual(rd.matches.map((m) => [m.route, m.agent]), [['github', 'default-bot']]);
+  // Endpoints are set up at start: a reload that renames one is refused.
+  const { readFileSync } = await import('node:fs');
+  writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('name: team-a', 'name: team-b'));
+  srv.proc.kill('SIGHUP');
+  await waitFor(() => /routes not reloaded: keeping the previous ones.*route 'team-b': endpoints change only at a restart/.test(srv.logs));
   await srv.stop();
   assert.ok(!srv.logs.includes('team-a-secret-1'));
 });
