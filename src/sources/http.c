@@ -819,6 +819,21 @@ static int pending_take(struct http_server *srv, size_t n)
 	return 0;
 }
 
+/* A request with state, counted as active until http_completed(). */
+static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *conn,
+				enum http_route route, size_t max_body)
+{
+	struct http_req *req = calloc(1, sizeof(*req));
+	if (!req)
+		return NULL;
+	req->srv = srv;
+	req->conn = conn;
+	req->route = route;
+	buf_init(&req->body, max_body);
+	atomic_fetch_add(&srv->active, 1);
+	return req;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
 				   const char *method, const char *version,
 				   const char *upload_data, size_t *upload_data_size,
@@ -839,14 +854,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 			if (api_cross_site(conn, method))
 				return reject(srv, conn, MHD_HTTP_FORBIDDEN, "forbidden",
 					      "cross-site admin requests are refused", NULL);
-			req = calloc(1, sizeof(*req));
+			req = req_new(srv, conn, route, API_BODY_MAX);
 			if (!req)
 				return MHD_NO;
-			req->srv = srv;
-			req->conn = conn;
-			req->route = route;
-			buf_init(&req->body, API_BODY_MAX);
-			atomic_fetch_add(&srv->active, 1);
 			*con_cls = req;
 			return MHD_YES;
 		}
@@ -883,12 +893,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (too_big && !drain_first(conn, length - srv->opt.max_body))
 			return reject(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
 				      "the request body exceeds server.max_body", NULL);
-		req = calloc(1, sizeof(*req));
+		req = req_new(srv, conn, route, srv->opt.max_body);
 		if (!req)
 			return MHD_NO;
-		req->srv = srv;
-		req->conn = conn;
-		req->route = route;
 		req->endpoint = endpoint_of(srv, url);
 		if (!req->endpoint) {
 			const char *id = NULL;
@@ -896,7 +903,6 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 			snprintf(req->webhook_id, sizeof(req->webhook_id), "%s", id ? id : "");
 		}
 		req->too_big = too_big;
-		buf_init(&req->body, srv->opt.max_body);
 		/* One allocation for the whole body when its length is known,
 		 * held against max_pending_bytes from now on. */
 		if (!too_big && length > 0 && length <= MAX_PREALLOC &&
@@ -905,7 +911,6 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 			(void)buf_reserve(&req->body, (size_t)length);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &req->started);
-		atomic_fetch_add(&srv->active, 1);
 		*con_cls = req;
 		return MHD_YES;
 	}
