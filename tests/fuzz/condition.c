@@ -15,6 +15,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define ORACLE_SUBJECT_MAX 512
+
 static void check_regex(const json_t *spec, const json_t *root, bool got)
 {
 	const char *pattern = json_string_value(json_object_get(spec, "regex"));
@@ -26,7 +28,10 @@ static void check_regex(const json_t *spec, const json_t *root, bool got)
 	if (jpath_parse(path, strlen(path), &p, err, sizeof(err)) != 0)
 		abort(); /* the spec parsed */
 	const json_t *v = jpath_get(&p, root);
-	if (!json_is_string(v) || json_string_length(v) > CONDITION_REGEX_SUBJECT)
+	/* The oracle is glibc's regexec on the pattern as written: the very
+	 * thing that is slow on long subjects (seconds for "(a|b)(a|b)*x" on
+	 * 64 KiB). It checks short ones; condition_eval runs on all. */
+	if (!json_is_string(v) || json_string_length(v) > ORACLE_SUBJECT_MAX)
 		return;
 	regex_t re;
 	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
