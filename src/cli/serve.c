@@ -109,26 +109,21 @@ static int render_metrics(void *ctx, struct buf *out)
 	return r;
 }
 
-/* A dynamic webhook's row, for the ack path. */
+/* A dynamic webhook's row, for the ack path: one primary-key read. */
 static int lookup_webhook(void *ctx, const char *provider, const char *id, bool *enabled,
 			  char *secret, size_t secret_size, bool *has_secret)
 {
-	struct store_webhook w;
+	char owner[64];
 	struct store_error err;
-	int r = store_webhook_get(ctx, id, &w, &err);
+	int r = store_webhook_peek(ctx, id, owner, sizeof(owner), enabled, secret, secret_size,
+				   has_secret, &err);
 	if (r == HQ_E_NOTFOUND)
 		return r;
 	if (r < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot look up a webhook", "error", err.msg, NULL);
 		return r;
 	}
-	r = strcmp(w.provider, provider) == 0 ? 0 : HQ_E_NOTFOUND;
-	*enabled = w.enabled;
-	*has_secret = w.secret != NULL;
-	if (r == 0 && w.secret && snprintf(secret, secret_size, "%s", w.secret) >= (int)secret_size)
-		r = HQ_E_TOOBIG;
-	store_webhook_release(&w);
-	return r;
+	return strcmp(owner, provider) == 0 ? 0 : HQ_E_NOTFOUND;
 }
 
 static void wake_processor(void *ctx)

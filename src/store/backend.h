@@ -37,6 +37,9 @@ struct store_ops {
 			      const char *secret, int enabled, int64_t now_ms,
 			      struct store_error *err);
 	int (*webhook_delete)(struct store *s, const char *id, struct store_error *err);
+	int (*webhook_peek)(struct store *s, const char *id, char *provider, size_t provider_size,
+			    bool *enabled, char *secret, size_t secret_size, bool *has_secret,
+			    struct store_error *err);
 	int (*webhook_list)(struct store *s, const char *id, struct store_webhook **ret,
 			    size_t *n, struct store_error *err);
 	int (*webhook_command_put)(struct store *s, const char *webhook_id,

@@ -1201,6 +1201,42 @@ static int sqlite_webhook_delete(struct store *base, const char *id, struct stor
 	return r;
 }
 
+/* The ack path's lookup: one row by primary key, no transaction, no
+ * commands. */
+static int sqlite_webhook_peek(struct store *base, const char *id, char *provider,
+			       size_t provider_size, bool *enabled, char *secret,
+			       size_t secret_size, bool *has_secret, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->read_lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->reader,
+				    "SELECT provider, enabled, secret FROM webhooks WHERE id = ?1", -1,
+				    &st, NULL);
+	int r = 0;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+	}
+	if (rc == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+		const char *sec = (const char *)sqlite3_column_text(st, 2);
+		*enabled = sqlite3_column_int(st, 1) != 0;
+		*has_secret = sec != NULL;
+		if (snprintf(provider, provider_size, "%s", p ? p : "") >= (int)provider_size ||
+		    snprintf(secret, secret_size, "%s", sec ? sec : "") >= (int)secret_size)
+			r = HQ_E_TOOBIG;
+	} else if (rc == SQLITE_DONE) {
+		store_error_set(err, "no webhook '%s'", id);
+		r = HQ_E_NOTFOUND;
+	} else {
+		r = sqlite_fail(s->reader, rc, "looking up a webhook", err);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->read_lock);
+	return r;
+}
+
 static int sqlite_webhook_commands(struct sqlite_store *s, struct store_webhook *w,
 				   struct store_error *err)
 {
@@ -1392,6 +1428,7 @@ static const struct store_ops sqlite_ops = {
 	.webhook_create = sqlite_webhook_create,
 	.webhook_update = sqlite_webhook_update,
 	.webhook_delete = sqlite_webhook_delete,
+	.webhook_peek = sqlite_webhook_peek,
 	.webhook_list = sqlite_webhook_list,
 	.webhook_command_put = sqlite_webhook_command_put,
 	.webhook_command_delete = sqlite_webhook_command_delete,

@@ -316,3 +316,11 @@ int store_webhook_command_delete(struct store *s, const char *webhook_id, const 
 {
 	return s->ops->webhook_command_delete(s, webhook_id, id, err);
 }
+
+int store_webhook_peek(struct store *s, const char *id, char *provider, size_t provider_size,
+		       bool *enabled, char *secret, size_t secret_size, bool *has_secret,
+		       struct store_error *err)
+{
+	return s->ops->webhook_peek(s, id, provider, provider_size, enabled, secret, secret_size,
+				    has_secret, err);
+}

@@ -250,6 +250,13 @@ int store_webhook_delete(struct store *s, const char *id, struct store_error *er
 /* One webhook with its commands. HQ_E_NOTFOUND. */
 int store_webhook_get(struct store *s, const char *id, struct store_webhook *ret,
 		      struct store_error *err);
+/* What a delivery needs of a webhook, without its commands: provider,
+ * whether it is enabled, and its secret (copied into secret, "" when it
+ * has none; *has_secret tells). HQ_E_NOTFOUND, HQ_E_TOOBIG when the
+ * secret does not fit. */
+int store_webhook_peek(struct store *s, const char *id, char *provider, size_t provider_size,
+		       bool *enabled, char *secret, size_t secret_size, bool *has_secret,
+		       struct store_error *err);
 /* Every webhook, with its commands, oldest first. */
 int store_webhook_list(struct store *s, struct store_webhook **ret, size_t *n,
 		       struct store_error *err);

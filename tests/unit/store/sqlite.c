@@ -613,6 +613,17 @@ static void webhooks_and_their_commands_are_stored_in_priority_order(void **stat
 	assert_null(got.commands[1].agent);
 	store_webhook_release(&got);
 
+	char prov[16], sec[8];
+	bool on = false, has = false;
+	assert_int_equal(store_webhook_peek(f->store, "wh_01", prov, sizeof(prov), &on, sec,
+					    sizeof(sec), &has, &err), 0);
+	assert_string_equal(prov, "github");
+	assert_string_equal(sec, "s1");
+	assert_true(on && has);
+	assert_int_equal(store_webhook_peek(f->store, "wh_01", prov, sizeof(prov), &on, sec, 2,
+					    &has, &err), HQ_E_TOOBIG);
+	assert_int_equal(store_webhook_peek(f->store, "wh_no", prov, sizeof(prov), &on, sec,
+					    sizeof(sec), &has, &err), HQ_E_NOTFOUND);
 	assert_int_equal(store_webhook_update(f->store, "wh_01", NULL, "s2", 0, 4000, &err), 0);
 	assert_int_equal(store_webhook_update(f->store, "wh_zz", "n", NULL, -1, 4000, &err),
 			 HQ_E_NOTFOUND);
