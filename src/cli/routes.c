@@ -11,7 +11,6 @@
 
 #include "cli/cli.h"
 #include "core/config.h"
-#include "core/jpath.h"
 #include "core/route.h"
 #include "providers/provider.h"
 #include "util/buf.h"
@@ -73,11 +72,9 @@ static size_t check_render(const char *where, const struct template *t, const js
 {
 	size_t missing = 0;
 	for (size_t i = 0; i < template_variable_count(t); i++) {
-		const char *v = template_variable(t, i);
-		struct jpath p;
-		char err[128];
-		if (jpath_parse(v, strlen(v), &p, err, sizeof(err)) == 0 && !jpath_get(&p, payload)) {
-			printf("  %s: the payload has no '%s' (it renders empty)\n", where, v);
+		if (!template_variable_found(t, i, payload)) {
+			printf("  %s: the payload has no '%s' (it renders empty)\n", where,
+			       template_variable(t, i));
 			missing++;
 		}
 	}

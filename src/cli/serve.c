@@ -338,8 +338,9 @@ static size_t build_endpoints(struct config *cfg, struct http_endpoint *eps, siz
  * endpoint without a secret is refused (exit 78). Copies what it keeps:
  * the route table may be replaced on reload. */
 static int route_endpoints(struct config *cfg, const struct route_table *t,
-			   struct http_endpoint *eps, size_t *n, size_t max, char (*paths)[64],
-			   char (*names)[72], char **secrets)
+			   const struct http_endpoint *tmpl, size_t n_tmpl, struct http_endpoint *eps,
+			   size_t *n, size_t max, char (*paths)[64], char (*names)[72],
+			   char **secrets)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct route *r = &t->routes[i];
@@ -370,10 +371,7 @@ static int route_endpoints(struct config *cfg, const struct route_table *t,
 			return -1;
 		}
 		/* The provider's settings, with the route's secret. */
-		struct http_endpoint tmpl[32];
-		char tpaths[32][64];
-		size_t nt = build_endpoints(cfg, tmpl, 32, tpaths, true);
-		for (size_t k = 0; k < nt; k++)
+		for (size_t k = 0; k < n_tmpl; k++)
 			if (tmpl[k].provider == p)
 				eps[*n] = tmpl[k];
 		snprintf(paths[*n], 64, "%s", r->endpoint);
@@ -488,14 +486,16 @@ int cli_serve(int argc, char **argv)
 	}
 	char route_names[MAX_ENDPOINTS][72];
 	char *route_secrets[MAX_ENDPOINTS] = { NULL };
-	if (route_endpoints(&cfg, routes, endpoints, &n_endpoints, MAX_ENDPOINTS, endpoint_paths,
-			    route_names, route_secrets) < 0) {
-		exit_code = CLI_EXIT_CONFIG;
-		goto out_secrets;
-	}
+	/* Every provider's settings without a secret: for dynamic webhooks
+	 * and routes with their own endpoint. */
 	struct http_endpoint dynamic[32];
 	char dynamic_paths[32][64];
 	size_t n_dynamic = build_endpoints(&cfg, dynamic, 32, dynamic_paths, true);
+	if (route_endpoints(&cfg, routes, dynamic, n_dynamic, endpoints, &n_endpoints,
+			    MAX_ENDPOINTS, endpoint_paths, route_names, route_secrets) < 0) {
+		exit_code = CLI_EXIT_CONFIG;
+		goto out_secrets;
+	}
 	char endpoints_shown[1024];
 	describe_endpoints(endpoints, n_endpoints, endpoints_shown, sizeof(endpoints_shown));
 

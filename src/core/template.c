@@ -181,6 +181,11 @@ const char *template_variable(const struct template *t, size_t i)
 	return i < t->n ? t->names + t->vars[i].name : NULL;
 }
 
+bool template_variable_found(const struct template *t, size_t i, const json_t *root)
+{
+	return i < t->n && jpath_get(&t->vars[i].path, root) != NULL;
+}
+
 /* The output: a buffer capped at max_out that, once something did not
  * fit, takes nothing more. */
 struct out {

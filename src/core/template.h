@@ -41,6 +41,9 @@ void template_free(struct template *t);
  * returns NULL when i is out of range. */
 size_t template_variable_count(const struct template *t);
 const char *template_variable(const struct template *t, size_t i);
+/* Whether variable i has a value in root (what a missing one renders is
+ * nothing): for naming, in reports, the variables a payload lacks. */
+bool template_variable_found(const struct template *t, size_t i, const json_t *root);
 
 /* Renders t with values from root into a malloc'd, NUL-terminated string
  * of at most max_out bytes (*ret_len bytes, NUL not counted).

@@ -156,13 +156,16 @@ static json_t *payload_of(const struct store_claimed *ev)
 	return o;
 }
 
-static const char *str_at(const json_t *root, const char *path)
+static json_t *at(const json_t *root, const char *path)
 {
 	struct jpath p;
 	char err[64];
-	if (jpath_parse(path, strlen(path), &p, err, sizeof(err)) < 0)
-		return NULL;
-	return json_string_value(jpath_get(&p, root));
+	return jpath_parse(path, strlen(path), &p, err, sizeof(err)) < 0 ? NULL : jpath_get(&p, root);
+}
+
+static const char *str_at(const json_t *root, const char *path)
+{
+	return json_string_value(at(root, path));
 }
 
 static bool starts(const char *s, const char *prefix)
@@ -225,13 +228,6 @@ static const char *new_text(const char *provider, const char *type, const json_t
 	if (strcmp(provider, "linear") == 0)
 		return strcmp(type, "Comment.create") == 0 ? str_at(root, "data.body") : NULL;
 	return NULL;
-}
-
-static json_t *at(const json_t *root, const char *path)
-{
-	struct jpath p;
-	char err[64];
-	return jpath_parse(path, strlen(path), &p, err, sizeof(err)) < 0 ? NULL : jpath_get(&p, root);
 }
 
 /* A scalar as text ("12", "PROJ-1"); NULL for anything else. */
@@ -367,13 +363,9 @@ static json_t *rendered(const struct template *t, const json_t *root, json_t *ma
 		json_object_set_new(match, "prompt_truncated", json_true());
 	if (rep.missing) {
 		json_t *list = json_array();
-		for (size_t i = 0; i < template_variable_count(t); i++) {
-			const char *v = template_variable(t, i);
-			struct jpath p;
-			char err[64];
-			if (jpath_parse(v, strlen(v), &p, err, sizeof(err)) == 0 && !jpath_get(&p, root))
-				json_array_append_new(list, json_string(v));
-		}
+		for (size_t i = 0; i < template_variable_count(t); i++)
+			if (!template_variable_found(t, i, root))
+				json_array_append_new(list, json_string(template_variable(t, i)));
 		json_object_set_new(match, "missing_variables", list);
 	}
 	return match;
