@@ -87,6 +87,27 @@ const struct config_option config_options[] = {
 	{ "processor.fail_first_attempts", "HOOKQ_FAIL_FIRST_ATTEMPTS", NULL, CONFIG_COUNT,
 	  OFF(fail_first_attempts), 0, 100, NULL, "0",
 	  "testing aid, dev mode only: fail the first N attempts of every event" },
+	{ "pool.workers", "CONTAINER_POOL", NULL, CONFIG_LIST, OFF(pool_workers), 0, 0, NULL,
+	  "local", "worker names, comma-separated; each runs one task at a time" },
+	{ "pool.ci_workers", "CI_CONTAINER_POOL", NULL, CONFIG_LIST, OFF(pool_ci_workers), 0, 0,
+	  NULL, NULL, "workers for test tasks, comma-separated (empty: the main pool)" },
+	{ "pool.claim_ttl", "POOL_CLAIM_TTL", NULL, CONFIG_DURATION, OFF(pool_claim_ttl_ms), 0,
+	  7 * 86400000ull, NULL, "15m",
+	  "how long an idle project stays claimed by its last worker (0: no claims)" },
+	{ "pool.single_queue", "POOL_SINGLE_QUEUE", NULL, CONFIG_BOOL, OFF(pool_single_queue), 0,
+	  0, NULL, "false", "at most one running task per project" },
+	{ "tasks.lease", "TASK_LEASE", NULL, CONFIG_DURATION, OFF(task_lease_ms), 3000, 3600000,
+	  NULL, "30s",
+	  "a running task's lease, renewed by heartbeats; an expired one is queued again" },
+	{ "tasks.shutdown_grace", "TASK_SHUTDOWN_GRACE", NULL, CONFIG_DURATION,
+	  OFF(task_shutdown_grace_ms), 0, 3600000, NULL, "10s",
+	  "at SIGTERM, how long running agents get before they are ended and queued again" },
+	{ "tasks.files", "CLAUDE_TASKS_SYNC", NULL, CONFIG_BOOL, OFF(task_files), 0, 0, NULL,
+	  "false", "mirror tasks into Claude Code task files in tasks.files_dir" },
+	{ "tasks.files_dir", "CLAUDE_TASKS_DIR", NULL, CONFIG_PATH, OFF(task_files_dir), 0, 0,
+	  NULL, "~/.claude/tasks", "directory of the task files (a leading ~ is $HOME)" },
+	{ "tasks.test_agent", "HOOKQ_TEST_AGENT", NULL, CONFIG_STRING, OFF(test_agent), 0, 0,
+	  NULL, NULL, "the agent that runs hookq test tasks (empty: the first agent defined)" },
 	{ "github.secret", "GITHUB_WEBHOOK_SECRET", NULL, CONFIG_SECRET,
 	  OFF(github_secret), 0, 0, NULL, NULL,
 	  "GitHub webhook secret (X-Hub-Signature-256)" },
@@ -265,7 +286,7 @@ static void inline_secret_mark(struct config *c, const struct config_option *o,
 
 static bool is_string_type(enum config_type t)
 {
-	return t == CONFIG_STRING || t == CONFIG_SECRET || t == CONFIG_PATH;
+	return t == CONFIG_STRING || t == CONFIG_SECRET || t == CONFIG_PATH || t == CONFIG_LIST;
 }
 
 void config_init(struct config *c)
@@ -377,10 +398,26 @@ static int config_parse_into(struct config *c, const struct config_option *o,
 	switch (o->type) {
 	case CONFIG_STRING:
 	case CONFIG_PATH:
-	case CONFIG_SECRET: {
-		if (value[0] == '\0' && o->type != CONFIG_STRING) {
+	case CONFIG_SECRET:
+	case CONFIG_LIST: {
+		if (value[0] == '\0' && (o->type == CONFIG_PATH || o->type == CONFIG_SECRET)) {
 			err_set(err, "%s: must not be empty", where);
 			return HQ_E_CONFIG;
+		}
+		if (o->type == CONFIG_LIST) {
+			/* Checked here, where the source is known, so the error
+			 * names the variable or the file's line. */
+			char why[200];
+			char **names;
+			size_t count;
+			int r = config_list_split(value, &names, &count, why, sizeof(why));
+			if (r == HQ_E_NOMEM)
+				return r;
+			if (r < 0) {
+				err_set(err, "%s: %s", where, why);
+				return HQ_E_CONFIG;
+			}
+			free(names);
 		}
 		char *copy = strdup(value);
 		if (!copy)
@@ -551,9 +588,9 @@ static int walk_value(struct yaml_walk *w, const char *key, const yaml_mark_t *k
 		return r;
 	walk_where(w, &ev.start_mark, where, sizeof(where));
 
-	/* The routes are a list that core/route reads from the same file:
-	 * skipped here, whole. */
-	if (w->depth == 0 && strcmp(key, "routes") == 0) {
+	/* The routes (a list) and the agents (a mapping) are read from the
+	 * same file by core/route and core/agent: skipped here, whole. */
+	if (w->depth == 0 && (strcmp(key, "routes") == 0 || strcmp(key, "agents") == 0)) {
 		int depth = ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT;
 		yaml_event_delete(&ev);
 		while (r == 0 && depth > 0) {
@@ -746,6 +783,11 @@ int config_validate(const struct config *c, struct config_error *err)
 			(unsigned long long)c->backoff_base_ms);
 		return HQ_E_CONFIG;
 	}
+	if (!c->pool_workers || !c->pool_workers[strspn(c->pool_workers, " \t")]) {
+		err_set(err, "pool.workers (CONTAINER_POOL) names no worker: give at least one, "
+			     "such as 'local'");
+		return HQ_E_CONFIG;
+	}
 	if (c->dev)
 		return 0;
 	if (c->fail_first_attempts > 0) {
@@ -805,4 +847,72 @@ int config_secret_files(struct config *c,
 			return r;
 	}
 	return 0;
+}
+
+static bool worker_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > 64)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+int config_list_split(const char *list, char ***ret, size_t *n, char *err, size_t err_size)
+{
+	static const char blank[] = " \t";
+	size_t len = strlen(list), slots = 1;
+	for (const char *p = list; *p; p++)
+		slots += *p == ',';
+	/* The pointers, then a copy of the list cut into names in place. */
+	char **names = malloc((slots + 1) * sizeof(*names) + len + 1);
+	if (!names)
+		return HQ_E_NOMEM;
+	char *copy = (char *)(names + slots + 1);
+	memcpy(copy, list, len + 1);
+	size_t count = 0;
+	bool empty_list = copy[strspn(copy, blank)] == '\0';
+	for (char *tok = copy; !empty_list && tok;) {
+		char *comma = strchr(tok, ',');
+		if (comma)
+			*comma = '\0';
+		tok += strspn(tok, blank);
+		size_t tlen = strlen(tok);
+		while (tlen && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t'))
+			tok[--tlen] = '\0';
+		if (tlen == 0) {
+			snprintf(err, err_size,
+				 "empty worker name (two commas in a row, or one at an end)");
+			goto out_free_names;
+		}
+		if (!worker_name_valid(tok, tlen)) {
+			snprintf(err, err_size,
+				 "worker name '%.64s' must be 1-64 letters, digits, '.', '-' or '_' "
+				 "(names are separated by commas)",
+				 tok);
+			goto out_free_names;
+		}
+		for (size_t i = 0; i < count; i++) {
+			if (strcmp(names[i], tok) == 0) {
+				snprintf(err, err_size, "duplicate worker '%s'", tok);
+				goto out_free_names;
+			}
+		}
+		if (count == CONFIG_LIST_MAX) {
+			snprintf(err, err_size, "more than %d workers", CONFIG_LIST_MAX);
+			goto out_free_names;
+		}
+		names[count++] = tok;
+		tok = comma ? comma + 1 : NULL;
+	}
+	names[count] = NULL;
+	*ret = names;
+	*n = count;
+	return 0;
+
+out_free_names:
+	free(names);
+	return HQ_E_CONFIG;
 }

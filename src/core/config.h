@@ -19,6 +19,7 @@ enum config_encoding { CONFIG_ENC_HEX, CONFIG_ENC_BASE64 };
 
 #define CONFIG_MAX_SECRETS 16
 #define CONFIG_MAX_OPTIONS 128
+#define CONFIG_LIST_MAX 64 /* names in a list option (pool.workers) */
 
 /* Where a setting came from, in rising precedence. */
 enum config_origin { CONFIG_ORIGIN_DEFAULT, CONFIG_ORIGIN_FILE, CONFIG_ORIGIN_ENV, CONFIG_ORIGIN_FLAG };
@@ -50,6 +51,17 @@ struct config {
 	uint64_t backoff_cap_ms;
 	uint64_t retention_ms;
 	uint64_t fail_first_attempts;
+	/* pool: the named workers that run agents */
+	char *pool_workers;    /* comma-separated names: see config_list_split */
+	char *pool_ci_workers; /* NULL or empty: test tasks use pool_workers */
+	uint64_t pool_claim_ttl_ms; /* 0: no claims */
+	bool pool_single_queue;
+	/* tasks */
+	uint64_t task_lease_ms;
+	uint64_t task_shutdown_grace_ms;
+	bool task_files;
+	char *task_files_dir; /* as written: the caller expands a leading ~ with HOME */
+	char *test_agent;     /* NULL or empty: the first agent defined */
 	/* secrets and credentials */
 	char *github_secret;
 	char *github_secret_file;
@@ -107,6 +119,7 @@ enum config_type {
 	CONFIG_COUNT,
 	CONFIG_BOOL,
 	CONFIG_ENUM,
+	CONFIG_LIST, /* comma-separated names, checked when set (config_list_split) */
 };
 
 struct config_option {
@@ -164,6 +177,14 @@ char **config_provider_secret(struct config *c, const char *provider);
  * the first failure and returns it. */
 int config_secret_files(struct config *c,
 			int (*read)(const char *file_key, const char *path, char **ret));
+
+/* Splits a comma-separated list of worker names ("harry, ron,hermione";
+ * spaces and tabs around commas are ignored). Each name is 1-64 letters,
+ * digits, '.', '-' or '_', none twice, at most CONFIG_LIST_MAX of them; an
+ * empty or blank list gives *n = 0. *ret is a NULL-terminated array in one
+ * allocation: free() it. HQ_E_CONFIG with the reason in err ("duplicate
+ * worker 'harry'"), HQ_E_NOMEM; *ret and *n are written only on success. */
+int config_list_split(const char *list, char ***ret, size_t *n, char *err, size_t err_size);
 
 /* Text of an enum option's current value. */
 const char *config_enum_name(const struct config_option *o, int value);

@@ -4,8 +4,22 @@
 #define HOOKQ_CORE_EVENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define EVENT_FIELD_MAX 256
+
+/* A task an event asks for: what routing matched, made ready to store. */
+struct event_task {
+	char *origin;			/* "event:<id>:<route>:<command>": unique */
+	char *route, *command;		/* command NULL: a trigger without one */
+	char *agent, *prompt, *title;
+	char *external_id;		/* the flow key */
+	char flow_id[32];
+	char project[EVENT_FIELD_MAX];	/* "" when none */
+	char *metadata_json;		/* reply_to, event type, test, ... */
+	bool new_conversation, test;
+	int priority, max_attempts;
+};
 
 struct event_info {
 	char type[EVENT_FIELD_MAX];	  /* "issues.opened", or "push" without an action */
@@ -16,6 +30,12 @@ struct event_info {
 	/* What routing decided, as JSON (malloc'd; the processor stores and
 	 * frees it), or NULL when no route reads this provider. */
 	char *routing;
+	/* The tasks routing asked for (malloc'd, event_info_release frees). */
+	struct event_task *tasks;
+	size_t n_tasks;
 };
+
+/* Frees what info owns (routing, tasks) and clears those fields. */
+void event_info_release(struct event_info *info);
 
 #endif

@@ -95,6 +95,39 @@ static void maintain(struct processor *p, int64_t now)
 	} while (purged == PURGE_BATCH);
 }
 
+/* The tasks routing planned for ev, as the store takes them (pointing
+ * into info, which outlives the outcome). */
+static int tasks_in(const struct store_claimed *ev, struct event_info *info,
+		    struct store_outcome *o)
+{
+	struct store_task_in *in = calloc(info->n_tasks, sizeof(*in));
+	if (!in)
+		return HQ_E_NOMEM;
+	for (size_t i = 0; i < info->n_tasks; i++) {
+		const struct event_task *t = &info->tasks[i];
+		in[i] = (struct store_task_in){
+			.origin = t->origin,
+			.event_id = ev->id,
+			.flow_id = t->flow_id,
+			.external_id = t->external_id,
+			.new_conversation = t->new_conversation,
+			.route = t->route,
+			.command = t->command,
+			.agent = t->agent,
+			.pool = t->test ? "ci" : "main",
+			.project = t->project[0] ? t->project : NULL,
+			.title = t->title,
+			.prompt = t->prompt,
+			.metadata_json = t->metadata_json,
+			.priority = t->priority,
+			.max_attempts = t->max_attempts,
+		};
+	}
+	o->tasks = in;
+	o->n_tasks = info->n_tasks;
+	return 0;
+}
+
 static void handle_one(struct worker *w, const struct store_claimed *ev,
 		       struct store_outcome *o, struct event_info *info, char *why)
 {
@@ -119,6 +152,17 @@ static void handle_one(struct worker *w, const struct store_claimed *ev,
 		o->repository = info->repository[0] ? info->repository : NULL;
 		o->sender = info->sender[0] ? info->sender : NULL;
 		o->routing = info->routing;
+		if (info->n_tasks && tasks_in(ev, info, o) < 0) {
+			/* Without memory for the tasks the event cannot be
+			 * recorded as done: it comes back. */
+			memset(o, 0, sizeof(*o));
+			o->id = ev->id;
+			snprintf(why, WHY_MAX, "out of memory for its tasks");
+			o->kind = STORE_OUTCOME_RETRY;
+			o->error = why;
+			o->next_attempt_at_ms = clock_now_ms() + 1000;
+			return;
+		}
 		log_msg(HQ_LOG_DEBUG, "event completed", "event_id", id, "type", info->type,
 			"repository", info->repository, NULL);
 		int64_t waited = clock_now_ms() - ev->received_at_ms;
@@ -170,12 +214,13 @@ static size_t process_batch(struct worker *w)
 		store_claim_release(&claim);
 		return 0;
 	}
-	uint64_t done = 0, retried = 0, dead = 0;
+	uint64_t done = 0, retried = 0, dead = 0, tasks = 0;
 	for (size_t i = 0; i < claim.n; i++) {
 		handle_one(w, &claim.events[i], &out[i], &info[i], why + i * WHY_MAX);
 		done += out[i].kind == STORE_OUTCOME_DONE;
 		retried += out[i].kind == STORE_OUTCOME_RETRY;
 		dead += out[i].kind == STORE_OUTCOME_DEAD;
+		tasks += out[i].n_tasks;
 	}
 	size_t n = claim.n;
 	if (store_finish_events(p->store, w->owner, out, n, clock_now_ms(), NULL, &err) < 0) {
@@ -187,11 +232,16 @@ static size_t process_batch(struct worker *w)
 		p->stats.completed += done;
 		p->stats.retried += retried;
 		p->stats.dead += dead;
+		p->stats.tasks_created += tasks;
 		pthread_mutex_unlock(&p->lock);
+		if (tasks && p->opt.tasks_created)
+			p->opt.tasks_created(p->opt.tasks_ctx);
 	}
+	for (size_t i = 0; i < claim.n; i++)
+		free(out[i].tasks);
 	free(out);
 	for (size_t i = 0; i < claim.n; i++)
-		free(info[i].routing);
+		event_info_release(&info[i]);
 	free(info);
 	free(why);
 	store_claim_release(&claim);

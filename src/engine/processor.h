@@ -35,6 +35,10 @@ struct processor_options {
 	size_t max_body;       /* largest body handed to the handler */
 	processor_handle_fn handle;
 	void *handle_ctx;
+	/* Called after a batch that created tasks is committed (the
+	 * dispatcher's wake-up); NULL: none. */
+	void (*tasks_created)(void *ctx);
+	void *tasks_ctx;
 };
 
 struct processor_stats {
@@ -44,6 +48,7 @@ struct processor_stats {
 	uint64_t reclaimed;
 	uint64_t purged;
 	uint64_t store_errors;
+	uint64_t tasks_created;
 };
 
 int processor_start(struct store *store, const struct processor_options *opt,

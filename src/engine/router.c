@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/command.h"
+#include "core/flow.h"
 #include "core/form.h"
 #include "core/jpath.h"
 #include "util/error.h"
@@ -326,6 +327,42 @@ static void locate(const char *provider, const json_t *root, json_t *doc)
 	json_object_set_new(doc, "reply_to", reply ? reply : json_null());
 }
 
+/* What a task made from this event is called: the issue's, ticket's or
+ * error's title, or the first line of a message. */
+static void title_of(const json_t *root, json_t *doc)
+{
+	static const char *const paths[] = { "issue.title",	    "pull_request.title",
+					     "issue.fields.summary", "object_attributes.title",
+					     "data.issue.title",     "data.title",
+					     "event.text",
+					     "text",		     NULL };
+	for (const char *const *p = paths; *p; p++) {
+		const char *t = str_at(root, *p);
+		if (t && *t) {
+			size_t n = strcspn(t, "\r\n");
+			/* At most 200 bytes, cut on a UTF-8 boundary. */
+			if (n > 200) {
+				n = 200;
+				while (n > 0 && ((unsigned char)t[n] & 0xC0) == 0x80)
+					n--;
+			}
+			json_object_set_new(doc, "title", json_stringn(t, n));
+			return;
+		}
+	}
+}
+
+/* The parts of a decision dispatch needs besides the matches: where the
+ * event belongs, where replies go, its title, and whether its text asks
+ * for a new conversation. */
+static void annotate(const char *provider, const json_t *root, const char *text, json_t *doc)
+{
+	locate(provider, root, doc);
+	title_of(root, doc);
+	if (text && flow_wants_new_conversation(text, strlen(text)))
+		json_object_set_new(doc, "new_conversation", json_true());
+}
+
 /* The repository owner (organization or user) the authorization rules
  * look at. */
 static const char *owner_of(const char *provider, const json_t *root, const char *repository,
@@ -575,7 +612,7 @@ static int route_dynamic(struct router *rt, const struct store_claimed *ev,
 	json_t *doc = json_pack("{s:s, s:o, s:o}", "type", type, "matches", matches, "skipped",
 				skipped);
 	if (doc && root)
-		locate(ev->provider, root, doc);
+		annotate(ev->provider, root, text, doc);
 	json_decref(root);
 	*ret = dumps_free(doc);
 	return *ret ? 0 : HQ_E_NOMEM;
@@ -635,10 +672,10 @@ int router_route(struct router *rt, const struct store_claimed *ev,
 		else
 			json_array_append_new(matched ? matches : skipped, d);
 	}
-	free(text_copy);
 	free(owner_copy);
 	ref_put(ref);
 	if (r < 0) {
+		free(text_copy);
 		json_decref(root);
 		json_decref(matches);
 		json_decref(skipped);
@@ -647,7 +684,8 @@ int router_route(struct router *rt, const struct store_claimed *ev,
 	json_t *doc = json_pack("{s:s, s:o, s:o}", "type", type, "matches", matches, "skipped",
 				skipped);
 	if (doc)
-		locate(ev->provider, root, doc);
+		annotate(ev->provider, root, text_copy, doc);
+	free(text_copy);
 	json_decref(root);
 	*ret = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);

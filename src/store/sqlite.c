@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "store/backend.h"
+#include "store/sqlite.h"
 #include "store/migration.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -44,30 +45,6 @@ static const char *const sync_sql[] = {
 	[STORE_SYNC_EXTRA] = "PRAGMA synchronous=EXTRA",
 };
 
-struct sqlite_store {
-	struct store base;
-	char *path;
-	enum store_sync sync; /* the configured level, for webhooks */
-	/* Webhook batches waiting for write_lock: background work (claims,
-	 * outcomes, reclaims, purges) lets them go first. */
-	atomic_int webhooks_waiting;
-	sqlite3 *writer;
-	sqlite3_stmt *insert;
-	/* Prepared once on first use, on the writer, under write_lock. */
-	sqlite3_stmt *claim, *finish_done, *finish_retry, *finish_dead, *reclaim, *purge,
-		*purge_dead;
-	pthread_mutex_t write_lock;
-	sqlite3 *reader;
-	pthread_mutex_t read_lock;
-
-	sqlite3 *checkpointer;
-	pthread_t checkpoint_thread;
-	bool checkpoint_running;
-	bool stopping;
-	bool checkpoint_wanted;
-	pthread_mutex_t checkpoint_lock;
-	pthread_cond_t checkpoint_cond;
-};
 
 static int sqlite_code(int rc)
 {
@@ -91,7 +68,7 @@ static int sqlite_code(int rc)
 	}
 }
 
-static int sqlite_fail(sqlite3 *db, int rc, const char *what, struct store_error *err)
+int sqlite_fail(sqlite3 *db, int rc, const char *what, struct store_error *err)
 {
 	store_error_set(err, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	/* Called on failures only: a stray ROW/DONE must not read as success. */
@@ -99,7 +76,7 @@ static int sqlite_fail(sqlite3 *db, int rc, const char *what, struct store_error
 	return code < 0 ? code : HQ_E_STORE;
 }
 
-static int sqlite_exec(sqlite3 *db, const char *sql, struct store_error *err)
+int sqlite_exec(sqlite3 *db, const char *sql, struct store_error *err)
 {
 	char *msg = NULL;
 	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
@@ -292,6 +269,7 @@ static void sqlite_close(struct store *base)
 	sqlite3_finalize(s->reclaim);
 	sqlite3_finalize(s->purge);
 	sqlite3_finalize(s->purge_dead);
+	sqlite_task_finalize(s);
 	sqlite3_close(s->checkpointer);
 	sqlite3_close(s->reader);
 	/* Closing the last connection checkpoints and removes the WAL. */
@@ -461,7 +439,7 @@ static void sqlite_bookkeeping(struct sqlite_store *s, bool on)
 /* Takes write_lock for background work, after any webhook batch that is
  * waiting for it (for at most BACKGROUND_YIELD_MAX_MS: background work is
  * never starved for good), and switches to bookkeeping durability. */
-static void sqlite_background_lock(struct sqlite_store *s)
+void sqlite_background_lock(struct sqlite_store *s)
 {
 	for (int i = 0; i < BACKGROUND_YIELD_MAX_MS * 10 && atomic_load(&s->webhooks_waiting) > 0;
 	     i++) {
@@ -472,13 +450,13 @@ static void sqlite_background_lock(struct sqlite_store *s)
 	sqlite_bookkeeping(s, true);
 }
 
-static void sqlite_background_unlock(struct sqlite_store *s)
+void sqlite_background_unlock(struct sqlite_store *s)
 {
 	sqlite_bookkeeping(s, false);
 	pthread_mutex_unlock(&s->write_lock);
 }
 
-static int sqlite_cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql,
+int sqlite_cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql,
 			 struct store_error *err)
 {
 	if (*slot) {
@@ -490,7 +468,7 @@ static int sqlite_cached(struct sqlite_store *s, sqlite3_stmt **slot, const char
 	return rc == SQLITE_OK ? 0 : sqlite_fail(s->writer, rc, "preparing statement", err);
 }
 
-static char *column_dup(sqlite3_stmt *st, int col)
+char *column_dup(sqlite3_stmt *st, int col)
 {
 	const char *v = (const char *)sqlite3_column_text(st, col);
 	return strdup(v ? v : "");
@@ -676,7 +654,17 @@ static int sqlite_finish_one(struct sqlite_store *s, const char *owner,
 	int rc = sqlite3_step(st);
 	*changed = sqlite3_changes(s->writer);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, "recording an outcome", err);
+	if (rc != SQLITE_DONE)
+		return sqlite_fail(s->writer, rc, "recording an outcome", err);
+	/* The tasks routing asked for, in the completion's transaction: a
+	 * crash either keeps both or neither, and the origins make a second
+	 * processing of the event find them. */
+	for (size_t i = 0; *changed && o->kind == STORE_OUTCOME_DONE && i < o->n_tasks; i++) {
+		int r2 = sqlite_task_insert(s, &o->tasks[i], now_ms, err);
+		if (r2 < 0)
+			return r2;
+	}
+	return 0;
 }
 
 static int sqlite_finish_events(struct store *base, const char *owner,
@@ -754,7 +742,7 @@ static int sqlite_reclaim_expired(struct store *base, int64_t now_ms, size_t *re
 
 /* Runs a one-column, at-most-one-row query on the reader: INT64_MAX when
  * there is no row. */
-static int sqlite_read_one(struct sqlite_store *s, const char *sql, const char *what,
+int sqlite_read_one(struct sqlite_store *s, const char *sql, const char *what,
 			   int64_t *ret, struct store_error *err)
 {
 	pthread_mutex_lock(&s->read_lock);
@@ -820,7 +808,7 @@ static int sqlite_purge_events(struct store *base, const char *status, int64_t b
 #define EVENT_ROW_NCOLS 21
 
 /* A nullable text column: NULL stays NULL; a failed copy sets *nomem. */
-static char *column_dup_opt(sqlite3_stmt *st, int col, bool *nomem)
+char *column_dup_opt(sqlite3_stmt *st, int col, bool *nomem)
 {
 	if (sqlite3_column_type(st, col) == SQLITE_NULL)
 		return NULL;
@@ -1114,7 +1102,7 @@ static int sqlite_admin_write(struct sqlite_store *s, sqlite3_stmt *st, const ch
 	return r;
 }
 
-static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+void bind_opt(sqlite3_stmt *st, int i, const char *v)
 {
 	if (v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
@@ -1441,6 +1429,7 @@ int store_sqlite_open(const char *path, const struct store_options *opt,
 	if (!s)
 		return HQ_E_NOMEM;
 	s->base.ops = &sqlite_ops;
+	s->base.task_ops = &sqlite_task_ops;
 	s->sync = opt->synchronous;
 	atomic_init(&s->webhooks_waiting, 0);
 	pthread_mutex_init(&s->write_lock, NULL);

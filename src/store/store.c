@@ -324,3 +324,204 @@ int store_webhook_peek(struct store *s, const char *id, char *provider, size_t p
 	return s->ops->webhook_peek(s, id, provider, provider_size, enabled, secret, secret_size,
 				    has_secret, err);
 }
+
+/* Tasks */
+
+int store_create_tasks(struct store *s, struct store_task_in *tasks, size_t n, int64_t now_ms,
+		       struct store_error *err)
+{
+	return s->task_ops->create_tasks(s, tasks, n, now_ms, err);
+}
+
+int store_task_candidates(struct store *s, int64_t now_ms, size_t limit,
+			  struct store_candidates *ret, struct store_error *err)
+{
+	return s->task_ops->candidates(s, now_ms, limit, ret, err);
+}
+
+int store_task_start(struct store *s, int64_t id, const char *worker, const char *owner,
+		     const char *host, const unsigned char *token_hash, int64_t now_ms,
+		     int64_t lease_ms, int64_t claim_ttl_ms, struct store_task *ret,
+		     struct store_error *err)
+{
+	return s->task_ops->start(s, id, worker, owner, host, token_hash, now_ms, lease_ms,
+				  claim_ttl_ms, ret, err);
+}
+
+int store_task_set_pid(struct store *s, int64_t id, const char *owner, int64_t pid,
+		       int64_t pid_start, struct store_error *err)
+{
+	return s->task_ops->set_pid(s, id, owner, pid, pid_start, err);
+}
+
+int store_task_heartbeat(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
+			 int64_t claim_ttl_ms, int64_t **cancel, size_t *n_cancel,
+			 struct store_error *err)
+{
+	return s->task_ops->heartbeat(s, owner, now_ms, lease_ms, claim_ttl_ms, cancel, n_cancel,
+				      err);
+}
+
+int store_task_finish(struct store *s, int64_t id, const char *owner, const char *worker,
+		      const struct store_task_end *end, int64_t now_ms, int64_t claim_ttl_ms,
+		      struct store_error *err)
+{
+	return s->task_ops->finish(s, id, owner, worker, end, now_ms, claim_ttl_ms, err);
+}
+
+int store_task_reclaim(struct store *s, int64_t now_ms, struct store_lost_task **ret,
+		       size_t *n, struct store_error *err)
+{
+	return s->task_ops->reclaim(s, now_ms, ret, n, err);
+}
+
+int store_task_cancel(struct store *s, int64_t id, int64_t now_ms, bool *running,
+		      struct store_error *err)
+{
+	return s->task_ops->cancel(s, id, now_ms, running, err);
+}
+
+int store_task_retry(struct store *s, int64_t id, const char *only, int64_t now_ms,
+		     struct store_error *err)
+{
+	return s->task_ops->retry(s, id, only, now_ms, err);
+}
+
+int store_list_tasks(struct store *s, const struct store_task_filter *f,
+		     struct store_task_list *ret, struct store_error *err)
+{
+	return s->task_ops->list(s, f, ret, err);
+}
+
+int store_get_task(struct store *s, int64_t id, struct store_task_detail *ret,
+		   struct store_error *err)
+{
+	return s->task_ops->get(s, id, ret, err);
+}
+
+int store_task_by_token(struct store *s, const unsigned char *token_hash, int64_t *id,
+			struct store_error *err)
+{
+	return s->task_ops->by_token(s, token_hash, id, err);
+}
+
+int store_get_flow(struct store *s, const char *flow_id, size_t max_tasks,
+		   struct store_flow *ret, struct store_error *err)
+{
+	return s->task_ops->get_flow(s, flow_id, max_tasks, ret, err);
+}
+
+int store_tasks_changed(struct store *s, int64_t updated_after_ms, int64_t after_id,
+			size_t limit, struct store_task_list *ret, struct store_error *err)
+{
+	return s->task_ops->changed(s, updated_after_ms, after_id, limit, ret, err);
+}
+
+int store_list_claims(struct store *s, int64_t now_ms, struct store_claim_row **ret, size_t *n,
+		      struct store_error *err)
+{
+	return s->task_ops->list_claims(s, now_ms, ret, n, err);
+}
+
+int store_count_tasks(struct store *s, struct store_task_counts *ret, struct store_error *err)
+{
+	return s->task_ops->count(s, ret, err);
+}
+
+int store_task_next_due(struct store *s, int64_t *ret, struct store_error *err)
+{
+	return s->task_ops->next_due(s, ret, err);
+}
+
+bool store_task_status_valid(const char *status)
+{
+	static const char *const names[] = { "queued",	  "running",   "succeeded",   "failed",
+					     "timed_out", "cancelled", "dead_letter", NULL };
+	for (const char *const *n = names; *n; n++)
+		if (strcmp(*n, status) == 0)
+			return true;
+	return false;
+}
+
+void store_candidates_release(struct store_candidates *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->tasks[i].agent);
+		free(c->tasks[i].pool);
+		free(c->tasks[i].project);
+		free(c->tasks[i].claim_worker);
+	}
+	free(c->tasks);
+	for (size_t i = 0; i < c->n_load; i++)
+		free(c->load_worker[i]);
+	free(c->load_worker);
+	free(c->load);
+	memset(c, 0, sizeof(*c));
+}
+
+void store_task_release(struct store_task *t)
+{
+	if (!t)
+		return;
+	char *fields[] = { t->origin, t->external_id, t->route,	 t->command, t->agent,
+			   t->pool,   t->project,     t->title,	 t->prompt,  t->metadata_json,
+			   t->status, t->worker,      t->lease_owner, t->error,   t->output };
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		free(fields[i]);
+	memset(t, 0, sizeof(*t));
+}
+
+void store_task_list_release(struct store_task_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		store_task_release(&l->rows[i]);
+	free(l->rows);
+	memset(l, 0, sizeof(*l));
+}
+
+void store_task_detail_release(struct store_task_detail *d)
+{
+	if (!d)
+		return;
+	store_task_release(&d->task);
+	for (size_t i = 0; i < d->n_attempts; i++) {
+		free(d->attempts[i].worker);
+		free(d->attempts[i].outcome);
+		free(d->attempts[i].error);
+	}
+	free(d->attempts);
+	memset(d, 0, sizeof(*d));
+}
+
+void store_lost_tasks_release(struct store_lost_task *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++)
+		free(l[i].host);
+	free(l);
+}
+
+void store_flow_release(struct store_flow *f)
+{
+	if (!f)
+		return;
+	free(f->external_id);
+	free(f->conversations);
+	for (size_t i = 0; i < f->n_tasks; i++)
+		store_task_release(&f->tasks[i]);
+	free(f->tasks);
+	memset(f, 0, sizeof(*f));
+}
+
+void store_claims_release(struct store_claim_row *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++) {
+		free(c[i].project);
+		free(c[i].worker);
+		free(c[i].node);
+	}
+	free(c);
+}

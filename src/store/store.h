@@ -69,6 +69,8 @@ struct store_claim {
 
 void store_claim_release(struct store_claim *c);
 
+struct store_task_in;
+
 enum store_outcome_kind {
 	STORE_OUTCOME_DONE,  /* completed */
 	STORE_OUTCOME_RETRY, /* pending again at next_attempt_at, or dead
@@ -86,6 +88,10 @@ struct store_outcome {
 	const char *repository;
 	const char *sender;
 	const char *routing; /* JSON: what routing decided */
+	/* DONE: the tasks routing asked for, created in the same
+	 * transaction (once: their origins are unique). */
+	struct store_task_in *tasks;
+	size_t n_tasks;
 };
 
 /* Writes url to out with any password replaced by "***"
@@ -269,6 +275,244 @@ int store_webhook_command_put(struct store *s, const char *webhook_id,
 			      struct store_error *err);
 int store_webhook_command_delete(struct store *s, const char *webhook_id, const char *id,
 				 struct store_error *err);
+
+/* Tasks: agent runs made from routed events or over the API. */
+#define STORE_FLOW_ID_MAX 24	     /* "flow-" + 12 hex, NUL */
+#define STORE_CONVERSATION_ID_MAX 24 /* "conv-" + 16 hex, NUL */
+
+/* A task to create. flow_id/external_id place it (a parent's flow and
+ * conversation win when parent_id is set); new_conversation starts a
+ * conversation in its flow. The result fields are written on success. */
+struct store_task_in {
+	const char *origin; /* unique; a second create with it finds the first */
+	int64_t event_id;   /* 0: none */
+	int64_t parent_id;  /* 0: none */
+	const char *flow_id, *external_id;
+	bool new_conversation;
+	const char *route, *command; /* NULL when not routed */
+	const char *agent;
+	const char *pool;    /* "main" or "ci" */
+	const char *project; /* NULL: none */
+	const char *title, *prompt;
+	const char *metadata_json; /* NULL: {} */
+	int priority;
+	int max_attempts;
+
+	int64_t id;
+	bool duplicate;
+	char ret_flow_id[STORE_FLOW_ID_MAX];
+	char ret_conversation_id[STORE_CONVERSATION_ID_MAX];
+};
+
+/* Creates n tasks in one transaction. HQ_E_NOTFOUND when a parent does
+ * not exist (nothing is created). */
+int store_create_tasks(struct store *s, struct store_task_in *tasks, size_t n, int64_t now_ms,
+		       struct store_error *err);
+
+/* A queued task the dispatcher may start, with what assignment needs. */
+struct store_task_candidate {
+	int64_t id;
+	char *agent, *pool, *project; /* project NULL: none */
+	char *claim_worker;	      /* the live claim on its project, or NULL */
+	int64_t running_in_project;   /* tasks of its project running now */
+};
+
+struct store_candidates {
+	struct store_task_candidate *tasks;
+	size_t n;
+	/* Live claims per worker (the pool's load): names and counts. */
+	char **load_worker;
+	int64_t *load;
+	size_t n_load;
+};
+
+/* Up to limit queued tasks due at now_ms, by priority then age. */
+int store_task_candidates(struct store *s, int64_t now_ms, size_t limit,
+			  struct store_candidates *ret, struct store_error *err);
+void store_candidates_release(struct store_candidates *c);
+
+/* One task as operators and agents see it. */
+struct store_task {
+	int64_t id, event_id, parent_id; /* 0: none */
+	char *origin;
+	char flow_id[STORE_FLOW_ID_MAX];
+	char conversation_id[STORE_CONVERSATION_ID_MAX];
+	char *external_id;
+	char *route, *command; /* NULL when none */
+	char *agent, *pool, *project, *title, *prompt, *metadata_json;
+	char *status;
+	int priority, attempts, max_attempts, retry_base;
+	char *worker, *lease_owner; /* NULL when none */
+	int64_t lease_expires_at_ms;
+	bool cancel_requested;
+	bool has_exit_code;
+	int exit_code;
+	char *error, *output; /* NULL when none */
+	int64_t output_bytes;
+	int64_t created_at_ms, updated_at_ms, next_attempt_at_ms, started_at_ms, finished_at_ms;
+};
+void store_task_release(struct store_task *t);
+
+/* Starts queued task id on worker for node owner: running under a lease
+ * until now_ms + lease_ms, its attempt counted, token_hash (32 bytes)
+ * recorded, its project claimed for worker until the lease ends plus
+ * claim_ttl_ms (no claim when claim_ttl_ms is 0). Fills ret.
+ * HQ_E_CONFLICT when the task is no longer queued (another node took it,
+ * or it was cancelled). */
+int store_task_start(struct store *s, int64_t id, const char *worker, const char *owner,
+		     const char *host, const unsigned char *token_hash, int64_t now_ms,
+		     int64_t lease_ms, int64_t claim_ttl_ms, struct store_task *ret,
+		     struct store_error *err);
+
+/* Records the process group of a running task (for recovery after a
+ * crash): pid and its leader's start time. */
+int store_task_set_pid(struct store *s, int64_t id, const char *owner, int64_t pid,
+		       int64_t pid_start, struct store_error *err);
+
+/* Extends the leases of owner's running tasks (and their claims) to
+ * now_ms + lease_ms (+ claim_ttl_ms). Fills *cancel with the ids among
+ * them whose cancellation was asked for (malloc'd; *n_cancel of them). */
+int store_task_heartbeat(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
+			 int64_t claim_ttl_ms, int64_t **cancel, size_t *n_cancel,
+			 struct store_error *err);
+
+/* How an attempt ended. requeue: the task waits again at
+ * next_attempt_at_ms (a retry, or refund: an interrupted attempt that is
+ * not counted). */
+struct store_task_end {
+	const char *status; /* succeeded, failed, timed_out, cancelled, dead_letter, queued */
+	bool refund;	    /* queued: the attempt does not count */
+	int64_t next_attempt_at_ms;
+	bool has_exit_code;
+	int exit_code;
+	const char *error;  /* NULL: none */
+	const char *output; /* the tail; NULL: none */
+	int64_t output_bytes;
+	int64_t run_ms;
+};
+
+/* Ends the running attempt of task id held by owner; the project's claim
+ * (when worker still holds it) lives claim_ttl_ms from now. Conversation
+ * metrics follow. HQ_E_CONFLICT when owner no longer holds the task. */
+int store_task_finish(struct store *s, int64_t id, const char *owner, const char *worker,
+		      const struct store_task_end *end, int64_t now_ms, int64_t claim_ttl_ms,
+		      struct store_error *err);
+
+/* A running task whose lease expired: where its process was. */
+struct store_lost_task {
+	int64_t id;
+	char *host;	     /* NULL when not recorded */
+	int64_t pid, pid_start; /* 0 when not recorded */
+};
+
+/* Running tasks whose lease expired by now_ms (their node died or
+ * stalled) go back to queued when attempts remain, else dead letter; their
+ * claims are released. The lost processes are returned so the caller can
+ * end leftovers. */
+int store_task_reclaim(struct store *s, int64_t now_ms, struct store_lost_task **ret,
+		       size_t *n, struct store_error *err);
+void store_lost_tasks_release(struct store_lost_task *l, size_t n);
+
+/* Cancels task id: a queued one at once (*running false), a running one
+ * is marked for its node to end (*running true). HQ_E_NOTFOUND,
+ * HQ_E_CONFLICT when it already ended. */
+int store_task_cancel(struct store *s, int64_t id, int64_t now_ms, bool *running,
+		      struct store_error *err);
+
+/* Queues an ended task (failed, timed_out, cancelled, dead_letter; or
+ * only that status) again with its full attempts. HQ_E_NOTFOUND,
+ * HQ_E_CONFLICT. */
+int store_task_retry(struct store *s, int64_t id, const char *only, int64_t now_ms,
+		     struct store_error *err);
+
+struct store_task_filter {
+	const char *status, *flow_id, *agent, *worker;
+	int64_t event_id, parent_id; /* 0: any */
+	int64_t before_id;	     /* keyset: ids below it; 0 from the newest */
+	size_t limit;
+};
+
+struct store_task_list {
+	struct store_task *rows; /* prompt and output left NULL */
+	size_t n;
+	bool more;
+};
+
+int store_list_tasks(struct store *s, const struct store_task_filter *f,
+		     struct store_task_list *ret, struct store_error *err);
+void store_task_list_release(struct store_task_list *l);
+
+struct store_task_attempt {
+	int attempt;
+	char *worker, *outcome, *error;
+	bool has_exit_code;
+	int exit_code;
+	int64_t started_at_ms, finished_at_ms;
+};
+
+struct store_task_detail {
+	struct store_task task;
+	struct store_task_attempt *attempts; /* ended attempts, oldest first */
+	size_t n_attempts;
+};
+
+/* HQ_E_NOTFOUND. */
+int store_get_task(struct store *s, int64_t id, struct store_task_detail *ret,
+		   struct store_error *err);
+void store_task_detail_release(struct store_task_detail *d);
+
+/* The running task whose token hashes to token_hash. HQ_E_NOTFOUND. */
+int store_task_by_token(struct store *s, const unsigned char *token_hash, int64_t *id,
+			struct store_error *err);
+
+struct store_conversation {
+	char id[STORE_CONVERSATION_ID_MAX];
+	int64_t created_at_ms, updated_at_ms;
+	int64_t tasks, succeeded, failed, cancelled, run_ms;
+};
+
+struct store_flow {
+	char id[STORE_FLOW_ID_MAX];
+	char *external_id;
+	char current_conversation[STORE_CONVERSATION_ID_MAX];
+	int64_t created_at_ms, updated_at_ms;
+	struct store_conversation *conversations; /* oldest first */
+	size_t n_conversations;
+	struct store_task *tasks; /* oldest first, prompt and output NULL */
+	size_t n_tasks;
+	bool more_tasks; /* more than the limit asked for */
+};
+
+/* One flow with its conversations and up to max_tasks tasks. */
+int store_get_flow(struct store *s, const char *flow_id, size_t max_tasks,
+		   struct store_flow *ret, struct store_error *err);
+void store_flow_release(struct store_flow *f);
+
+/* Tasks changed after (updated_after_ms, after_id), in change order, for
+ * syncing task files: up to limit. */
+int store_tasks_changed(struct store *s, int64_t updated_after_ms, int64_t after_id,
+			size_t limit, struct store_task_list *ret, struct store_error *err);
+
+struct store_claim_row {
+	char *project, *worker, *node;
+	int64_t expires_at_ms, last_activity_ms, tasks;
+};
+
+/* Claims that live at now_ms, by worker. */
+int store_list_claims(struct store *s, int64_t now_ms, struct store_claim_row **ret, size_t *n,
+		      struct store_error *err);
+void store_claims_release(struct store_claim_row *c, size_t n);
+
+struct store_task_counts {
+	int64_t queued, running, succeeded, failed, timed_out, cancelled, dead_letter;
+};
+int store_count_tasks(struct store *s, struct store_task_counts *ret, struct store_error *err);
+
+/* When the earliest queued task is due (INT64_MAX when none is). */
+int store_task_next_due(struct store *s, int64_t *ret, struct store_error *err);
+
+/* Whether status names a state tasks can be in. */
+bool store_task_status_valid(const char *status);
 
 /* Whether status names a state events can be in. */
 bool store_status_valid(const char *status);

@@ -2,6 +2,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -329,6 +331,193 @@ static void every_option_has_help_and_a_unique_key_env_and_flag(void **state)
 	}
 }
 
+static void pool_and_task_options_have_their_defaults(void **state)
+{
+	(void)state;
+	struct config c;
+	config_init(&c);
+	assert_string_equal(c.pool_workers, "local");
+	assert_null(c.pool_ci_workers);
+	assert_int_equal(c.pool_claim_ttl_ms, 15 * 60 * 1000);
+	assert_false(c.pool_single_queue);
+	assert_int_equal(c.task_lease_ms, 30 * 1000);
+	assert_int_equal(c.task_shutdown_grace_ms, 10 * 1000);
+	assert_false(c.task_files);
+	assert_string_equal(c.task_files_dir, "~/.claude/tasks");
+	assert_null(c.test_agent);
+	config_release(&c);
+}
+
+static void pool_and_task_options_come_from_their_environment_names(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	struct fake_env pool = { { "CONTAINER_POOL", "CI_CONTAINER_POOL", "POOL_CLAIM_TTL",
+				   "POOL_SINGLE_QUEUE" },
+				 { "harry, ron ,hermione", "ci-1,ci-2", "0", "true" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &pool, &err), 0);
+	struct fake_env tasks = { { "TASK_LEASE", "TASK_SHUTDOWN_GRACE", "CLAUDE_TASKS_SYNC",
+				    "CLAUDE_TASKS_DIR", "HOOKQ_TEST_AGENT" },
+				  { "1m", "0", "yes", "/var/lib/tasks", "tester" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &tasks, &err), 0);
+	assert_string_equal(c.pool_workers, "harry, ron ,hermione");
+	assert_string_equal(c.pool_ci_workers, "ci-1,ci-2");
+	assert_int_equal(c.pool_claim_ttl_ms, 0);
+	assert_true(c.pool_single_queue);
+	assert_int_equal(c.task_lease_ms, 60 * 1000);
+	assert_int_equal(c.task_shutdown_grace_ms, 0);
+	assert_true(c.task_files);
+	assert_string_equal(c.task_files_dir, "/var/lib/tasks");
+	assert_string_equal(c.test_agent, "tester");
+	config_release(&c);
+}
+
+static void pool_and_task_sections_are_read_and_agents_are_skipped(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	const char *yaml = "pool:\n"
+			   "  workers: a.1, b_2\n"
+			   "  claim_ttl: 7d\n"
+			   "agents:\n"
+			   "  planning:\n"
+			   "    command: [\"docker\", \"exec\", \"{{worker}}\"]\n"
+			   "    set_env: {A: b}\n"
+			   "tasks:\n"
+			   "  shutdown_grace: 1h\n"
+			   "  test_agent: planning\n";
+	assert_int_equal(load(&c, yaml, &err), 0);
+	assert_string_equal(c.pool_workers, "a.1, b_2");
+	assert_int_equal(c.pool_claim_ttl_ms, 7ull * 86400000);
+	assert_int_equal(c.task_shutdown_grace_ms, 3600000);
+	assert_string_equal(c.test_agent, "planning");
+	config_release(&c);
+}
+
+static void task_durations_are_checked(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *value, *err;
+	} cases[] = {
+		{ "TASK_LEASE", "2s", "TASK_LEASE: '2s' is out of range (3000 to 3600000 ms)" },
+		{ "TASK_LEASE", "2h", "TASK_LEASE: '2h' is out of range (3000 to 3600000 ms)" },
+		{ "POOL_CLAIM_TTL", "soon", "POOL_CLAIM_TTL: not a duration (like 500ms, 30s, 5m): 'soon'" },
+		{ "POOL_CLAIM_TTL", "8d", "POOL_CLAIM_TTL: '8d' is out of range (0 to 604800000 ms)" },
+		{ "TASK_SHUTDOWN_GRACE", "61m",
+		  "TASK_SHUTDOWN_GRACE: '61m' is out of range (0 to 3600000 ms)" },
+		{ "POOL_SINGLE_QUEUE", "maybe",
+		  "POOL_SINGLE_QUEUE: not a boolean (true or false): 'maybe'" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config c;
+		struct config_error err;
+		config_init(&c);
+		struct fake_env env = { { cases[i].name }, { cases[i].value } };
+		assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), HQ_E_CONFIG);
+		assert_string_equal(err.msg, cases[i].err);
+		config_release(&c);
+	}
+}
+
+static void worker_lists_split_on_commas(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *list;
+		size_t n;
+		const char *names[4];
+	} cases[] = {
+		{ "local", 1, { "local" } },
+		{ "harry, ron ,hermione", 3, { "harry", "ron", "hermione" } },
+		{ " \ta.b-c_d\t,  X9 ", 2, { "a.b-c_d", "X9" } },
+		{ "", 0, { NULL } },
+		{ "  ", 0, { NULL } },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char **names = NULL;
+		size_t n = 99;
+		char err[200];
+		assert_int_equal(config_list_split(cases[i].list, &names, &n, err, sizeof(err)), 0);
+		assert_int_equal(n, cases[i].n);
+		for (size_t j = 0; j < n; j++)
+			assert_string_equal(names[j], cases[i].names[j]);
+		assert_null(names[n]);
+		free(names);
+	}
+}
+
+static void worker_list_mistakes_are_named(void **state)
+{
+	(void)state;
+	char many[1024] = "";
+	for (int i = 0; i <= CONFIG_LIST_MAX; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%sw%d", i ? "," : "", i);
+	char long_name[80];
+	memset(long_name, 'x', 65);
+	long_name[65] = '\0';
+	static const char empty[] = "empty worker name (two commas in a row, or one at an end)";
+	const struct {
+		const char *list, *err;
+	} cases[] = {
+		{ "harry,ron,harry", "duplicate worker 'harry'" },
+		{ "a,,b", empty },
+		{ "a,", empty },
+		{ ",a", empty },
+		{ "a, ,b", empty },
+		{ "a b", "worker name 'a b' must be 1-64 letters, digits, '.', '-' or '_' (names are separated by commas)" },
+		{ "a;b", "worker name 'a;b' must be 1-64 letters, digits, '.', '-' or '_' (names are separated by commas)" },
+		{ "a/b", "worker name 'a/b' must be 1-64 letters, digits, '.', '-' or '_' (names are separated by commas)" },
+		{ long_name, "worker name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' must be 1-64 letters, digits, '.', '-' or '_' (names are separated by commas)" },
+		{ many, "more than 64 workers" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char **names = NULL;
+		size_t n = 99;
+		char err[300] = "";
+		assert_int_equal(config_list_split(cases[i].list, &names, &n, err, sizeof(err)),
+				 HQ_E_CONFIG);
+		assert_null(names);
+		assert_int_equal(n, 99);
+		assert_string_equal(err, cases[i].err);
+	}
+
+	/* Set from the environment or the file, the error names where. */
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	struct fake_env env = { { "CONTAINER_POOL" }, { "harry, ron, harry" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "CONTAINER_POOL: duplicate worker 'harry'");
+	struct fake_env ci = { { "CI_CONTAINER_POOL" }, { "ci 1" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &ci, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "CI_CONTAINER_POOL: worker name 'ci 1' must be 1-64 letters, "
+				     "digits, '.', '-' or '_' (names are separated by commas)");
+	assert_int_equal(load(&c, "pool:\n  workers: a,,b\n", &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "hookq.yaml:2:12: pool.workers: empty worker name (two commas in a row, or one at an end)");
+	assert_string_equal(c.pool_workers, "local"); /* a refused value changes nothing */
+	config_release(&c);
+}
+
+static void an_empty_main_pool_is_refused(void **state)
+{
+	(void)state;
+	struct config c;
+	struct config_error err;
+	config_init(&c);
+	assert_int_equal(load(&c, "dev: true\npool:\n  workers: \"\"\n  ci_workers: \"\"\n", &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "pool.workers (CONTAINER_POOL) names no worker: give at "
+				     "least one, such as 'local'");
+	assert_int_equal(load(&c, "pool:\n  workers: local\n", &err), 0);
+	assert_int_equal(config_validate(&c, &err), 0); /* an empty ci_workers is fine */
+	config_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +541,13 @@ int main(void)
 		cmocka_unit_test(pending_bytes_below_max_body_is_refused),
 		cmocka_unit_test(task_source_is_validated),
 		cmocka_unit_test(every_option_has_help_and_a_unique_key_env_and_flag),
+		cmocka_unit_test(pool_and_task_options_have_their_defaults),
+		cmocka_unit_test(pool_and_task_options_come_from_their_environment_names),
+		cmocka_unit_test(pool_and_task_sections_are_read_and_agents_are_skipped),
+		cmocka_unit_test(task_durations_are_checked),
+		cmocka_unit_test(worker_lists_split_on_commas),
+		cmocka_unit_test(worker_list_mistakes_are_named),
+		cmocka_unit_test(an_empty_main_pool_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
