@@ -6,20 +6,25 @@
 #include <pthread.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/agent.h"
 #include "core/config.h"
+#include "engine/dispatcher.h"
 #include "engine/handler.h"
 #include "engine/ingest.h"
 #include "engine/processor.h"
 #include "core/route.h"
 #include "engine/router.h"
 #include "engine/status.h"
+#include "engine/taskfiles.h"
 #include "providers/provider.h"
 #include "providers/standard.h"
 #include "sources/http.h"
@@ -126,6 +131,97 @@ static int lookup_webhook(void *ctx, const char *provider, const char *id, bool 
 	return strcmp(owner, provider) == 0 ? 0 : HQ_E_NOTFOUND;
 }
 
+/* The dispatcher once it runs: it starts after the HTTP server (agents
+ * are told its port), while the processor and the admin API exist before. */
+static _Atomic(struct dispatcher *) running_dispatcher;
+
+static void wake_dispatcher(void *ctx)
+{
+	(void)ctx;
+	dispatcher_wake(atomic_load(&running_dispatcher));
+}
+
+static bool cancel_on_node(void *ctx, int64_t id)
+{
+	(void)ctx;
+	return dispatcher_cancel(atomic_load(&running_dispatcher), id);
+}
+
+static int describe_workers(void *ctx, int64_t now_ms, char **ret)
+{
+	(void)ctx;
+	struct dispatcher *d = atomic_load(&running_dispatcher);
+	return d ? dispatcher_workers_json(d, now_ms, ret) : HQ_E_UNSUPPORTED;
+}
+
+static int agent_attempts(void *ctx, const char *name)
+{
+	const struct agent *a = agent_find(ctx, name);
+	return a ? (int)a->max_attempts : -1;
+}
+
+/* Starts the worker pool when agents are configured. */
+static int start_dispatcher(struct config *cfg, struct store *store, const char *owner,
+			    const struct agent_table *agents, struct http_server *http,
+			    char ***workers, char ***ci_workers, struct taskfiles **taskfiles,
+			    char *run_dir, size_t run_dir_size, struct dispatcher **ret)
+{
+	char err[512];
+	size_t n = 0, n_ci = 0;
+	if (config_list_split(cfg->pool_workers, workers, &n, err, sizeof(err)) < 0 ||
+	    config_list_split(cfg->pool_ci_workers ? cfg->pool_ci_workers : "", ci_workers,
+			      &n_ci, err, sizeof(err)) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot read the worker pool", "error", err, NULL);
+		return HQ_E_CONFIG;
+	}
+	if (cfg->task_files &&
+	    taskfiles_new(cfg->task_files_dir, taskfiles, err, sizeof(err)) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot set up task files", "error", err, NULL);
+		return HQ_E_CONFIG;
+	}
+	/* Event files hold payloads: a directory of this process's own. */
+	const char *tmp = getenv("TMPDIR");
+	snprintf(run_dir, run_dir_size, "%s/hookq-%ld-%ld", tmp && *tmp ? tmp : "/tmp",
+		 (long)geteuid(), (long)getpid());
+	char host[256] = "localhost";
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	/* Agents reach the admin API on the address hookq listens on. */
+	const char *h = cfg->host;
+	bool any = strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || !*h;
+	char api_url[320];
+	snprintf(api_url, sizeof(api_url), "http://%s%s%s:%u", !any && strchr(h, ':') ? "[" : "",
+		 any ? "127.0.0.1" : h, !any && strchr(h, ':') ? "]" : "", http_port(http));
+	struct dispatcher_options opt = {
+		.owner = owner,
+		.host = host,
+		.workers = (const char *const *)*workers,
+		.ci_workers = (const char *const *)*ci_workers,
+		.agents = agents,
+		.lease_ms = cfg->task_lease_ms,
+		.claim_ttl_ms = cfg->pool_claim_ttl_ms,
+		.single_queue = cfg->pool_single_queue,
+		.poll_ms = cfg->poll_ms,
+		.shutdown_grace_ms = cfg->task_shutdown_grace_ms,
+		.max_event_bytes = cfg->max_body,
+		.run_dir = run_dir,
+		.api_url = api_url,
+		.taskfiles = *taskfiles,
+	};
+	int r = dispatcher_start(store, &opt, ret, err, sizeof(err));
+	if (r < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the worker pool", "error", err, NULL);
+		return r;
+	}
+	char count[24];
+	snprintf(count, sizeof(count), "%zu", n + n_ci);
+	log_msg(HQ_LOG_INFO, "worker pool started", "workers", cfg->pool_workers, "ci_workers",
+		cfg->pool_ci_workers ? cfg->pool_ci_workers : "", "agents_api", api_url, NULL);
+	atomic_store(&running_dispatcher, *ret);
+	return 0;
+}
+
 static void wake_processor(void *ctx)
 {
 	processor_wake(ctx);
@@ -175,30 +271,68 @@ static int read_secret_file(const char *key, const char *path, char **ret)
 	return 0;
 }
 
-/* Reads the routes of the configuration file at path (none: an empty
- * table). Prints why and returns < 0 when they are invalid. */
-static int load_routes(const char *path, struct route_table **ret, char *why, size_t why_size)
+/* Reads the routes and agents of the configuration file at path (none:
+ * empty tables), and checks that every agent a route names exists when
+ * agents are defined. Says why and returns < 0 when they are invalid. */
+static int load_tables(const char *path, struct route_table **routes_ret,
+		       struct agent_table **agents_ret, const struct agent_table *known,
+		       char *why, size_t why_size)
 {
 	const char *names[16];
 	size_t n = 0;
 	for (const struct provider *const *p = provider_all; *p && n < 15; p++)
 		names[n++] = (*p)->name;
 	names[n] = NULL;
-	if (!path)
-		return route_table_parse("", 0, "(no file)", names, ret, why, why_size);
 	struct buf text;
 	buf_init(&text, CONFIG_FILE_MAX);
-	int r = file_read(path, &text);
-	if (r < 0) {
-		snprintf(why, why_size, "cannot read configuration '%s': %s", path,
-			 r == HQ_E_TOOBIG ? "larger than 1 MiB" : strerror(errno));
-		buf_release(&text);
-		return HQ_E_CONFIG;
+	const char *file = path ? path : "(no file)";
+	if (path) {
+		int r = file_read(path, &text);
+		if (r < 0) {
+			snprintf(why, why_size, "cannot read configuration '%s': %s", path,
+				 r == HQ_E_TOOBIG ? "larger than 1 MiB" : strerror(errno));
+			buf_release(&text);
+			return HQ_E_CONFIG;
+		}
 	}
-	r = route_table_parse(text.data ? text.data : "", text.len, path, names, ret, why,
-			      why_size);
+	struct route_table *routes = NULL;
+	struct agent_table *agents = NULL;
+	const char *data = text.data ? text.data : "";
+	int r = route_table_parse(data, text.len, file, names, &routes, why, why_size);
+	if (r == 0 && agents_ret)
+		r = agent_table_parse(data, text.len, file, &agents, why, why_size);
 	buf_release(&text);
-	return r;
+	const struct agent_table *check = agents_ret ? agents : known;
+	for (size_t i = 0; r == 0 && check && check->n && i < routes->n; i++) {
+		const struct route *rt = &routes->routes[i];
+		for (size_t j = 0; r == 0 && j < rt->n_commands; j++)
+			if (!agent_find(check, rt->commands[j].agent)) {
+				snprintf(why, why_size,
+					 "%s:%d: routes: %s: command '%s': no agent '%s' is defined "
+					 "under agents",
+					 file, rt->commands[j].line, rt->name, rt->commands[j].name,
+					 rt->commands[j].agent);
+				r = HQ_E_CONFIG;
+			}
+		for (size_t j = 0; r == 0 && j < rt->n_triggers; j++)
+			if (rt->triggers[j].agent && !agent_find(check, rt->triggers[j].agent)) {
+				snprintf(why, why_size,
+					 "%s:%d: routes: %s: trigger '%s': no agent '%s' is defined "
+					 "under agents",
+					 file, rt->triggers[j].line, rt->name, rt->triggers[j].on,
+					 rt->triggers[j].agent);
+				r = HQ_E_CONFIG;
+			}
+	}
+	if (r < 0) {
+		route_table_free(routes);
+		agent_table_free(agents);
+		return r;
+	}
+	*routes_ret = routes;
+	if (agents_ret)
+		*agents_ret = agents;
+	return 0;
 }
 
 static int load_config(int argc, char **argv, struct config *cfg, const char **path_ret)
@@ -444,11 +578,16 @@ int cli_serve(int argc, char **argv)
 
 	const char *config_path = NULL;
 	struct route_table *routes = NULL;
+	struct agent_table *agents = NULL;
 	struct router *router = NULL;
+	struct dispatcher *dispatcher = NULL;
+	struct taskfiles *taskfiles = NULL;
+	char **workers = NULL, **ci_workers = NULL;
+	char run_dir[256] = "";
 	int r = load_config(argc, argv, &cfg, &config_path);
 	if (r == 0) {
 		char why[512];
-		if (load_routes(config_path, &routes, why, sizeof(why)) < 0) {
+		if (load_tables(config_path, &routes, &agents, NULL, why, sizeof(why)) < 0) {
 			fprintf(stderr, "hookq: %s\n", why);
 			r = -CLI_EXIT_CONFIG;
 		}
@@ -539,9 +678,26 @@ int cli_serve(int argc, char **argv)
 		log_msg(HQ_LOG_ERROR, "cannot start the router", "error", hq_strerror(r), NULL);
 		goto out_store;
 	}
+	/* Test events and create_task commands without an agent use the
+	 * test agent, else the first agent defined. */
+	const char *default_agent = NULL;
+	if (cfg.test_agent && *cfg.test_agent) {
+		if (!agent_find(agents, cfg.test_agent)) {
+			log_msg(HQ_LOG_ERROR, "tasks.test_agent names no agent defined under agents",
+				"test_agent", cfg.test_agent, NULL);
+			exit_code = CLI_EXIT_CONFIG;
+			goto out_store;
+		}
+		default_agent = cfg.test_agent;
+	} else if (agents->n) {
+		default_agent = agents->agents[0].name;
+	}
 	struct handler_options handler = {
 		.router = router,
 		.fail_first_attempts = (int)cfg.fail_first_attempts,
+		.agent_attempts = agent_attempts,
+		.agent_ctx = agents,
+		.default_agent = default_agent,
 	};
 	struct processor_options popt = {
 		.owner = owner,
@@ -554,6 +710,7 @@ int cli_serve(int argc, char **argv)
 		.max_body = cfg.max_body,
 		.handle = handler_handle,
 		.handle_ctx = &handler,
+		.tasks_created = wake_dispatcher,
 	};
 	r = cfg.processor_enabled ? processor_start(store, &popt, &processor) : 0;
 	if (r < 0) {
@@ -594,6 +751,11 @@ int cli_serve(int argc, char **argv)
 		.max_body = cfg.max_body,
 		.wake = processor ? wake_processor : NULL,
 		.wake_ctx = processor,
+		.agents = agents->n ? agents : NULL,
+		.default_agent = default_agent,
+		.wake_tasks = wake_dispatcher,
+		.cancel_task = cancel_on_node,
+		.workers_json = describe_workers,
 	};
 	struct http_options hopt = {
 		.host = cfg.host,
@@ -626,6 +788,21 @@ int cli_serve(int argc, char **argv)
 		goto out_ingest;
 	}
 
+	if (agents->n) {
+		r = start_dispatcher(&cfg, store, owner, agents, http, &workers, &ci_workers,
+				     &taskfiles, run_dir, sizeof(run_dir), &dispatcher);
+		if (r < 0) {
+			exit_code = r == HQ_E_CONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
+			http_stop(http, SHUTDOWN_GRACE_MS);
+			goto out_ingest;
+		}
+	} else {
+		log_msg(HQ_LOG_WARN,
+			"no agents are defined (agents: in the configuration): tasks are stored "
+			"and wait; no worker runs them",
+			NULL);
+	}
+
 	char port[8];
 	snprintf(port, sizeof(port), "%u", http_port(http));
 	char routes_count[24];
@@ -645,7 +822,7 @@ int cli_serve(int argc, char **argv)
 			 * mistake keeps the routes that were running. */
 			struct route_table *fresh = NULL;
 			char why[512];
-			if (load_routes(config_path, &fresh, why, sizeof(why)) < 0 ||
+			if (load_tables(config_path, &fresh, NULL, agents, why, sizeof(why)) < 0 ||
 			    endpoints_changed(fresh, endpoints, n_endpoints, why, sizeof(why))) {
 				route_table_free(fresh);
 				log_msg(HQ_LOG_ERROR, "routes not reloaded: keeping the previous ones",
@@ -678,6 +855,14 @@ out_processor:
 		log_counts("events processed", "completed", pst.completed, "retried", pst.retried,
 			   "dead_lettered", pst.dead);
 	}
+	if (dispatcher) {
+		/* After the processor: nothing wakes it any more. */
+		atomic_store(&running_dispatcher, NULL);
+		struct dispatcher_stats dst;
+		dispatcher_stop(dispatcher, &dst);
+		log_counts("tasks run", "succeeded", dst.succeeded, "failed", dst.failed,
+			   "interrupted", dst.interrupted);
+	}
 out_store:
 	store_close(store);
 	if (exit_code == CLI_EXIT_OK)
@@ -689,8 +874,14 @@ out_secrets:
 		free(route_secrets[i]);
 	}
 out_config:
+	taskfiles_free(taskfiles);
+	free(workers);
+	free(ci_workers);
+	if (run_dir[0])
+		(void)rmdir(run_dir);
 	router_free(router);
 	route_table_free(routes);
+	agent_table_free(agents);
 	config_release(&cfg);
 	return exit_code;
 }

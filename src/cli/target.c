@@ -147,7 +147,7 @@ static int admin_local(struct cli_target *t, const char *method, const char *pat
 		return r;
 	/* No processor here to wake: a running server's picks replays up at
 	 * its next poll (processor.poll_interval). */
-	struct admin a = { store, CLI_RESPONSE_MAX / 4, NULL, NULL, NULL, NULL };
+	struct admin a = { .store = store, .max_body = CLI_RESPONSE_MAX / 4 };
 	struct admin_reply rep;
 	const char *names[16];
 	size_t k = 0;
@@ -155,7 +155,12 @@ static int admin_local(struct cli_target *t, const char *method, const char *pat
 		names[k++] = (*p)->name;
 	names[k] = NULL;
 	a.providers = names;
-	struct admin_request req = { method, path, params, n, body, body ? strlen(body) : 0 };
+	struct admin_request req = { .method = method,
+				     .path = path,
+				     .params = params,
+				     .n_params = n,
+				     .body = body,
+				     .body_len = body ? strlen(body) : 0 };
 	r = admin_handle(&a, &req, clock_now_ms(), &rep);
 	store_close(store);
 	if (r < 0) {

@@ -1,4 +1,5 @@
 #include "engine/admin.h"
+#include "engine/admin_util.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -17,14 +18,11 @@
 #include "util/error.h"
 #include "util/parse.h"
 
-/* Request bytes quoted back in a message are cut to this length. */
-#define QUOTE_MAX 64
-
 /* Request bytes fit to quote in a message: printable ASCII kept, anything
  * else (control bytes, bytes of other scripts, invalid UTF-8) shown as
  * '?', cut at QUOTE_MAX. The message stays valid UTF-8 and safe for logs
  * and terminals whatever was sent. */
-static const char *quote(const char *s, char out[QUOTE_MAX + 1])
+const char *admin_quote(const char *s, char out[QUOTE_MAX + 1])
 {
 	size_t n = 0;
 	for (; s && s[n] && n < QUOTE_MAX; n++)
@@ -33,10 +31,7 @@ static const char *quote(const char *s, char out[QUOTE_MAX + 1])
 	return out;
 }
 
-static int fail(struct admin_reply *out, unsigned status, const char *code, const char *fmt,
-		...) __attribute__((format(printf, 4, 5)));
-
-static int fail(struct admin_reply *out, unsigned status, const char *code, const char *fmt,
+int admin_fail(struct admin_reply *out, unsigned status, const char *code, const char *fmt,
 		...)
 {
 	out->status = status;
@@ -52,17 +47,17 @@ static int fail(struct admin_reply *out, unsigned status, const char *code, cons
 
 /* A store failure: the reason goes to out->detail for the log, the client
  * gets a fixed message and no internals. */
-static int fail_store(struct admin_reply *out, int r, const struct store_error *err)
+int admin_fail_store(struct admin_reply *out, int r, const struct store_error *err)
 {
 	if (r == HQ_E_NOMEM)
 		return r;
 	snprintf(out->detail, sizeof(out->detail), "%s", err->msg);
-	return fail(out, 503, "store_unavailable",
+	return admin_fail(out, 503, "store_unavailable",
 		    r == HQ_E_BUSY ? "the store is busy; retry later" :
 				     "the store cannot be reached now; retry later");
 }
 
-static int succeed(struct admin_reply *out, unsigned status, json_t *doc)
+int admin_succeed(struct admin_reply *out, unsigned status, json_t *doc)
 {
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
@@ -82,7 +77,7 @@ void admin_reply_release(struct admin_reply *r)
 }
 
 /* "2026-11-22T22:33:47.123Z", or null for 0 (not set). */
-static json_t *time_json(int64_t ms)
+json_t *admin_time_json(int64_t ms)
 {
 	if (ms <= 0)
 		return json_null();
@@ -96,7 +91,7 @@ static json_t *time_json(int64_t ms)
 	return json_string(full);
 }
 
-static json_t *text_json(const char *s)
+json_t *admin_text_json(const char *s)
 {
 	return s ? json_string(s) : json_null();
 }
@@ -109,15 +104,15 @@ static json_t *row_json(const struct store_event_row *r)
 			 " s:o, s:o, s:o, s:o, s:I, s:I}",
 			 "id", (json_int_t)r->id, "provider", r->provider, "route", r->route,
 			 "delivery_id", r->delivery_id, "type", r->event_type, "action",
-			 text_json(r->action), "repository", text_json(r->repository), "sender",
-			 text_json(r->sender), "status", r->status, "attempts", r->attempts,
+			 admin_text_json(r->action), "repository", admin_text_json(r->repository), "sender",
+			 admin_text_json(r->sender), "status", r->status, "attempts", r->attempts,
 			 "max_attempts", r->max_attempts, "received_at",
-			 time_json(r->received_at_ms), "updated_at", time_json(r->updated_at_ms),
-			 "next_attempt_at", pending ? time_json(r->next_attempt_at_ms) : json_null(),
-			 "completed_at", time_json(r->completed_at_ms), "lease_owner",
-			 processing ? text_json(r->lease_owner) : json_null(), "lease_expires_at",
-			 processing ? time_json(r->lease_expires_at_ms) : json_null(), "last_error",
-			 text_json(r->last_error), "duplicates", (json_int_t)r->duplicates,
+			 admin_time_json(r->received_at_ms), "updated_at", admin_time_json(r->updated_at_ms),
+			 "next_attempt_at", pending ? admin_time_json(r->next_attempt_at_ms) : json_null(),
+			 "completed_at", admin_time_json(r->completed_at_ms), "lease_owner",
+			 processing ? admin_text_json(r->lease_owner) : json_null(), "lease_expires_at",
+			 processing ? admin_time_json(r->lease_expires_at_ms) : json_null(), "last_error",
+			 admin_text_json(r->last_error), "duplicates", (json_int_t)r->duplicates,
 			 "stored_bytes", (json_int_t)r->body_bytes);
 }
 
@@ -136,21 +131,21 @@ static json_t *history_json(const struct store_event_detail *d)
 		ok = json_array_append_new(
 			     list, json_pack("{s:i, s:s, s:o, s:o, s:o, s:o, s:o}", "attempt",
 					     a->attempt, "outcome", a->outcome, "started_at",
-					     time_json(a->started_at_ms), "finished_at",
-					     time_json(a->finished_at_ms), "duration_ms", dur, "worker",
-					     text_json(a->worker), "error", text_json(a->error))) == 0;
+					     admin_time_json(a->started_at_ms), "finished_at",
+					     admin_time_json(a->finished_at_ms), "duration_ms", dur, "worker",
+					     admin_text_json(a->worker), "error", admin_text_json(a->error))) == 0;
 	}
 	const struct store_event_row *r = &d->row;
 	if (ok && strcmp(r->status, "completed") == 0)
 		ok = json_array_append_new(list, json_pack("{s:i, s:s, s:o}", "attempt",
 							   r->attempts, "outcome", "completed",
 							   "finished_at",
-							   time_json(r->completed_at_ms))) == 0;
+							   admin_time_json(r->completed_at_ms))) == 0;
 	else if (ok && strcmp(r->status, "processing") == 0)
 		ok = json_array_append_new(list, json_pack("{s:i, s:s, s:o, s:o}", "attempt",
 							   r->attempts, "outcome", "processing",
-							   "started_at", time_json(r->updated_at_ms),
-							   "worker", text_json(r->lease_owner))) == 0;
+							   "started_at", admin_time_json(r->updated_at_ms),
+							   "worker", admin_text_json(r->lease_owner))) == 0;
 	if (!ok) {
 		json_decref(list);
 		return NULL;
@@ -194,7 +189,7 @@ static int add_payload(json_t *doc, const struct store_event_detail *d)
 
 /* The parameters a route takes: any other name, an empty value or a name
  * given twice is an error that names it. */
-static bool params_check(const struct admin_param *p, size_t n, const char *const *known,
+bool admin_params_check(const struct admin_param *p, size_t n, const char *const *known,
 			 struct admin_reply *out)
 {
 	char q[QUOTE_MAX + 1];
@@ -207,26 +202,26 @@ static bool params_check(const struct admin_param *p, size_t n, const char *cons
 			for (const char *const *k = known; *k; k++)
 				snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
 					 k == known ? "" : ", ", *k);
-			fail(out, 400, "bad_request", "unknown parameter '%s' (%s%s)",
-			     quote(p[i].name, q), *known ? "known: " : "this endpoint takes none",
+			admin_fail(out, 400, "bad_request", "unknown parameter '%s' (%s%s)",
+			     admin_quote(p[i].name, q), *known ? "known: " : "this endpoint takes none",
 			     names);
 			return false;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(p[i].name, p[j].name) == 0) {
-				fail(out, 400, "bad_request", "parameter '%s' given twice", p[i].name);
+				admin_fail(out, 400, "bad_request", "parameter '%s' given twice", p[i].name);
 				return false;
 			}
 		}
 		if (!p[i].value || !*p[i].value) {
-			fail(out, 400, "bad_request", "parameter '%s' is empty", p[i].name);
+			admin_fail(out, 400, "bad_request", "parameter '%s' is empty", p[i].name);
 			return false;
 		}
 	}
 	return true;
 }
 
-static const char *param(const struct admin_param *p, size_t n, const char *name)
+const char *admin_param_get(const struct admin_param *p, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(p[i].name, name) == 0)
@@ -234,7 +229,7 @@ static const char *param(const struct admin_param *p, size_t n, const char *name
 	return NULL;
 }
 
-static bool token_valid(const char *s)
+bool admin_token_valid(const char *s)
 {
 	size_t len = strlen(s);
 	if (len == 0 || len > 64)
@@ -255,41 +250,41 @@ static int list_events(const struct admin *a, const struct admin_param *p, size_
 		       struct admin_reply *out)
 {
 	static const char *const known[] = { "status", "provider", "limit", "cursor", NULL };
-	if (!params_check(p, n, known, out))
+	if (!admin_params_check(p, n, known, out))
 		return 0;
 	char q[QUOTE_MAX + 1];
-	struct store_event_filter f = { param(p, n, "status"), param(p, n, "provider"), 0,
+	struct store_event_filter f = { admin_param_get(p, n, "status"), admin_param_get(p, n, "provider"), 0,
 					ADMIN_LIST_DEFAULT };
 	if (f.status && !store_status_valid(f.status))
-		return fail(out, 400, "bad_request",
+		return admin_fail(out, 400, "bad_request",
 			    "status must be pending, processing, completed or dead_letter, not '%s'",
-			    quote(f.status, q));
-	if (f.provider && !token_valid(f.provider))
-		return fail(out, 400, "bad_request",
+			    admin_quote(f.status, q));
+	if (f.provider && !admin_token_valid(f.provider))
+		return admin_fail(out, 400, "bad_request",
 			    "provider must be a provider name such as github, not '%s'",
-			    quote(f.provider, q));
-	const char *limit = param(p, n, "limit");
+			    admin_quote(f.provider, q));
+	const char *limit = admin_param_get(p, n, "limit");
 	uint64_t v;
 	if (limit) {
 		if (parse_u64(limit, 1, ADMIN_LIST_MAX, &v) < 0)
-			return fail(out, 400, "bad_request",
+			return admin_fail(out, 400, "bad_request",
 				    "limit must be a whole number from 1 to %d, not '%s'",
-				    ADMIN_LIST_MAX, quote(limit, q));
+				    ADMIN_LIST_MAX, admin_quote(limit, q));
 		f.limit = (size_t)v;
 	}
-	const char *cursor = param(p, n, "cursor");
+	const char *cursor = admin_param_get(p, n, "cursor");
 	if (cursor) {
 		if (parse_u64(cursor, 1, INT64_MAX, &v) < 0)
-			return fail(out, 400, "bad_request",
+			return admin_fail(out, 400, "bad_request",
 				    "cursor must be a next_cursor this API returned, not '%s'",
-				    quote(cursor, q));
+				    admin_quote(cursor, q));
 		f.before_id = (int64_t)v;
 	}
 	struct store_event_list l;
 	struct store_error err;
 	int r = store_list_events(a->store, &f, &l, &err);
 	if (r < 0)
-		return fail_store(out, r, &err);
+		return admin_fail_store(out, r, &err);
 	json_t *events = json_array();
 	bool ok = events != NULL;
 	for (size_t i = 0; ok && i < l.n; i++)
@@ -306,7 +301,7 @@ static int list_events(const struct admin *a, const struct admin_param *p, size_
 		json_decref(next);
 		return HQ_E_NOMEM;
 	}
-	return succeed(out, 200,
+	return admin_succeed(out, 200,
 		       json_pack("{s:o, s:o, s:I}", "events", events, "next_cursor", next, "limit",
 				 (json_int_t)f.limit));
 }
@@ -315,15 +310,15 @@ static int show_event(const struct admin *a, int64_t id, const struct admin_para
 		      size_t n, struct admin_reply *out)
 {
 	static const char *const known[] = { NULL };
-	if (!params_check(p, n, known, out))
+	if (!admin_params_check(p, n, known, out))
 		return 0;
 	struct store_event_detail d;
 	struct store_error err;
 	int r = store_get_event(a->store, id, a->max_body, &d, &err);
 	if (r == HQ_E_NOTFOUND)
-		return fail(out, 404, "not_found", "no event %lld", (long long)id);
+		return admin_fail(out, 404, "not_found", "no event %lld", (long long)id);
 	if (r < 0)
-		return fail_store(out, r, &err);
+		return admin_fail_store(out, r, &err);
 	json_t *doc = row_json(&d.row);
 	json_t *history = history_json(&d);
 	r = doc && history ? 0 : HQ_E_NOMEM;
@@ -342,7 +337,7 @@ static int show_event(const struct admin *a, int64_t id, const struct admin_para
 		json_decref(doc);
 		return r;
 	}
-	return succeed(out, 200, doc);
+	return admin_succeed(out, 200, doc);
 }
 
 /* The states an operator may act on, named in errors; fallback when the
@@ -350,17 +345,17 @@ static int show_event(const struct admin *a, int64_t id, const struct admin_para
 static const char *settled_status(const struct admin_param *p, size_t n, const char *fallback,
 				  struct admin_reply *out)
 {
-	const char *status = param(p, n, "status");
+	const char *status = admin_param_get(p, n, "status");
 	if (!status)
 		status = fallback;
 	if (!status) {
-		fail(out, 400, "bad_request", "status is required: dead_letter or completed");
+		admin_fail(out, 400, "bad_request", "status is required: dead_letter or completed");
 		return NULL;
 	}
 	if (strcmp(status, "dead_letter") != 0 && strcmp(status, "completed") != 0) {
 		char q[QUOTE_MAX + 1];
-		fail(out, 400, "bad_request", "status must be dead_letter or completed, not '%s'",
-		     quote(status, q));
+		admin_fail(out, 400, "bad_request", "status must be dead_letter or completed, not '%s'",
+		     admin_quote(status, q));
 		return NULL;
 	}
 	return status;
@@ -370,23 +365,23 @@ static int retry_event(const struct admin *a, int64_t id, const struct admin_par
 		       size_t n, int64_t now_ms, struct admin_reply *out)
 {
 	static const char *const known[] = { "status", NULL };
-	if (!params_check(p, n, known, out))
+	if (!admin_params_check(p, n, known, out))
 		return 0;
 	const char *only = NULL;
-	if (param(p, n, "status") && !(only = settled_status(p, n, NULL, out)))
+	if (admin_param_get(p, n, "status") && !(only = settled_status(p, n, NULL, out)))
 		return 0;
 	struct store_error err;
 	int r = store_retry_event(a->store, id, only, now_ms, &err);
 	if (r == HQ_E_NOTFOUND)
-		return fail(out, 404, "not_found", "no event %lld", (long long)id);
+		return admin_fail(out, 404, "not_found", "no event %lld", (long long)id);
 	if (r == HQ_E_CONFLICT)
-		return fail(out, 409, "not_retryable", "event %lld is not %s", (long long)id,
+		return admin_fail(out, 409, "not_retryable", "event %lld is not %s", (long long)id,
 			    only ? only : "dead_letter or completed");
 	if (r < 0)
-		return fail_store(out, r, &err);
+		return admin_fail_store(out, r, &err);
 	if (a->wake)
 		a->wake(a->wake_ctx);
-	return succeed(out, 200,
+	return admin_succeed(out, 200,
 		       json_pack("{s:s, s:I}", "status", "queued", "event_id", (json_int_t)id));
 }
 
@@ -397,12 +392,12 @@ static int fail_partial(struct admin_reply *out, int r, const struct store_error
 	if (r == HQ_E_NOMEM)
 		return r;
 	if (r == 0) /* cancelled */
-		return fail(out, 503, "shutting_down",
+		return admin_fail(out, 503, "shutting_down",
 			    "the server is shutting down: stopped after %s %zu events; run it "
 			    "again",
 			    did, total);
 	snprintf(out->detail, sizeof(out->detail), "%s (after %s %zu)", err->msg, did, total);
-	return fail(out, 503, "store_unavailable",
+	return admin_fail(out, 503, "store_unavailable",
 		    "the store failed after %s %zu events; run it again later", did, total);
 }
 
@@ -410,7 +405,7 @@ static int retry_events(const struct admin *a, const struct admin_param *p, size
 			int64_t now_ms, struct admin_reply *out)
 {
 	static const char *const known[] = { "status", NULL };
-	if (!params_check(p, n, known, out))
+	if (!admin_params_check(p, n, known, out))
 		return 0;
 	const char *status = settled_status(p, n, NULL, out);
 	if (!status)
@@ -435,7 +430,7 @@ static int retry_events(const struct admin *a, const struct admin_param *p, size
 		if (count > 0 && a->wake)
 			a->wake(a->wake_ctx);
 	}
-	return succeed(out, 200,
+	return admin_succeed(out, 200,
 		       json_pack("{s:s, s:I}", "status", "queued", "count", (json_int_t)total));
 }
 
@@ -443,20 +438,20 @@ static int purge_events(const struct admin *a, const struct admin_param *p, size
 			int64_t now_ms, struct admin_reply *out)
 {
 	static const char *const known[] = { "older_than", "status", NULL };
-	if (!params_check(p, n, known, out))
+	if (!admin_params_check(p, n, known, out))
 		return 0;
 	const char *status = settled_status(p, n, "completed", out);
 	if (!status)
 		return 0;
-	const char *age = param(p, n, "older_than");
+	const char *age = admin_param_get(p, n, "older_than");
 	uint64_t ms;
 	char q[QUOTE_MAX + 1];
 	if (!age)
-		return fail(out, 400, "bad_request", "older_than is required, for example 7d");
+		return admin_fail(out, 400, "bad_request", "older_than is required, for example 7d");
 	if (parse_duration_ms(age, &ms) < 0 || ms > (uint64_t)now_ms)
-		return fail(out, 400, "bad_request",
+		return admin_fail(out, 400, "bad_request",
 			    "older_than must be a duration such as 12h or 7d, not '%s'",
-			    quote(age, q));
+			    admin_quote(age, q));
 	int64_t before = now_ms - (int64_t)ms;
 	size_t total = 0, purged;
 	struct store_error err;
@@ -469,14 +464,14 @@ static int purge_events(const struct admin *a, const struct admin_param *p, size
 			return fail_partial(out, r, &err, "purging", total);
 		total += purged;
 	} while (purged == ADMIN_BATCH);
-	return succeed(out, 200,
+	return admin_succeed(out, 200,
 		       json_pack("{s:I, s:s, s:o}", "purged", (json_int_t)total, "status", status,
-				 "before", time_json(before)));
+				 "before", admin_time_json(before)));
 }
 
 /* "/api/events/123" or "/api/events/123/retry" → 123 and the rest
  * ("" or "/retry"). */
-static bool path_id(const char *rest, int64_t *id, const char **tail)
+bool admin_path_id(const char *rest, int64_t *id, const char **tail)
 {
 	const char *slash = strchr(rest, '/');
 	size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
@@ -493,15 +488,15 @@ static bool path_id(const char *rest, int64_t *id, const char **tail)
 	return true;
 }
 
-static bool method_is(const char *method, const char *want)
+bool admin_method_is(const char *method, const char *want)
 {
 	return strcmp(method, want) == 0 || (strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0);
 }
 
-static int wrong_method(struct admin_reply *out, const char *allowed)
+int admin_wrong_method(struct admin_reply *out, const char *allowed)
 {
 	out->allow = strcmp(allowed, "GET") == 0 ? "GET, HEAD" : allowed;
-	return fail(out, 405, "method_not_allowed", "use %s", allowed);
+	return admin_fail(out, 405, "method_not_allowed", "use %s", allowed);
 }
 
 /* ---- dynamic webhooks: /api/webhooks ---- */
@@ -511,7 +506,7 @@ static int wrong_method(struct admin_reply *out, const char *allowed)
 #define COMMAND_TRIGGER_MAX 200
 #define COMMAND_AGENT_MAX 100
 
-static bool text_ok(const char *s, size_t max)
+bool admin_text_ok(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > max)
@@ -546,10 +541,10 @@ static json_t *command_json(const struct store_webhook_command *c)
 {
 	json_t *cond = c->conditions_json ? json_loads(c->conditions_json, 0, NULL) : NULL;
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o, s:o}", "id", c->id, "trigger",
-			 c->trigger, "action", c->action, "agent", text_json(c->agent), "template",
-			 text_json(c->template_text), "conditions", cond ? cond : json_null(),
+			 c->trigger, "action", c->action, "agent", admin_text_json(c->agent), "template",
+			 admin_text_json(c->template_text), "conditions", cond ? cond : json_null(),
 			 "priority", (json_int_t)c->priority, "created_at",
-			 time_json(c->created_at_ms), "updated_at", time_json(c->updated_at_ms));
+			 admin_time_json(c->created_at_ms), "updated_at", admin_time_json(c->updated_at_ms));
 }
 
 /* A webhook as the API shows it: never its secret, only whether it has
@@ -568,28 +563,28 @@ static json_t *webhook_json(const struct store_webhook *w)
 		return NULL;
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o}", "id", w->id, "provider",
 			 w->provider, "name", w->name, "endpoint", endpoint, "enabled", w->enabled,
-			 "has_secret", w->secret != NULL, "created_at", time_json(w->created_at_ms),
-			 "updated_at", time_json(w->updated_at_ms), "commands", cmds);
+			 "has_secret", w->secret != NULL, "created_at", admin_time_json(w->created_at_ms),
+			 "updated_at", admin_time_json(w->updated_at_ms), "commands", cmds);
 }
 
 /* The request body as a JSON object whose fields are all known. */
-static json_t *body_object(const struct admin_request *req, const char *const *known,
+json_t *admin_body_object(const struct admin_request *req, const char *const *known,
 			   struct admin_reply *out)
 {
 	if (!req->body || req->body_len == 0) {
-		fail(out, 400, "bad_request", "this request needs a JSON object body");
+		admin_fail(out, 400, "bad_request", "this request needs a JSON object body");
 		return NULL;
 	}
 	json_error_t jerr;
 	json_t *o = json_loadb(req->body, req->body_len, 0, &jerr);
 	if (!o) {
-		fail(out, 400, "bad_request", "the body is not JSON: line %d column %d: %.120s",
+		admin_fail(out, 400, "bad_request", "the body is not JSON: line %d column %d: %.120s",
 		     jerr.line, jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(o)) {
 		json_decref(o);
-		fail(out, 400, "bad_request", "the body must be a JSON object");
+		admin_fail(out, 400, "bad_request", "the body must be a JSON object");
 		return NULL;
 	}
 	const char *key;
@@ -603,7 +598,7 @@ static json_t *body_object(const struct admin_request *req, const char *const *k
 			for (const char *const *k = known; *k; k++)
 				snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
 					 k == known ? "" : ", ", *k);
-			fail(out, 400, "bad_request", "unknown field '%s' (known: %s)", quote(key, q),
+			admin_fail(out, 400, "bad_request", "unknown field '%s' (known: %s)", admin_quote(key, q),
 			     names);
 			json_decref(o);
 			return NULL;
@@ -614,16 +609,16 @@ static json_t *body_object(const struct admin_request *req, const char *const *k
 
 /* A string field: NULL when absent; false (with out set) when present and
  * not a valid string of at most max characters. */
-static bool field_text(json_t *o, const char *key, size_t max, const char **ret,
+bool admin_field_text(json_t *o, const char *key, size_t max, const char **ret,
 		       struct admin_reply *out)
 {
 	json_t *v = json_object_get(o, key);
 	*ret = NULL;
 	if (!v || json_is_null(v))
 		return true;
-	if (!json_is_string(v) || !text_ok(json_string_value(v), max) ||
+	if (!json_is_string(v) || !admin_text_ok(json_string_value(v), max) ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
-		fail(out, 400, "bad_request",
+		admin_fail(out, 400, "bad_request",
 		     "'%s' must be a string of 1 to %zu characters without control characters", key,
 		     max);
 		return false;
@@ -638,15 +633,15 @@ static bool command_from(const json_t *o_in, struct store_webhook_command *c, ch
 {
 	json_t *o = (json_t *)(uintptr_t)o_in;
 	const char *action = NULL, *tmpl = NULL, *trigger = NULL, *agent = NULL;
-	if (!field_text(o, "trigger", COMMAND_TRIGGER_MAX, &trigger, out) ||
-	    !field_text(o, "action", 20, &action, out) ||
-	    !field_text(o, "agent", COMMAND_AGENT_MAX, &agent, out) ||
-	    !field_text(o, "template", TEMPLATE_MAX_TEXT, &tmpl, out))
+	if (!admin_field_text(o, "trigger", COMMAND_TRIGGER_MAX, &trigger, out) ||
+	    !admin_field_text(o, "action", 20, &action, out) ||
+	    !admin_field_text(o, "agent", COMMAND_AGENT_MAX, &agent, out) ||
+	    !admin_field_text(o, "template", TEMPLATE_MAX_TEXT, &tmpl, out))
 		return false;
 	c->trigger = (char *)(uintptr_t)trigger;
 	c->agent = (char *)(uintptr_t)agent;
 	if (!c->trigger)
-		return fail(out, 400, "bad_request",
+		return admin_fail(out, 400, "bad_request",
 			    "'trigger' is required: an event type such as issues.opened, "
 			    "issues.* or *"),
 		       false;
@@ -655,23 +650,23 @@ static bool command_from(const json_t *o_in, struct store_webhook_command *c, ch
 	if (strcmp(action, "create_task") != 0 && strcmp(action, "comment") != 0 &&
 	    strcmp(action, "ignore") != 0) {
 		char q[QUOTE_MAX + 1];
-		return fail(out, 400, "bad_request",
+		return admin_fail(out, 400, "bad_request",
 			    "'action' must be create_task, comment or ignore, not '%s'",
-			    quote(action, q)),
+			    admin_quote(action, q)),
 		       false;
 	}
 	c->action = (char *)(uintptr_t)action;
 	c->template_text = (char *)(uintptr_t)tmpl;
 	if (strcmp(action, "create_task") == 0 && (!c->agent || !tmpl))
-		return fail(out, 400, "bad_request", "create_task needs 'agent' and 'template'"),
+		return admin_fail(out, 400, "bad_request", "create_task needs 'agent' and 'template'"),
 		       false;
 	if (strcmp(action, "comment") == 0 && !tmpl)
-		return fail(out, 400, "bad_request", "comment needs 'template'"), false;
+		return admin_fail(out, 400, "bad_request", "comment needs 'template'"), false;
 	if (tmpl) {
 		struct template *t = NULL;
 		char terr[200];
 		if (template_parse(tmpl, strlen(tmpl), &t, terr, sizeof(terr)) < 0)
-			return fail(out, 400, "bad_request", "template: %s", terr), false;
+			return admin_fail(out, 400, "bad_request", "template: %s", terr), false;
 		template_free(t);
 	}
 	json_t *pr = json_object_get(o, "priority");
@@ -679,7 +674,7 @@ static bool command_from(const json_t *o_in, struct store_webhook_command *c, ch
 	if (pr && !json_is_null(pr)) {
 		if (!json_is_integer(pr) || json_integer_value(pr) < 0 ||
 		    json_integer_value(pr) > 1000000)
-			return fail(out, 400, "bad_request",
+			return admin_fail(out, 400, "bad_request",
 				    "'priority' must be a whole number from 0 to 1000000"),
 			       false;
 		c->priority = json_integer_value(pr);
@@ -690,11 +685,11 @@ static bool command_from(const json_t *o_in, struct store_webhook_command *c, ch
 		struct condition *parsed = NULL;
 		char cerr[300];
 		if (condition_parse(cond, &parsed, cerr, sizeof(cerr)) < 0)
-			return fail(out, 400, "bad_request", "conditions: %s", cerr), false;
+			return admin_fail(out, 400, "bad_request", "conditions: %s", cerr), false;
 		condition_free(parsed);
 		*conds = json_dumps(cond, JSON_COMPACT);
 		if (!*conds)
-			return fail(out, 503, "out_of_memory", "out of memory"), false;
+			return admin_fail(out, 503, "out_of_memory", "out of memory"), false;
 	}
 	return true;
 }
@@ -706,28 +701,28 @@ static int webhook_reply(const struct admin *a, const char *id, unsigned status,
 	struct store_error err;
 	int r = store_webhook_get(a->store, id, &w, &err);
 	if (r == HQ_E_NOTFOUND)
-		return fail(out, 404, "not_found", "no webhook '%s'", id);
+		return admin_fail(out, 404, "not_found", "no webhook '%s'", id);
 	if (r < 0)
-		return fail_store(out, r, &err);
+		return admin_fail_store(out, r, &err);
 	json_t *doc = webhook_json(&w);
 	store_webhook_release(&w);
-	return doc ? succeed(out, status, doc) : HQ_E_NOMEM;
+	return doc ? admin_succeed(out, status, doc) : HQ_E_NOMEM;
 }
 
 static int webhook_create(const struct admin *a, const struct admin_request *req,
 			  int64_t now_ms, struct admin_reply *out)
 {
 	static const char *const known[] = { "provider", "name", "secret", "enabled", NULL };
-	json_t *o = body_object(req, known, out);
+	json_t *o = admin_body_object(req, known, out);
 	if (!o)
 		return 0;
 	struct store_webhook w;
 	memset(&w, 0, sizeof(w));
 	const char *provider, *name, *secret;
 	int r = 0;
-	if (!field_text(o, "provider", 40, &provider, out) ||
-	    !field_text(o, "name", WEBHOOK_NAME_MAX, &name, out) ||
-	    !field_text(o, "secret", WEBHOOK_SECRET_MAX, &secret, out))
+	if (!admin_field_text(o, "provider", 40, &provider, out) ||
+	    !admin_field_text(o, "name", WEBHOOK_NAME_MAX, &name, out) ||
+	    !admin_field_text(o, "secret", WEBHOOK_SECRET_MAX, &secret, out))
 		goto out;
 	bool known_provider = false;
 	for (const char *const *p = a->providers; provider && p && *p && !known_provider; p++)
@@ -737,18 +732,18 @@ static int webhook_create(const struct admin *a, const struct admin_request *req
 		for (const char *const *p = a->providers; p && *p; p++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 p == a->providers ? "" : ", ", *p);
-		r = provider ? fail(out, 400, "bad_request", "unknown provider '%s' (expected one of: %s)",
-				     quote(provider, q), list) :
-			       fail(out, 400, "bad_request", "'provider' is required (one of: %s)", list);
+		r = provider ? admin_fail(out, 400, "bad_request", "unknown provider '%s' (expected one of: %s)",
+				     admin_quote(provider, q), list) :
+			       admin_fail(out, 400, "bad_request", "'provider' is required (one of: %s)", list);
 		goto out;
 	}
 	json_t *en = json_object_get(o, "enabled");
 	if (en && !json_is_boolean(en)) {
-		r = fail(out, 400, "bad_request", "'enabled' must be true or false");
+		r = admin_fail(out, 400, "bad_request", "'enabled' must be true or false");
 		goto out;
 	}
 	if (secret && strcmp(provider, "standard") == 0 && !standard_secret_valid(secret)) {
-		r = fail(out, 400, "bad_request",
+		r = admin_fail(out, 400, "bad_request",
 			 "a Standard Webhooks secret is whsec_ followed by base64");
 		goto out;
 	}
@@ -760,7 +755,7 @@ static int webhook_create(const struct admin *a, const struct admin_request *req
 	struct store_error err;
 	r = store_webhook_create(a->store, &w, now_ms, &err);
 	if (r < 0) {
-		r = fail_store(out, r, &err);
+		r = admin_fail_store(out, r, &err);
 		goto out;
 	}
 	r = webhook_reply(a, w.id, 201, out);
@@ -773,17 +768,17 @@ static int webhook_update(const struct admin *a, const struct admin_request *req
 			  const char *id, int64_t now_ms, struct admin_reply *out)
 {
 	static const char *const known[] = { "name", "secret", "enabled", NULL };
-	json_t *o = body_object(req, known, out);
+	json_t *o = admin_body_object(req, known, out);
 	if (!o)
 		return 0;
 	const char *name, *secret;
 	int r = 0;
-	if (!field_text(o, "name", WEBHOOK_NAME_MAX, &name, out) ||
-	    !field_text(o, "secret", WEBHOOK_SECRET_MAX, &secret, out))
+	if (!admin_field_text(o, "name", WEBHOOK_NAME_MAX, &name, out) ||
+	    !admin_field_text(o, "secret", WEBHOOK_SECRET_MAX, &secret, out))
 		goto out;
 	json_t *en = json_object_get(o, "enabled");
 	if (en && !json_is_boolean(en)) {
-		r = fail(out, 400, "bad_request", "'enabled' must be true or false");
+		r = admin_fail(out, 400, "bad_request", "'enabled' must be true or false");
 		goto out;
 	}
 	struct store_error err;
@@ -795,7 +790,7 @@ static int webhook_update(const struct admin *a, const struct admin_request *req
 		if (g == 0)
 			store_webhook_release(&cur);
 		if (bad) {
-			r = fail(out, 400, "bad_request",
+			r = admin_fail(out, 400, "bad_request",
 				 "a Standard Webhooks secret is whsec_ followed by base64");
 			goto out;
 		}
@@ -803,9 +798,9 @@ static int webhook_update(const struct admin *a, const struct admin_request *req
 	r = store_webhook_update(a->store, id, name, secret, en ? json_is_true(en) : -1, now_ms,
 				 &err);
 	if (r == HQ_E_NOTFOUND)
-		r = fail(out, 404, "not_found", "no webhook '%s'", id);
+		r = admin_fail(out, 404, "not_found", "no webhook '%s'", id);
 	else if (r < 0)
-		r = fail_store(out, r, &err);
+		r = admin_fail_store(out, r, &err);
 	else
 		r = webhook_reply(a, id, 200, out);
 out:
@@ -818,7 +813,7 @@ static int command_write(const struct admin *a, const struct admin_request *req,
 {
 	static const char *const known[] = { "trigger",  "action",     "agent", "template",
 					     "priority", "conditions", NULL };
-	json_t *o = body_object(req, known, out);
+	json_t *o = admin_body_object(req, known, out);
 	if (!o)
 		return 0;
 	struct store_webhook_command c;
@@ -834,11 +829,11 @@ static int command_write(const struct admin *a, const struct admin_request *req,
 		struct store_error err;
 		r = store_webhook_command_put(a->store, id, &c, cmd_id == NULL, now_ms, &err);
 		if (r == HQ_E_NOTFOUND)
-			r = cmd_id ? fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
+			r = cmd_id ? admin_fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
 					  cmd_id, id) :
-				     fail(out, 404, "not_found", "no webhook '%s'", id);
+				     admin_fail(out, 404, "not_found", "no webhook '%s'", id);
 		else if (r < 0)
-			r = fail_store(out, r, &err);
+			r = admin_fail_store(out, r, &err);
 		else
 			r = webhook_reply(a, id, cmd_id ? 200 : 201, out);
 	}
@@ -852,17 +847,17 @@ static int admin_webhooks(const struct admin *a, const struct admin_request *req
 {
 	const char *m = req->method;
 	static const char *const none[] = { NULL };
-	if (!params_check(req->params, req->n_params, none, out))
+	if (!admin_params_check(req->params, req->n_params, none, out))
 		return 0;
 	bool has_body = req->body_len > 0;
 	if (*rest == '\0') {
-		if (method_is(m, "GET")) {
+		if (admin_method_is(m, "GET")) {
 			struct store_webhook *list = NULL;
 			size_t n = 0;
 			struct store_error err;
 			int r = store_webhook_list(a->store, &list, &n, &err);
 			if (r < 0)
-				return fail_store(out, r, &err);
+				return admin_fail_store(out, r, &err);
 			json_t *arr = json_array();
 			bool ok = arr != NULL;
 			for (size_t i = 0; ok && i < n; i++)
@@ -872,60 +867,60 @@ static int admin_webhooks(const struct admin *a, const struct admin_request *req
 				json_decref(arr);
 				return HQ_E_NOMEM;
 			}
-			return succeed(out, 200, json_pack("{s:o}", "webhooks", arr));
+			return admin_succeed(out, 200, json_pack("{s:o}", "webhooks", arr));
 		}
 		if (strcmp(m, "POST") == 0)
 			return webhook_create(a, req, now_ms, out);
 		out->allow = "GET, HEAD, POST";
-		return fail(out, 405, "method_not_allowed", "use GET or POST");
+		return admin_fail(out, 405, "method_not_allowed", "use GET or POST");
 	}
 	/* "/{id}", "/{id}/enable", "/{id}/commands", "/{id}/commands/{cmd}" */
 	char id[STORE_WEBHOOK_ID_MAX], tail[STORE_WEBHOOK_ID_MAX + 16] = "";
 	const char *p = rest + 1, *slash = strchr(p, '/');
 	size_t idlen = slash ? (size_t)(slash - p) : strlen(p);
 	if (idlen == 0 || idlen >= sizeof(id))
-		return fail(out, 404, "not_found", "no such endpoint");
+		return admin_fail(out, 404, "not_found", "no such endpoint");
 	memcpy(id, p, idlen);
 	id[idlen] = '\0';
 	if (slash && strlen(slash) >= sizeof(tail))
-		return fail(out, 404, "not_found", "no such endpoint");
+		return admin_fail(out, 404, "not_found", "no such endpoint");
 	if (slash)
 		snprintf(tail, sizeof(tail), "%s", slash);
 	if (!id_ok(id, "wh_")) {
 		char q[QUOTE_MAX + 1];
-		return fail(out, 404, "not_found", "no webhook '%s'", quote(id, q));
+		return admin_fail(out, 404, "not_found", "no webhook '%s'", admin_quote(id, q));
 	}
 	struct store_error err;
 	if (tail[0] == '\0') {
-		if (method_is(m, "GET"))
-			return has_body ? fail(out, 400, "bad_request", "GET takes no body") :
+		if (admin_method_is(m, "GET"))
+			return has_body ? admin_fail(out, 400, "bad_request", "GET takes no body") :
 					  webhook_reply(a, id, 200, out);
 		if (strcmp(m, "PUT") == 0)
 			return webhook_update(a, req, id, now_ms, out);
 		if (strcmp(m, "DELETE") == 0) {
 			int r = store_webhook_delete(a->store, id, &err);
 			if (r == HQ_E_NOTFOUND)
-				return fail(out, 404, "not_found", "no webhook '%s'", id);
+				return admin_fail(out, 404, "not_found", "no webhook '%s'", id);
 			if (r < 0)
-				return fail_store(out, r, &err);
-			return succeed(out, 200, json_pack("{s:s}", "deleted", id));
+				return admin_fail_store(out, r, &err);
+			return admin_succeed(out, 200, json_pack("{s:s}", "deleted", id));
 		}
 		out->allow = "GET, HEAD, PUT, DELETE";
-		return fail(out, 405, "method_not_allowed", "use GET, PUT or DELETE");
+		return admin_fail(out, 405, "method_not_allowed", "use GET, PUT or DELETE");
 	}
 	if (strcmp(tail, "/enable") == 0 || strcmp(tail, "/disable") == 0) {
 		if (strcmp(m, "POST") != 0)
-			return wrong_method(out, "POST");
+			return admin_wrong_method(out, "POST");
 		int r = store_webhook_update(a->store, id, NULL, NULL, tail[1] == 'e', now_ms, &err);
 		if (r == HQ_E_NOTFOUND)
-			return fail(out, 404, "not_found", "no webhook '%s'", id);
+			return admin_fail(out, 404, "not_found", "no webhook '%s'", id);
 		if (r < 0)
-			return fail_store(out, r, &err);
+			return admin_fail_store(out, r, &err);
 		return webhook_reply(a, id, 200, out);
 	}
 	if (strcmp(tail, "/commands") == 0) {
 		if (strcmp(m, "POST") != 0)
-			return wrong_method(out, "POST");
+			return admin_wrong_method(out, "POST");
 		return command_write(a, req, id, NULL, now_ms, out);
 	}
 	static const char cmds[] = "/commands/";
@@ -933,24 +928,24 @@ static int admin_webhooks(const struct admin *a, const struct admin_request *req
 		const char *cmd = tail + sizeof(cmds) - 1;
 		if (!id_ok(cmd, "cmd_")) {
 			char q[QUOTE_MAX + 1];
-			return fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
-				    quote(cmd, q), id);
+			return admin_fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
+				    admin_quote(cmd, q), id);
 		}
 		if (strcmp(m, "PUT") == 0)
 			return command_write(a, req, id, cmd, now_ms, out);
 		if (strcmp(m, "DELETE") == 0) {
 			int r = store_webhook_command_delete(a->store, id, cmd, &err);
 			if (r == HQ_E_NOTFOUND)
-				return fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
+				return admin_fail(out, 404, "not_found", "no command '%s' in webhook '%s'",
 					    cmd, id);
 			if (r < 0)
-				return fail_store(out, r, &err);
+				return admin_fail_store(out, r, &err);
 			return webhook_reply(a, id, 200, out);
 		}
 		out->allow = "PUT, DELETE";
-		return fail(out, 405, "method_not_allowed", "use PUT or DELETE");
+		return admin_fail(out, 405, "method_not_allowed", "use PUT or DELETE");
 	}
-	return fail(out, 404, "not_found", "no such endpoint");
+	return admin_fail(out, 404, "not_found", "no such endpoint");
 }
 
 int admin_handle(const struct admin *a, const struct admin_request *req, int64_t now_ms,
@@ -960,35 +955,42 @@ int admin_handle(const struct admin *a, const struct admin_request *req, int64_t
 	const char *method = req->method, *path = req->path;
 	const struct admin_param *params = req->params;
 	size_t n = req->n_params;
+	/* A task's token authorizes its follow-up tasks, nothing else. */
+	if (req->task_token && !(strcmp(method, "POST") == 0 && strcmp(path, "/api/tasks") == 0))
+		return admin_fail(out, 403, "forbidden",
+				  "a task token only creates follow-up tasks (POST /api/tasks)");
 	static const char hooks[] = "/api/webhooks";
 	if (strncmp(path, hooks, sizeof(hooks) - 1) == 0 &&
 	    (path[sizeof(hooks) - 1] == '\0' || path[sizeof(hooks) - 1] == '/'))
 		return admin_webhooks(a, req, path + sizeof(hooks) - 1, now_ms, out);
+	int tr = admin_task_handle(a, req, now_ms, out);
+	if (tr <= 0)
+		return tr;
 	if (req->body_len > 0)
-		return fail(out, 400, "bad_request",
+		return admin_fail(out, 400, "bad_request",
 			    "this endpoint takes its parameters in the query string, not in a body");
 	static const char events[] = "/api/events";
 	if (strcmp(path, events) == 0)
-		return method_is(method, "GET") ? list_events(a, params, n, out) :
-						  wrong_method(out, "GET");
+		return admin_method_is(method, "GET") ? list_events(a, params, n, out) :
+						  admin_wrong_method(out, "GET");
 	if (strncmp(path, events, sizeof(events) - 1) != 0 || path[sizeof(events) - 1] != '/')
-		return fail(out, 404, "not_found", "no such endpoint");
+		return admin_fail(out, 404, "not_found", "no such endpoint");
 	const char *rest = path + sizeof(events);
 	if (strcmp(rest, "retry") == 0)
-		return method_is(method, "POST") ? retry_events(a, params, n, now_ms, out) :
-						   wrong_method(out, "POST");
+		return admin_method_is(method, "POST") ? retry_events(a, params, n, now_ms, out) :
+						   admin_wrong_method(out, "POST");
 	if (strcmp(rest, "purge") == 0)
-		return method_is(method, "POST") ? purge_events(a, params, n, now_ms, out) :
-						   wrong_method(out, "POST");
+		return admin_method_is(method, "POST") ? purge_events(a, params, n, now_ms, out) :
+						   admin_wrong_method(out, "POST");
 	int64_t id;
 	const char *tail;
-	if (!path_id(rest, &id, &tail))
-		return fail(out, 404, "not_found", "no such endpoint");
+	if (!admin_path_id(rest, &id, &tail))
+		return admin_fail(out, 404, "not_found", "no such endpoint");
 	if (*tail == '\0')
-		return method_is(method, "GET") ? show_event(a, id, params, n, out) :
-						  wrong_method(out, "GET");
+		return admin_method_is(method, "GET") ? show_event(a, id, params, n, out) :
+						  admin_wrong_method(out, "GET");
 	if (strcmp(tail, "/retry") == 0)
-		return method_is(method, "POST") ? retry_event(a, id, params, n, now_ms, out) :
-						   wrong_method(out, "POST");
-	return fail(out, 404, "not_found", "no such endpoint");
+		return admin_method_is(method, "POST") ? retry_event(a, id, params, n, now_ms, out) :
+						   admin_wrong_method(out, "POST");
+	return admin_fail(out, 404, "not_found", "no such endpoint");
 }

@@ -6,9 +6,11 @@
 #define HOOKQ_ENGINE_ADMIN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/agent.h"
 #include "store/store.h"
 
 #define ADMIN_LIST_DEFAULT 50
@@ -30,6 +32,18 @@ struct admin {
 	const atomic_bool *cancel;
 	/* The providers a dynamic webhook may name (NULL-terminated). */
 	const char *const *providers;
+
+	/* Tasks. The agents tasks may name (NULL: any name is taken) and the
+	 * one used when a request names none. */
+	const struct agent_table *agents;
+	const char *default_agent;
+	/* A running server's dispatcher, NULL on a bare database (the CLI's
+	 * --db): wakes it for new or requeued tasks, ends a task running on
+	 * this node at once, and describes the workers. */
+	void (*wake_tasks)(void *ctx);
+	bool (*cancel_task)(void *ctx, int64_t id);
+	int (*workers_json)(void *ctx, int64_t now_ms, char **ret);
+	void *tasks_ctx;
 };
 
 /* One admin API request. */
@@ -39,6 +53,9 @@ struct admin_request {
 	size_t n_params;
 	const char *body; /* JSON for the endpoints that take one, or NULL */
 	size_t body_len;
+	/* A running task's HOOKQ_TASK_TOKEN (Authorization: Bearer), which
+	 * authorizes POST /api/tasks only; NULL for an operator. */
+	const char *task_token;
 };
 
 /* One query parameter, as received (already percent-decoded). */
@@ -61,11 +78,18 @@ struct admin_reply {
 
 /* Answers GET /api/events, GET /api/events/{id},
  * POST /api/events/{id}/retry, POST /api/events/retry,
- * POST /api/events/purge, and the dynamic webhooks under /api/webhooks. Returns 0 when out holds an answer (a success
+ * POST /api/events/purge, the dynamic webhooks under /api/webhooks, and
+ * tasks, flows, workers and test events (admin_task.c). Returns 0 when
+ * out holds an answer (a success
  * or an error to send), < 0 only when none could be made (out of
  * memory). Release out with admin_reply_release(). */
 int admin_handle(const struct admin *a, const struct admin_request *req, int64_t now_ms,
 		 struct admin_reply *out);
 void admin_reply_release(struct admin_reply *r);
+
+/* The task endpoints: /api/tasks..., /api/flows/..., /api/workers,
+ * /api/test. Returns 1 when path is none of them. */
+int admin_task_handle(const struct admin *a, const struct admin_request *req, int64_t now_ms,
+		      struct admin_reply *out);
 
 #endif

@@ -106,7 +106,8 @@ static bool makes_task(const char *kind)
 }
 
 static int plan_one(const struct handler_options *opt, const struct store_claimed *ev,
-		    const json_t *doc, const json_t *m, struct event_task *t)
+		    const struct event_info *info, const json_t *doc, const json_t *m,
+		    struct event_task *t)
 {
 	memset(t, 0, sizeof(*t));
 	const char *route = json_string_value(json_object_get(m, "route"));
@@ -141,6 +142,8 @@ static int plan_one(const struct handler_options *opt, const struct store_claime
 	const json_t *reply = json_object_get(doc, "reply_to");
 	if (json_is_object(reply))
 		repo = json_string_value(json_object_get(reply, "repository"));
+	if (!repo && info->repository[0])
+		repo = info->repository;
 	flow_project_of(ext, repo, t->project, sizeof(t->project));
 
 	const char *subject = json_string_value(json_object_get(doc, "title"));
@@ -195,7 +198,7 @@ int handler_plan_tasks(const struct handler_options *opt, const struct store_cla
 		if (!makes_task(json_string_value(json_object_get(m, "kind"))))
 			continue;
 		struct event_task *t = &info->tasks[info->n_tasks];
-		int pr = plan_one(opt, ev, doc, m, t);
+		int pr = plan_one(opt, ev, info, doc, m, t);
 		/* Counted before a failure so that the release frees what
 		 * plan_one allocated. */
 		if (pr <= 0)

@@ -123,6 +123,7 @@ struct api_job {
 	char *method, *path;
 	struct admin_param params[API_PARAMS_MAX];
 	size_t n;
+	char *task_token; /* Authorization: Bearer, for POST /api/tasks */
 	bool overloaded; /* the queue was full: answered 503 */
 	int result;
 	struct admin_reply rep;
@@ -134,6 +135,10 @@ static void api_job_free(struct api_job *job)
 		return;
 	free(job->method);
 	free(job->path);
+	if (job->task_token) {
+		crypto_cleanse(job->task_token, strlen(job->task_token));
+		free(job->task_token);
+	}
 	for (size_t i = 0; i < job->n; i++) {
 		free((char *)(uintptr_t)job->params[i].name);
 		free((char *)(uintptr_t)job->params[i].value);
@@ -296,6 +301,19 @@ static void admin_digest(const char *s, uint8_t out[CRYPTO_SHA256_LEN])
 	static const char key[] = "hookq admin credentials";
 	if (crypto_hmac_sha256(key, sizeof(key) - 1, s, strlen(s), out) < 0)
 		memset(out, 0, CRYPTO_SHA256_LEN);
+}
+
+/* The token of "Authorization: Bearer <token>", or NULL. */
+static const char *bearer_token(struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return *h ? h : NULL;
 }
 
 /* HTTP Basic against admin.username/admin.password, in constant time. */
@@ -498,8 +516,9 @@ static void *api_main(void *arg)
 		if (!req)
 			return NULL;
 		struct api_job *job = req->api;
-		struct admin_request areq = { job->method, job->path, job->params, job->n,
-					      req->body.data, req->body.len };
+		struct admin_request areq = { job->method,   job->path,	     job->params,
+					      job->n,	     req->body.data, req->body.len,
+					      job->task_token };
 		job->result = admin_handle(&srv->admin, &areq, clock_now_ms(), &job->rep);
 		resume_done(srv, req); /* the last touch of req */
 	}
@@ -527,7 +546,10 @@ static enum MHD_Result api_submit(struct http_server *srv, struct http_req *req,
 	job->n = ap.n;
 	job->method = strdup(method);
 	job->path = strdup(url);
-	if (ap.nomem || !job->method || !job->path)
+	const char *token = bearer_token(conn);
+	if (token)
+		job->task_token = strdup(token);
+	if (ap.nomem || !job->method || !job->path || (token && !job->task_token))
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
 			      "out of memory; retry later", NULL);
 	if (ap.too_many)
@@ -849,7 +871,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 			return reject(srv, conn, MHD_HTTP_NOT_FOUND, "not_found",
 				      "no such endpoint", NULL);
 		if (route == ROUTE_API) {
-			if (!admin_allowed(srv, conn))
+			/* A running agent creates its follow-up tasks with its
+			 * task token instead of the admin credentials; engine/admin
+			 * checks the token. */
+			bool task_token = bearer_token(conn) && strcmp(method, "POST") == 0 &&
+					  strcmp(url, "/api/tasks") == 0;
+			if (!task_token && !admin_allowed(srv, conn))
 				return admin_denied(srv, conn, url);
 			if (api_cross_site(conn, method))
 				return reject(srv, conn, MHD_HTTP_FORBIDDEN, "forbidden",

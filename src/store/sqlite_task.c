@@ -42,6 +42,9 @@ _Static_assert(TS_HEARTBEAT_CLAIMS < SQLITE_TASK_STMTS, "raise SQLITE_TASK_STMTS
 	" t.created_at, t.updated_at, t.next_attempt_at, t.started_at, t.finished_at"
 #define TASK_NCOLS 31
 #define TASK_FROM " FROM tasks t LEFT JOIN flows f ON f.id = t.flow_id"
+/* The same, walking one index of tasks. */
+#define TASK_FROM_INDEXED(index) \
+	" FROM tasks t INDEXED BY " index " LEFT JOIN flows f ON f.id = t.flow_id"
 
 void sqlite_task_finalize(struct sqlite_store *s)
 {
@@ -284,7 +287,15 @@ static int sqlite_create_tasks(struct store *base, struct store_task_in *tasks, 
 			       int64_t now_ms, struct store_error *err)
 {
 	struct create_ctx c = { tasks, n, now_ms };
-	return in_write((struct sqlite_store *)base, create_in, &c, err);
+	int r = in_write((struct sqlite_store *)base, create_in, &c, err);
+	for (size_t i = 0; r < 0 && i < n; i++) {
+		/* Rolled back: no result names a row that does not exist. */
+		tasks[i].id = 0;
+		tasks[i].duplicate = false;
+		tasks[i].ret_flow_id[0] = '\0';
+		tasks[i].ret_conversation_id[0] = '\0';
+	}
+	return r;
 }
 
 /* Reads rows on the reader; row() copies one. */
@@ -803,7 +814,7 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		" finished_at = CASE WHEN attempts - retry_base >= max_attempts THEN ?1 END,"
 		" error = 'lost: its lease expired (the node running it died or stalled)',"
 		" lease_owner = NULL, lease_expires_at = NULL, token_hash = NULL,"
-		" cancel_requested = 0, pid = NULL, pid_start = NULL"
+		" cancel_requested = 0"
 		" WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_leases"
 		"  WHERE status = 'running' AND lease_expires_at <= ?1)"
 		" RETURNING id, host, pid, pid_start, status, conversation_id, attempts, worker,"
@@ -1230,7 +1241,7 @@ static int flow_tasks(struct sqlite_store *s, struct store_flow *f, size_t max,
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->reader,
-				    "SELECT " TASK_COLUMNS TASK_FROM " INDEXED BY tasks_flow"
+				    "SELECT " TASK_COLUMNS TASK_FROM_INDEXED("tasks_flow")
 				    " WHERE t.flow_id = ?1 ORDER BY t.id LIMIT ?2",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK) {
@@ -1307,7 +1318,7 @@ static int sqlite_tasks_changed(struct store *base, int64_t updated_after_ms, in
 	pthread_mutex_lock(&s->read_lock);
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->reader,
-				    "SELECT " TASK_COLUMNS TASK_FROM " INDEXED BY tasks_updated"
+				    "SELECT " TASK_COLUMNS TASK_FROM_INDEXED("tasks_updated")
 				    " WHERE (t.updated_at, t.id) > (?1, ?2)"
 				    " ORDER BY t.updated_at, t.id LIMIT ?3",
 				    -1, &st, NULL);

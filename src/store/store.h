@@ -406,7 +406,7 @@ struct store_lost_task {
 };
 
 /* Running tasks whose lease expired by now_ms (their node died or
- * stalled) go back to queued when attempts remain, else dead letter; their
+ * stalled) go back to queued when attempts remain, else to failed; their
  * claims are released. The lost processes are returned so the caller can
  * end leftovers. */
 int store_task_reclaim(struct store *s, int64_t now_ms, struct store_lost_task **ret,

@@ -43,7 +43,9 @@ static int setup(void **state)
 	struct store_error err;
 	if (store_open(f->path, &so, &f->store, &err) < 0)
 		return -1;
-	f->admin = (struct admin){ f->store, 1 << 20, count_wake, f, NULL, NULL };
+	f->admin = (struct admin){
+		.store = f->store, .max_body = 1 << 20, .wake = count_wake, .wake_ctx = f
+	};
 	*state = f;
 	return 0;
 }
@@ -72,7 +74,7 @@ static unsigned call(struct fixture *f, const char *method, const char *path,
 	admin_reply_release(&f->rep);
 	json_decref(f->doc);
 	f->doc = NULL;
-	struct admin_request req = { method, path, p, n, NULL, 0 };
+	struct admin_request req = { .method = method, .path = path, .params = p, .n_params = n };
 	assert_int_equal(admin_handle(&f->admin, &req, 1700000100000, &f->rep), 0);
 	if (f->rep.body) {
 		f->doc = json_loads(f->rep.body, 0, NULL);
