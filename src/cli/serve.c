@@ -147,6 +147,11 @@ static bool cancel_on_node(void *ctx, int64_t id)
 	return dispatcher_cancel(atomic_load(&running_dispatcher), id);
 }
 
+static struct dispatcher *current_dispatcher(void)
+{
+	return atomic_load(&running_dispatcher);
+}
+
 static int describe_workers(void *ctx, int64_t now_ms, char **ret)
 {
 	(void)ctx;
@@ -737,6 +742,7 @@ int cli_serve(int argc, char **argv)
 		.store = store,
 		.ingest = ingest,
 		.processor = processor,
+		.dispatcher = current_dispatcher,
 		.version = HOOKQ_VERSION,
 		.started_ms = clock_now_ms(),
 	};

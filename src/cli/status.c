@@ -131,7 +131,7 @@ int cli_status(int argc, char **argv)
 		struct store *store = NULL;
 		if (cli_target_open_store(&t, &store) < 0)
 			return CLI_EXIT_FAILURE;
-		struct status_sources src = { store, NULL, NULL, HOOKQ_VERSION, 0 };
+		struct status_sources src = { .store = store, .version = HOOKQ_VERSION };
 		struct store_error err;
 		int r = status_render(&src, clock_now_ms(), &text, &err);
 		store_close(store);

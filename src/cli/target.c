@@ -224,6 +224,32 @@ void cli_target_print_error(const struct cli_target *t, const char *json)
 	json_decref(o);
 }
 
+int cli_target_json(struct cli_target *t, const char *method, const char *path,
+		    const struct admin_param *params, size_t n, const char *body, long *status,
+		    json_t **doc)
+{
+	long code = 0;
+	char *text = NULL;
+	int r = cli_target_admin(t, method, path, params, n, body, &code, &text);
+	if (r < 0)
+		return r;
+	*status = code;
+	if (code < 200 || code > 299) {
+		cli_target_print_error(t, text);
+		free(text);
+		return code == 400 ? HQ_E_INVAL : code == 404 ? HQ_E_NOTFOUND :
+			code == 409 ? HQ_E_CONFLICT : HQ_E_IO;
+	}
+	json_t *o = json_loads(text, 0, NULL);
+	free(text);
+	if (!o) {
+		fprintf(stderr, "%s: the answer from the %s is not JSON\n", t->cmd, t->where);
+		return HQ_E_IO;
+	}
+	*doc = o;
+	return 0;
+}
+
 /* Decodes the UTF-8 sequence at s (up to 4 bytes): its code point and
  * length, or length 1 and code point -1 for a byte that starts none. */
 static int utf8_next(const unsigned char *s, long *cp)
@@ -291,4 +317,30 @@ const char *cli_text(const char *s, size_t width, bool lines, char *out, size_t 
 const char *cli_cell(const char *s, size_t width, char *out, size_t size)
 {
 	return cli_text(s, width, false, out, size);
+}
+
+void cli_text_tail(FILE *out, const char *text, size_t max)
+{
+	size_t len = strlen(text);
+	const char *from = text;
+	if (len > max) {
+		from = text + len - max;
+		/* A whole first line when one starts in the window, else a
+		 * whole first character. */
+		const char *nl = strchr(from, '\n');
+		if (nl && nl[1])
+			from = nl + 1;
+		else
+			while (((unsigned char)*from & 0xC0) == 0x80)
+				from++;
+		fprintf(out, "(%zu earlier bytes left out)\n", (size_t)(from - text));
+	}
+	size_t n = strlen(from);
+	char *safe = malloc(n + 1);
+	if (!safe)
+		return;
+	fputs(cli_text(from, n, true, safe, n + 1), out);
+	if (n > 0 && from[n - 1] != '\n')
+		fputc('\n', out);
+	free(safe);
 }

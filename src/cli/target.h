@@ -7,6 +7,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
 
 #include "engine/admin.h"
 #include "store/store.h"
@@ -48,6 +51,14 @@ int cli_target_admin(struct cli_target *t, const char *method, const char *path,
  * (control characters replaced). */
 void cli_target_print_error(const struct cli_target *t, const char *json);
 
+/* cli_target_admin() for a JSON document: 0 and *doc (parsed) on 2xx.
+ * Otherwise prints why (the API's message, or why there is no answer)
+ * and returns HQ_E_INVAL for a 400 (a usage error) and another code for
+ * the rest. *status is the HTTP status when there was an answer. */
+int cli_target_json(struct cli_target *t, const char *method, const char *path,
+		    const struct admin_param *params, size_t n, const char *body, long *status,
+		    json_t **doc);
+
 /* Copies s (NULL: "-") for a terminal: control characters, C1 controls
  * and bidirectional overrides (a payload could carry escape sequences)
  * and invalid UTF-8 become '?', cut at width bytes on a character boundary
@@ -55,5 +66,9 @@ void cli_target_print_error(const struct cli_target *t, const char *json);
 const char *cli_cell(const char *s, size_t width, char *out, size_t size);
 /* The same, keeping newlines and tabs when lines is set (payload text). */
 const char *cli_text(const char *s, size_t width, bool lines, char *out, size_t size);
+/* Prints the last max bytes of text (an agent's output) like cli_text
+ * with its lines kept, from the first line start among them when there
+ * is one, after a line saying how many bytes came before. */
+void cli_text_tail(FILE *out, const char *text, size_t max);
 
 #endif

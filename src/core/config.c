@@ -108,6 +108,18 @@ const struct config_option config_options[] = {
 	  NULL, "~/.claude/tasks", "directory of the task files (a leading ~ is $HOME)" },
 	{ "tasks.test_agent", "HOOKQ_TEST_AGENT", NULL, CONFIG_STRING, OFF(test_agent), 0, 0,
 	  NULL, NULL, "the agent that runs hookq test tasks (empty: the first agent defined)" },
+	{ "workspace.root", "WORKSPACE_ROOT", NULL, CONFIG_PATH, OFF(workspace_root), 0, 0, NULL,
+	  "workspaces", "directory of agents' checkouts: <root>/<worker>/<owner>/<repo>" },
+	{ "workspace.git_base", "WORKSPACE_GIT_BASE", NULL, CONFIG_STRING,
+	  OFF(workspace_git_base), 0, 0, NULL, "https://github.com",
+	  "where repositories are cloned from: <git_base>/<owner>/<repo>.git" },
+	{ "workspace.timeout", "WORKSPACE_TIMEOUT", NULL, CONFIG_DURATION,
+	  OFF(workspace_timeout_ms), 1000, 3600000, NULL, "10m",
+	  "limit of each git command that prepares a workspace" },
+	{ "github.token", "GITHUB_TOKEN", NULL, CONFIG_SECRET, OFF(github_token), 0, 0, NULL, NULL,
+	  "GitHub token: git's password for workspaces of private repositories" },
+	{ "github.token_file", "GITHUB_TOKEN_FILE", NULL, CONFIG_PATH, OFF(github_token_file), 0,
+	  0, NULL, NULL, "file holding the GitHub token" },
 	{ "github.secret", "GITHUB_WEBHOOK_SECRET", NULL, CONFIG_SECRET,
 	  OFF(github_secret), 0, 0, NULL, NULL,
 	  "GitHub webhook secret (X-Hub-Signature-256)" },
@@ -350,10 +362,12 @@ static const char *const twins[][2] = {
 	{ "standard.secret", "standard.secret_file" },
 	{ "generic.secret", "generic.secret_file" },
 	{ "admin.password", "admin.password_file" },
+	{ "github.token", "github.token_file" },
 };
 #define TWINS (sizeof(twins) / sizeof(twins[0]))
-/* The webhook secrets among the twins: all but the last. */
-#define PROVIDER_TWINS (TWINS - 1)
+/* The webhook secrets among the twins: all but the last two (the admin
+ * password and the GitHub token). */
+#define PROVIDER_TWINS (TWINS - 2)
 
 static const struct config_option *twin_of(const struct config_option *o)
 {

@@ -61,6 +61,11 @@ struct config {
 	uint64_t task_shutdown_grace_ms;
 	bool task_files;
 	char *task_files_dir; /* as written: the caller expands a leading ~ with HOME */
+	/* workspaces: checkouts for agents with workspace: true */
+	char *workspace_root;
+	char *workspace_git_base;
+	uint64_t workspace_timeout_ms;
+	char *github_token, *github_token_file;
 	char *test_agent;     /* NULL or empty: the first agent defined */
 	/* secrets and credentials */
 	char *github_secret;

@@ -150,11 +150,10 @@ static int plan_one(const struct handler_options *opt, const struct store_claime
 	char title[400];
 	snprintf(title, sizeof(title), "%s%s%s", command ? command : agent,
 		 subject ? ": " : "", subject ? subject : "");
-	json_t *meta = json_pack("{s:s, s:s, s:O?, s:b}", "external_id", ext, "event_type",
-				 json_string_value(json_object_get(doc, "type")) ?
-					 json_string_value(json_object_get(doc, "type")) :
-					 ev->event_type,
-				 "reply_to", reply, "test", t->test);
+	const char *type = json_string_value(json_object_get(doc, "type"));
+	json_t *meta = json_pack("{s:s, s:s, s:O?, s:b, s:O?}", "external_id", ext, "event_type",
+				 type ? type : ev->event_type, "reply_to", reply, "test", t->test,
+				 "ref", json_object_get(doc, "ref"));
 	if (!meta)
 		return HQ_E_NOMEM;
 	t->metadata_json = json_dumps(meta, JSON_COMPACT);

@@ -325,6 +325,24 @@ static void locate(const char *provider, const json_t *root, json_t *doc)
 	}
 	json_object_set_new(doc, "external_id", ext ? json_string(ext) : json_null());
 	json_object_set_new(doc, "reply_to", reply ? reply : json_null());
+	/* What a workspace checks out: the pushed commit, the pull request's
+	 * head, else the default branch. */
+	const char *ref = NULL;
+	if (strcmp(provider, "github") == 0) {
+		ref = json_string_value(at(root, "pull_request.head.sha"));
+		if (!ref && json_string_value(at(root, "ref")))
+			ref = json_string_value(at(root, "after"));
+		if (!ref || strspn(ref, "0") == strlen(ref)) /* a deleted branch's after */
+			ref = json_string_value(at(root, "repository.default_branch"));
+	} else if (strcmp(provider, "gitlab") == 0) {
+		ref = json_string_value(at(root, "checkout_sha"));
+		if (!ref)
+			ref = json_string_value(at(root, "object_attributes.last_commit.id"));
+		if (!ref)
+			ref = json_string_value(at(root, "project.default_branch"));
+	}
+	if (ref)
+		json_object_set_new(doc, "ref", json_string(ref));
 }
 
 /* What a task made from this event is called: the issue's, ticket's or

@@ -55,17 +55,101 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 	} else {
 		proc = json_null();
 	}
+	struct store_task_counts tc;
+	if ((r = store_count_tasks(src->store, &tc, err)) < 0) {
+		json_decref(events);
+		json_decref(age);
+		json_decref(ingest);
+		json_decref(proc);
+		return r;
+	}
+	json_t *tasks = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued",
+				  (json_int_t)tc.queued, "running", (json_int_t)tc.running,
+				  "succeeded", (json_int_t)tc.succeeded, "failed",
+				  (json_int_t)tc.failed, "timed_out", (json_int_t)tc.timed_out,
+				  "cancelled", (json_int_t)tc.cancelled, "dead_letter",
+				  (json_int_t)tc.dead_letter);
+	struct dispatcher *d = src->dispatcher ? src->dispatcher() : NULL;
+	json_t *pool = json_null();
+	if (d) {
+		struct dispatcher_stats ds;
+		size_t busy, total;
+		dispatcher_get_stats(d, &ds);
+		dispatcher_load(d, &busy, &total);
+		pool = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "workers",
+				 (json_int_t)total, "busy", (json_int_t)busy, "started",
+				 (json_int_t)ds.started, "succeeded", (json_int_t)ds.succeeded,
+				 "failed", (json_int_t)ds.failed, "timed_out",
+				 (json_int_t)ds.timed_out, "cancelled", (json_int_t)ds.cancelled,
+				 "retried", (json_int_t)ds.retried, "lost", (json_int_t)ds.lost,
+				 "store_errors", (json_int_t)ds.store_errors);
+	}
 	json_t *uptime = src->started_ms ? json_integer((now_ms - src->started_ms) / 1000) :
 					   json_null();
-	json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "status", "ok", "version",
-				src->version, "uptime_s", uptime, "events", events,
-				"oldest_pending_age_s", age, "ingest", ingest, "processor", proc);
+	json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "status", "ok",
+				"version", src->version, "uptime_s", uptime, "events", events,
+				"oldest_pending_age_s", age, "ingest", ingest, "processor", proc,
+				"tasks", tasks, "pool", pool);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (!text)
 		return HQ_E_NOMEM;
 	*ret = text;
 	return 0;
+}
+
+/* Tasks by state, and the worker pool's counters when it runs. */
+static int task_metrics(const struct status_sources *src, struct buf *out,
+			struct store_error *err)
+{
+	struct store_task_counts tc;
+	int r = store_count_tasks(src->store, &tc, err);
+	if (r < 0)
+		return r;
+	r = buf_printf(out,
+		       "# HELP hookq_tasks Tasks in the store by state.\n"
+		       "# TYPE hookq_tasks gauge\n"
+		       "hookq_tasks{status=\"queued\"} %lld\n"
+		       "hookq_tasks{status=\"running\"} %lld\n"
+		       "hookq_tasks{status=\"succeeded\"} %lld\n"
+		       "hookq_tasks{status=\"failed\"} %lld\n"
+		       "hookq_tasks{status=\"timed_out\"} %lld\n"
+		       "hookq_tasks{status=\"cancelled\"} %lld\n"
+		       "hookq_tasks{status=\"dead_letter\"} %lld\n",
+		       (long long)tc.queued, (long long)tc.running, (long long)tc.succeeded,
+		       (long long)tc.failed, (long long)tc.timed_out, (long long)tc.cancelled,
+		       (long long)tc.dead_letter);
+	struct dispatcher *d = src->dispatcher ? src->dispatcher() : NULL;
+	if (r < 0 || !d)
+		return r;
+	struct dispatcher_stats ds;
+	size_t busy, total;
+	dispatcher_get_stats(d, &ds);
+	dispatcher_load(d, &busy, &total);
+	r = buf_printf(out,
+		       "# HELP hookq_workers Workers in the pool, and those running a task.\n"
+		       "# TYPE hookq_workers gauge\n"
+		       "hookq_workers{state=\"total\"} %zu\n"
+		       "hookq_workers{state=\"busy\"} %zu\n"
+		       "# HELP hookq_task_attempts_total Task attempts this node ended, by outcome.\n"
+		       "# TYPE hookq_task_attempts_total counter\n"
+		       "hookq_task_attempts_total{outcome=\"succeeded\"} %llu\n"
+		       "hookq_task_attempts_total{outcome=\"failed\"} %llu\n"
+		       "hookq_task_attempts_total{outcome=\"timed_out\"} %llu\n"
+		       "hookq_task_attempts_total{outcome=\"cancelled\"} %llu\n"
+		       "hookq_task_attempts_total{outcome=\"interrupted\"} %llu\n"
+		       "hookq_task_attempts_total{outcome=\"dead_letter\"} %llu\n"
+		       "# HELP hookq_tasks_lost_total Running tasks rescued after their lease expired.\n"
+		       "# TYPE hookq_tasks_lost_total counter\n"
+		       "hookq_tasks_lost_total %llu\n",
+		       total, busy, (unsigned long long)ds.succeeded, (unsigned long long)ds.failed,
+		       (unsigned long long)ds.timed_out, (unsigned long long)ds.cancelled,
+		       (unsigned long long)ds.interrupted, (unsigned long long)ds.dead,
+		       (unsigned long long)ds.lost);
+	if (r == 0)
+		r = histogram_render(dispatcher_latency(d), "hookq_task_dispatch_latency_seconds",
+				     "Time from a task being due to its agent being started.", out);
+	return r;
 }
 
 int status_metrics(const struct status_sources *src, int64_t now_ms, struct buf *out,
@@ -101,6 +185,8 @@ int status_metrics(const struct status_sources *src, int64_t now_ms, struct buf 
 		       (long long)c.dead_letter, (long long)c.duplicates,
 		       oldest == INT64_MAX ? 0.0 : (double)(now_ms - oldest) / 1000.0,
 		       (unsigned long long)is.batches, (unsigned long long)is.failures);
+	if (r == 0)
+		r = task_metrics(src, out, err);
 	if (r < 0 || !src->processor)
 		return r;
 	struct processor_stats ps;

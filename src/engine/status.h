@@ -1,11 +1,13 @@
 /* status: what GET /status reports, gathered from the running parts and
  * the store: counts by state, the oldest pending event's age, duplicates,
- * the processor's and the committer's counters, uptime and version. */
+ * the processor's and the committer's counters, tasks by state and the
+ * worker pool's counters, uptime and version. */
 #ifndef HOOKQ_ENGINE_STATUS_H
 #define HOOKQ_ENGINE_STATUS_H
 
 #include <stdint.h>
 
+#include "engine/dispatcher.h"
 #include "engine/ingest.h"
 #include "engine/processor.h"
 #include "store/store.h"
@@ -15,6 +17,8 @@ struct status_sources {
 	struct store *store;
 	struct ingest *ingest;	     /* NULL outside a running server */
 	struct processor *processor; /* NULL when processing is off */
+	/* The running worker pool, or NULL (none yet, or no agents). */
+	struct dispatcher *(*dispatcher)(void);
 	const char *version;
 	int64_t started_ms; /* 0 outside a running server */
 };
