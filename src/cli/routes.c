@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/agent.h"
 #include "core/config.h"
 #include "core/route.h"
 #include "providers/provider.h"
@@ -152,8 +153,17 @@ static int check(const char *config_path, const char *payload_path)
 	char err[512];
 	r = route_table_parse(text.data ? text.data : "", text.len, config_path, names, &t, err,
 			      sizeof(err));
+	struct agent_table *agents = NULL;
+	if (r == 0)
+		r = agent_table_parse(text.data ? text.data : "", text.len, config_path, &agents,
+				      err, sizeof(err));
+	if (r == 0)
+		r = route_table_check_agents(t, agents, config_path, err, sizeof(err));
 	buf_release(&text);
+	size_t n_agents = agents ? agents->n : 0;
+	agent_table_free(agents);
 	if (r < 0) {
+		route_table_free(t);
 		fprintf(stderr, "hookq: %s\n", err);
 		return CLI_EXIT_CONFIG;
 	}
@@ -174,7 +184,8 @@ static int check(const char *config_path, const char *payload_path)
 			return CLI_EXIT_FAILURE;
 		}
 	}
-	printf("%s: %zu route%s\n", config_path, t->n, t->n == 1 ? "" : "s");
+	printf("%s: %zu route%s, %zu agent%s\n", config_path, t->n, t->n == 1 ? "" : "s",
+	       n_agents, n_agents == 1 ? "" : "s");
 	size_t missing = report_routes(t, payload);
 	route_table_free(t);
 	json_decref(payload);

@@ -25,6 +25,7 @@
 #include "engine/router.h"
 #include "engine/status.h"
 #include "engine/taskfiles.h"
+#include "engine/workspace.h"
 #include "providers/provider.h"
 #include "providers/standard.h"
 #include "sources/http.h"
@@ -214,6 +215,16 @@ static int start_dispatcher(struct config *cfg, struct store *store, const char 
 		.api_url = api_url,
 		.taskfiles = *taskfiles,
 	};
+	/* Workspaces: the token reaches git through its credential helper
+	 * from the environment, never in argv. */
+	static struct workspace_options ws;
+	ws = (struct workspace_options){
+		.root = cfg->workspace_root,
+		.git_base = cfg->workspace_git_base,
+		.token = cfg->github_token,
+		.timeout_ms = cfg->workspace_timeout_ms,
+	};
+	opt.workspace = &ws;
 	int r = dispatcher_start(store, &opt, ret, err, sizeof(err));
 	if (r < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot start the worker pool", "error", err, NULL);
@@ -307,28 +318,9 @@ static int load_tables(const char *path, struct route_table **routes_ret,
 	if (r == 0 && agents_ret)
 		r = agent_table_parse(data, text.len, file, &agents, why, why_size);
 	buf_release(&text);
-	const struct agent_table *check = agents_ret ? agents : known;
-	for (size_t i = 0; r == 0 && check && check->n && i < routes->n; i++) {
-		const struct route *rt = &routes->routes[i];
-		for (size_t j = 0; r == 0 && j < rt->n_commands; j++)
-			if (!agent_find(check, rt->commands[j].agent)) {
-				snprintf(why, why_size,
-					 "%s:%d: routes: %s: command '%s': no agent '%s' is defined "
-					 "under agents",
-					 file, rt->commands[j].line, rt->name, rt->commands[j].name,
-					 rt->commands[j].agent);
-				r = HQ_E_CONFIG;
-			}
-		for (size_t j = 0; r == 0 && j < rt->n_triggers; j++)
-			if (rt->triggers[j].agent && !agent_find(check, rt->triggers[j].agent)) {
-				snprintf(why, why_size,
-					 "%s:%d: routes: %s: trigger '%s': no agent '%s' is defined "
-					 "under agents",
-					 file, rt->triggers[j].line, rt->name, rt->triggers[j].on,
-					 rt->triggers[j].agent);
-				r = HQ_E_CONFIG;
-			}
-	}
+	if (r == 0)
+		r = route_table_check_agents(routes, agents_ret ? agents : known, file, why,
+					     why_size);
 	if (r < 0) {
 		route_table_free(routes);
 		agent_table_free(agents);

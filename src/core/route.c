@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "core/agent.h"
 #include "util/error.h"
 
 /* A parse in progress: the document, where errors point, and the path of
@@ -560,4 +561,35 @@ bool route_type_matches(const char *on, const char *type)
 	if (n >= 2 && on[n - 1] == '*' && on[n - 2] == '.')
 		return strncmp(on, type, n - 1) == 0;
 	return strcmp(on, type) == 0;
+}
+
+int route_table_check_agents(const struct route_table *t, const struct agent_table *agents,
+			     const char *filename, char *err, size_t err_size)
+{
+	if (!agents || agents->n == 0)
+		return 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct route *r = &t->routes[i];
+		for (size_t j = 0; j < r->n_commands; j++) {
+			const struct route_command *c = &r->commands[j];
+			if (!agent_find(agents, c->agent)) {
+				snprintf(err, err_size,
+					 "%s:%d: routes: %s: command '%s': no agent '%s' is defined "
+					 "under agents",
+					 filename, c->line, r->name, c->name, c->agent);
+				return HQ_E_CONFIG;
+			}
+		}
+		for (size_t j = 0; j < r->n_triggers; j++) {
+			const struct route_trigger *g = &r->triggers[j];
+			if (g->agent && !agent_find(agents, g->agent)) {
+				snprintf(err, err_size,
+					 "%s:%d: routes: %s: trigger '%s': no agent '%s' is defined "
+					 "under agents",
+					 filename, g->line, r->name, g->on, g->agent);
+				return HQ_E_CONFIG;
+			}
+		}
+	}
+	return 0;
 }

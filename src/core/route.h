@@ -69,6 +69,14 @@ int route_table_parse(const char *text, size_t len, const char *filename,
 		      size_t err_size);
 void route_table_free(struct route_table *t);
 
+struct agent_table;
+
+/* Every agent the routes name is defined in agents (when it defines any:
+ * without agents, tasks wait unrun). HQ_E_CONFIG with "file:line: routes:
+ * NAME: command 'fix': no agent 'x' is defined under agents" in err. */
+int route_table_check_agents(const struct route_table *t, const struct agent_table *agents,
+			     const char *filename, char *err, size_t err_size);
+
 /* Whether an event type matches a trigger's "on" ("issues.*" matches
  * every issues.<action>; "*" matches everything). */
 bool route_type_matches(const char *on, const char *type);

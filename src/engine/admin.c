@@ -628,7 +628,8 @@ bool admin_field_text(json_t *o, const char *key, size_t max, const char **ret,
 }
 
 /* Reads and checks a command body into c (pointing into o). */
-static bool command_from(const json_t *o_in, struct store_webhook_command *c, char **conds,
+static bool command_from(const struct admin *a, const json_t *o_in,
+			 struct store_webhook_command *c, char **conds,
 			 struct admin_reply *out)
 {
 	json_t *o = (json_t *)(uintptr_t)o_in;
@@ -660,6 +661,11 @@ static bool command_from(const json_t *o_in, struct store_webhook_command *c, ch
 	if (strcmp(action, "create_task") == 0 && (!c->agent || !tmpl))
 		return admin_fail(out, 400, "bad_request", "create_task needs 'agent' and 'template'"),
 		       false;
+	/* A command whose agent does not exist would only make tasks that
+	 * dead-letter: refused when it is stored, as static routes are at
+	 * start. */
+	if (c->agent && a->agents && !admin_agent_ok(a, c->agent, out))
+		return false;
 	if (strcmp(action, "comment") == 0 && !tmpl)
 		return admin_fail(out, 400, "bad_request", "comment needs 'template'"), false;
 	if (tmpl) {
@@ -820,7 +826,7 @@ static int command_write(const struct admin *a, const struct admin_request *req,
 	memset(&c, 0, sizeof(c));
 	char *conds = NULL;
 	int r = 0;
-	if (command_from(o, &c, &conds, out)) {
+	if (command_from(a, o, &c, &conds, out)) {
 		if (cmd_id)
 			snprintf(c.id, sizeof(c.id), "%s", cmd_id);
 		else

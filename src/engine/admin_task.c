@@ -12,7 +12,6 @@
 #include "engine/handler.h"
 #include "util/crypto.h"
 #include "util/error.h"
-#include "util/log.h"
 #include "util/parse.h"
 
 #define PROMPT_MAX (64 * 1024)
@@ -238,21 +237,19 @@ static int task_action(const struct admin *a, int64_t id, bool cancel, int64_t n
 		return admin_fail(out, 409, "conflict", "%s", err.msg);
 	if (r < 0)
 		return admin_fail_store(out, r, &err);
-	char tid[24];
-	snprintf(tid, sizeof(tid), "%lld", (long long)id);
-	log_msg(HQ_LOG_INFO, cancel ? "task cancel requested" : "task queued again by an operator",
-		"task_id", tid, NULL);
+	/* The answer shows the task as this request left it: read before a
+	 * worker can take it. */
+	struct store_task_detail d;
+	if ((r = store_get_task(a->store, id, &d, &err)) < 0)
+		return admin_fail_store(out, r, &err);
+	json_t *doc = task_json(&d.task);
+	store_task_detail_release(&d);
 	/* A task running here ends at once; one on another node at its
 	 * next heartbeat. */
 	if (cancel && running && a->cancel_task)
 		(void)a->cancel_task(a->tasks_ctx, id);
 	if (!cancel)
 		wake(a);
-	struct store_task_detail d;
-	if ((r = store_get_task(a->store, id, &d, &err)) < 0)
-		return admin_fail_store(out, r, &err);
-	json_t *doc = task_json(&d.task);
-	store_task_detail_release(&d);
 	return doc ? admin_succeed(out, cancel && running ? 202 : 200, doc) : HQ_E_NOMEM;
 }
 
@@ -278,9 +275,7 @@ static void random_hex(char *out, size_t bytes)
 	crypto_hex_encode(b, bytes, out);
 }
 
-/* The agent a request names, or the default; false with out set when it
- * is not configured. */
-static bool agent_ok(const struct admin *a, const char *agent, struct admin_reply *out)
+bool admin_agent_ok(const struct admin *a, const char *agent, struct admin_reply *out)
 {
 	char q[QUOTE_MAX + 1];
 	if (!agent)
@@ -399,7 +394,7 @@ static int create_task(const struct admin *a, const struct admin_request *req, i
 	}
 	if (!agent)
 		agent = have_parent ? pd.task.agent : a->default_agent;
-	if (!agent_ok(a, agent, out))
+	if (!admin_agent_ok(a, agent, out))
 		goto out_parent;
 
 	char origin[128], rnd[33], ext_buf[64];
@@ -478,13 +473,6 @@ static int create_task(const struct admin *a, const struct admin_request *req, i
 		r = admin_fail_store(out, r, &err);
 		goto out_parent;
 	}
-	char tid[24], pid[24];
-	snprintf(tid, sizeof(tid), "%lld", (long long)in.id);
-	snprintf(pid, sizeof(pid), "%lld", (long long)parent);
-	log_msg(HQ_LOG_INFO, in.duplicate ? "task already exists" : "task created", "task_id", tid,
-		"parent_task_id", parent ? pid : "", "agent", agent, "flow_id", in.ret_flow_id,
-		"by", token_task ? "task" : "operator", NULL);
-	wake(a);
 	struct store_task_detail d;
 	if ((r = store_get_task(a->store, in.id, &d, &err)) < 0) {
 		r = admin_fail_store(out, r, &err);
@@ -492,6 +480,7 @@ static int create_task(const struct admin *a, const struct admin_request *req, i
 	}
 	json_t *doc = task_json(&d.task);
 	store_task_detail_release(&d);
+	wake(a);
 	if (doc)
 		json_object_set_new(doc, "duplicate", json_boolean(in.duplicate));
 	r = doc ? admin_succeed(out, in.duplicate ? 200 : 201, doc) : HQ_E_NOMEM;
@@ -627,7 +616,7 @@ static int test_event(const struct admin *a, const struct admin_request *req, in
 			   "'repository' must look like owner/name, not '%s'", admin_quote(repo, q));
 		goto out;
 	}
-	if (!agent_ok(a, agent ? agent : a->default_agent, out))
+	if (!admin_agent_ok(a, agent ? agent : a->default_agent, out))
 		goto out;
 	char *body = json_dumps(o, JSON_COMPACT);
 	if (!body) {
@@ -654,10 +643,6 @@ static int test_event(const struct admin *a, const struct admin_request *req, in
 		r = admin_fail_store(out, r, &err);
 		goto out;
 	}
-	char eid[24];
-	snprintf(eid, sizeof(eid), "%lld", (long long)ev.id);
-	log_msg(HQ_LOG_INFO, "test event accepted", "event_id", eid, "delivery_id", delivery,
-		NULL);
 	if (a->wake)
 		a->wake(a->wake_ctx);
 	r = admin_succeed(out, 202,

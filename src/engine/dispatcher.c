@@ -15,6 +15,7 @@
 #include "core/backoff.h"
 #include "engine/runner.h"
 #include "engine/taskfiles.h"
+#include "engine/workspace.h"
 #include "util/clock.h"
 #include "util/crypto.h"
 #include "util/error.h"
@@ -37,6 +38,10 @@ struct dworker {
 	bool started;
 	/* Under d->lock. */
 	enum worker_state state;
+	/* Chosen by the dispatcher, its task being started in the store: not
+	 * idle for assignment, still idle for its own thread (which must not
+	 * wake before the task is there). */
+	bool reserved;
 	struct store_task task; /* ASSIGNED, RUNNING */
 	char token[TOKEN_BYTES * 2 + 1];
 	int64_t since_ms;
@@ -145,7 +150,8 @@ static void env_free(char **env)
 /* The agent's environment: its allow-list from hookq's own, its fixed
  * values, then hookq's task variables (which nothing can override). */
 static char **build_env(const struct dworker *w, const struct agent *a,
-			const struct store_task *t, const char *event_file)
+			const struct store_task *t, const char *event_file,
+			const char *workspace)
 {
 	size_t cap = a->n_env + a->n_set_env + 16;
 	char **env = calloc(cap, sizeof(*env));
@@ -174,6 +180,8 @@ static char **build_env(const struct dworker *w, const struct agent *a,
 	     env_add(env, &n, cap, "HOOKQ_TASK_TOKEN", w->token);
 	if (ok && w->d->api_url)
 		ok = env_add(env, &n, cap, "HOOKQ_API_URL", w->d->api_url);
+	if (ok && workspace && *workspace)
+		ok = env_add(env, &n, cap, "HOOKQ_WORKSPACE", workspace);
 	if (!ok) {
 		env_free(env);
 		return NULL;
@@ -313,6 +321,70 @@ static void log_end(const struct dworker *w, const struct store_task_end *end,
 		NULL);
 }
 
+/* An agent's output as text: the store keeps text, so a NUL byte (which
+ * would end it early) becomes U+FFFD; other bytes are kept as written. */
+static char *output_text(const char *out, size_t len)
+{
+	size_t nul = 0;
+	for (size_t i = 0; i < len; i++)
+		nul += out[i] == '\0';
+	char *t = malloc(len + nul * 2 + 1);
+	if (!t)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (out[i] == '\0') {
+			memcpy(t + o, "\xEF\xBF\xBD", 3);
+			o += 3;
+		} else {
+			t[o++] = out[i];
+		}
+	}
+	t[o] = '\0';
+	return t;
+}
+
+/* The checkout an agent with workspace: true works in: its repository
+ * at the event's ref (metadata.ref; else the default branch), in this
+ * worker's directory. HQ_E_INVAL when the task cannot have one. */
+static int prepare_workspace(struct dispatcher *d, const struct dworker *w,
+			     const struct agent *a, const struct store_task *t, const char *repo,
+			     char *path, size_t size, char *why, size_t why_size)
+{
+	if (!d->opt.workspace) {
+		snprintf(why, why_size, "agent '%s' needs a workspace, and none is configured",
+			 a->name);
+		return HQ_E_INVAL;
+	}
+	if (!repo) {
+		snprintf(why, why_size,
+			 "agent '%s' needs a workspace, and the task names no repository "
+			 "(owner/name)",
+			 a->name);
+		return HQ_E_INVAL;
+	}
+	json_t *meta = json_loads(t->metadata_json, 0, NULL);
+	const char *ref = json_string_value(json_object_get(meta, "ref"));
+	char ref_copy[256] = "";
+	if (ref && strlen(ref) < sizeof(ref_copy))
+		snprintf(ref_copy, sizeof(ref_copy), "%s", ref);
+	json_decref(meta);
+	int64_t t0 = clock_now_ms();
+	int r = workspace_prepare(d->opt.workspace, w->name, repo, ref_copy[0] ? ref_copy : NULL,
+				  path, size, why, why_size);
+	char id[24], ms[24];
+	snprintf(id, sizeof(id), "%lld", (long long)t->id);
+	snprintf(ms, sizeof(ms), "%lld", (long long)(clock_now_ms() - t0));
+	if (r == 0)
+		log_msg(HQ_LOG_INFO, "workspace ready", "task_id", id, "worker", w->name,
+			"repository", repo, "ref", ref_copy[0] ? ref_copy : "(default branch)",
+			"ms", ms, NULL);
+	else
+		log_msg(HQ_LOG_WARN, "workspace failed", "task_id", id, "worker", w->name,
+			"repository", repo, "error", why, NULL);
+	return r;
+}
+
 /* Runs w's assigned task to its end. */
 static void run_task(struct dworker *w)
 {
@@ -326,6 +398,7 @@ static void run_task(struct dworker *w)
 	char *cwd = NULL;
 	struct runner_result res;
 	memset(&res, 0, sizeof(res));
+	char *output = NULL;
 	const char *outcome = NULL;
 
 	if (!a) {
@@ -336,11 +409,30 @@ static void run_task(struct dworker *w)
 	}
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", (long long)t->id);
-	struct agent_vars vars = { w->name, id, repository_safe(t->project) ? t->project : NULL,
-				   NULL };
-	int r = agent_argv_render(a, &vars, &argv);
+	const char *repo = repository_safe(t->project) ? t->project : NULL;
+	char workspace[4096] = "";
+	int r;
+	if (a->workspace) {
+		r = prepare_workspace(d, w, a, t, repo, workspace, sizeof(workspace), why,
+				      sizeof(why));
+		if (r < 0) {
+			if (r == HQ_E_INVAL) {
+				end.status = "dead_letter";
+				outcome = "dead_letter";
+			} else {
+				fail_or_retry(d, a, t, "failed", &end);
+				outcome = "failed";
+			}
+			goto out_end;
+		}
+	}
+	struct agent_vars vars = { w->name, id, repo, workspace[0] ? workspace : NULL };
+	r = agent_argv_render(a, &vars, &argv);
 	if (r == 0)
 		r = agent_cwd_render(a, &vars, &cwd);
+	/* An agent with a workspace and no cwd of its own works in it. */
+	if (r == 0 && !cwd && workspace[0] && !(cwd = strdup(workspace)))
+		r = HQ_E_NOMEM;
 	if (r < 0) {
 		snprintf(why, sizeof(why), "cannot build the command of agent '%s': %s", a->name,
 			 hq_strerror(r));
@@ -355,7 +447,7 @@ static void run_task(struct dworker *w)
 		outcome = "failed";
 		goto out_end;
 	}
-	env = build_env(w, a, t, event_file);
+	env = build_env(w, a, t, event_file, workspace);
 	if (!env) {
 		snprintf(why, sizeof(why), "out of memory for the agent's environment");
 		fail_or_retry(d, a, t, "failed", &end);
@@ -437,7 +529,8 @@ static void run_task(struct dworker *w)
 		outcome = "failed";
 		goto out_end;
 	}
-	end.output = res.output;
+	output = output_text(res.output, res.output_len);
+	end.output = output ? output : "";
 	end.output_bytes = (int64_t)res.output_total;
 	end.run_ms = (int64_t)res.duration_ms;
 	end.has_exit_code = res.exit_code >= 0;
@@ -505,6 +598,7 @@ out_end:
 	if (event_file[0])
 		(void)unlink(event_file);
 	runner_result_release(&res);
+	free(output);
 	agent_argv_free(argv);
 	free(cwd);
 	env_free(env);
@@ -625,7 +719,7 @@ static size_t assign(struct dispatcher *d)
 	pthread_mutex_lock(&d->lock);
 	size_t idle = 0;
 	for (size_t i = 0; i < d->n_workers; i++)
-		idle += d->workers[i].state == WORKER_IDLE;
+		idle += d->workers[i].state == WORKER_IDLE && !d->workers[i].reserved;
 	bool stopping = d->stopping;
 	pthread_mutex_unlock(&d->lock);
 	if (idle == 0 || stopping)
@@ -670,7 +764,7 @@ static size_t assign(struct dispatcher *d)
 				continue;
 			/* The claim holder is one of ours: the task waits for
 			 * it while the claim lives. */
-			if (w->state == WORKER_IDLE)
+			if (w->state == WORKER_IDLE && !w->reserved)
 				pick = (ssize_t)i;
 			else
 				wait_for_claim = true;
@@ -679,7 +773,8 @@ static size_t assign(struct dispatcher *d)
 			int64_t best = INT64_MAX;
 			for (size_t i = 0; i < d->n_workers; i++) {
 				struct dworker *w = &d->workers[i];
-				if (w->state != WORKER_IDLE || !(ci ? w->in_ci : w->in_main))
+				if (w->state != WORKER_IDLE || w->reserved ||
+				    !(ci ? w->in_ci : w->in_main))
 					continue;
 				int64_t load = load_of(&c, w->name, extra, i);
 				if (load < best) {
@@ -689,32 +784,40 @@ static size_t assign(struct dispatcher *d)
 			}
 		}
 		if (pick >= 0)
-			d->workers[pick].state = WORKER_ASSIGNED; /* reserved */
+			d->workers[pick].reserved = true;
 		pthread_mutex_unlock(&d->lock);
 		if (pick < 0)
 			continue;
 
 		struct dworker *w = &d->workers[pick];
+		/* The agent gets the token as hex; the store keeps the SHA-256
+		 * of exactly that text, which is what a request presents. */
 		unsigned char token[TOKEN_BYTES], hash[CRYPTO_SHA256_LEN];
+		char token_hex[TOKEN_BYTES * 2 + 1];
 		struct store_task task;
 		int r = crypto_random(token, sizeof(token));
-		if (r == 0)
-			r = crypto_sha256(token, sizeof(token), hash);
+		if (r == 0) {
+			crypto_hex_encode(token, sizeof(token), token_hex);
+			r = crypto_sha256(token_hex, strlen(token_hex), hash);
+		}
 		if (r == 0)
 			r = store_task_start(d->store, t->id, w->name, d->owner, d->host, hash,
 					     clock_now_ms(), (int64_t)d->opt.lease_ms,
 					     (int64_t)d->opt.claim_ttl_ms, &task, &err);
 		pthread_mutex_lock(&d->lock);
+		w->reserved = false;
 		if (r < 0) {
-			w->state = WORKER_IDLE;
+			crypto_cleanse(token_hex, sizeof(token_hex));
 			pthread_mutex_unlock(&d->lock);
 			if (r != HQ_E_CONFLICT)
 				log_store(d, "cannot start a task", &err);
 			continue;
 		}
 		w->task = task;
-		crypto_hex_encode(token, sizeof(token), w->token);
+		w->state = WORKER_ASSIGNED;
+		memcpy(w->token, token_hex, sizeof(w->token));
 		crypto_cleanse(token, sizeof(token));
+		crypto_cleanse(token_hex, sizeof(token_hex));
 		w->since_ms = clock_now_ms();
 		w->cancel_asked = false;
 		w->interrupt = false;
@@ -971,7 +1074,7 @@ void dispatcher_load(struct dispatcher *d, size_t *busy, size_t *total)
 	size_t b = 0;
 	pthread_mutex_lock(&d->lock);
 	for (size_t i = 0; i < d->n_workers; i++)
-		b += d->workers[i].state != WORKER_IDLE;
+		b += d->workers[i].state != WORKER_IDLE || d->workers[i].reserved;
 	*total = d->n_workers;
 	pthread_mutex_unlock(&d->lock);
 	*busy = b;

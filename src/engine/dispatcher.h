@@ -20,6 +20,7 @@
 
 struct dispatcher;
 struct taskfiles;
+struct workspace_options;
 
 struct dispatcher_options {
 	const char *owner; /* this node: the lease owner of its tasks */
@@ -38,6 +39,9 @@ struct dispatcher_options {
 	/* Task files for Claude Code (NULL: none); synced by the dispatcher
 	 * thread, which owns it. */
 	struct taskfiles *taskfiles;
+	/* Checkouts for agents with workspace: true (NULL: such tasks
+	 * dead-letter, saying why). */
+	const struct workspace_options *workspace;
 };
 
 struct dispatcher_stats {

@@ -876,6 +876,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 			 * checks the token. */
 			bool task_token = bearer_token(conn) && strcmp(method, "POST") == 0 &&
 					  strcmp(url, "/api/tasks") == 0;
+			if (bearer_token(conn) && !task_token)
+				return reject(srv, conn, MHD_HTTP_FORBIDDEN, "forbidden",
+					      "a task token only creates follow-up tasks "
+					      "(POST /api/tasks)",
+					      NULL);
 			if (!task_token && !admin_allowed(srv, conn))
 				return admin_denied(srv, conn, url);
 			if (api_cross_site(conn, method))

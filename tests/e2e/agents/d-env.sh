@@ -1,5 +1,5 @@
 #!/bin/sh
-# Dispatch e2e: prints the environment hookq started it with (NUL-separated
-# as the kernel has it, so the shell adds nothing).
+# Dispatch e2e: prints the environment hookq started it with, one variable
+# a line, as the kernel has it (so the shell adds nothing).
 cat >/dev/null
-cat "/proc/$$/environ"
+tr '\0' '\n' <"/proc/$$/environ"
