@@ -9,7 +9,7 @@ packages=(
   gcc pkg-config meson ninja-build
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
   libsqlite3-dev libssl-dev libcmocka-dev libzstd-dev
-  sqlite3 zstd nodejs npm
+  sqlite3 zstd git curl nodejs npm
 )
 missing=()
 for p in "${packages[@]}"; do
