@@ -133,31 +133,65 @@ static int lookup_webhook(void *ctx, const char *provider, const char *id, bool 
 }
 
 /* The dispatcher once it runs: it starts after the HTTP server (agents
- * are told its port), while the processor and the admin API exist before. */
-static _Atomic(struct dispatcher *) running_dispatcher;
+ * are told its port) and stops before it (agents still running in the
+ * shutdown grace can create follow-up tasks), while the processor, the
+ * admin API and /status call into it from their threads: they hold the
+ * read side while they use it, and it is freed under the write side. */
+static struct dispatcher *running_dispatcher;
+static pthread_rwlock_t dispatcher_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 static void wake_dispatcher(void *ctx)
 {
 	(void)ctx;
-	dispatcher_wake(atomic_load(&running_dispatcher));
+	pthread_rwlock_rdlock(&dispatcher_lock);
+	dispatcher_wake(running_dispatcher);
+	pthread_rwlock_unlock(&dispatcher_lock);
 }
 
 static bool cancel_on_node(void *ctx, int64_t id)
 {
 	(void)ctx;
-	return dispatcher_cancel(atomic_load(&running_dispatcher), id);
-}
-
-static struct dispatcher *current_dispatcher(void)
-{
-	return atomic_load(&running_dispatcher);
+	pthread_rwlock_rdlock(&dispatcher_lock);
+	bool found = dispatcher_cancel(running_dispatcher, id);
+	pthread_rwlock_unlock(&dispatcher_lock);
+	return found;
 }
 
 static int describe_workers(void *ctx, int64_t now_ms, char **ret)
 {
 	(void)ctx;
-	struct dispatcher *d = atomic_load(&running_dispatcher);
-	return d ? dispatcher_workers_json(d, now_ms, ret) : HQ_E_UNSUPPORTED;
+	pthread_rwlock_rdlock(&dispatcher_lock);
+	int r = running_dispatcher ? dispatcher_workers_json(running_dispatcher, now_ms, ret) :
+				     HQ_E_UNSUPPORTED;
+	pthread_rwlock_unlock(&dispatcher_lock);
+	return r;
+}
+
+static int pool_status(void *ctx, struct dispatcher_stats *stats, size_t *busy, size_t *total)
+{
+	(void)ctx;
+	pthread_rwlock_rdlock(&dispatcher_lock);
+	struct dispatcher *d = running_dispatcher;
+	if (d) {
+		dispatcher_get_stats(d, stats);
+		dispatcher_load(d, busy, total);
+	}
+	pthread_rwlock_unlock(&dispatcher_lock);
+	return d ? 0 : HQ_E_UNSUPPORTED;
+}
+
+static int pool_latency(void *ctx, struct buf *out)
+{
+	(void)ctx;
+	pthread_rwlock_rdlock(&dispatcher_lock);
+	int r = running_dispatcher ?
+			histogram_render(dispatcher_latency(running_dispatcher),
+					 "hookq_task_dispatch_latency_seconds",
+					 "Time from a task being due to its agent being started.",
+					 out) :
+			0;
+	pthread_rwlock_unlock(&dispatcher_lock);
+	return r;
 }
 
 static int agent_attempts(void *ctx, const char *name)
@@ -234,7 +268,9 @@ static int start_dispatcher(struct config *cfg, struct store *store, const char 
 	snprintf(count, sizeof(count), "%zu", n + n_ci);
 	log_msg(HQ_LOG_INFO, "worker pool started", "workers", cfg->pool_workers, "ci_workers",
 		cfg->pool_ci_workers ? cfg->pool_ci_workers : "", "agents_api", api_url, NULL);
-	atomic_store(&running_dispatcher, *ret);
+	pthread_rwlock_wrlock(&dispatcher_lock);
+	running_dispatcher = *ret;
+	pthread_rwlock_unlock(&dispatcher_lock);
 	return 0;
 }
 
@@ -734,7 +770,8 @@ int cli_serve(int argc, char **argv)
 		.store = store,
 		.ingest = ingest,
 		.processor = processor,
-		.dispatcher = current_dispatcher,
+		.pool = pool_status,
+		.pool_latency = pool_latency,
 		.version = HOOKQ_VERSION,
 		.started_ms = clock_now_ms(),
 	};
@@ -839,6 +876,20 @@ int cli_serve(int argc, char **argv)
 	}
 	exit_code = CLI_EXIT_OK;
 
+	if (dispatcher) {
+		/* First, while webhooks and the API still answer: running
+		 * agents get the shutdown grace, then are ended and their
+		 * tasks queued again. */
+		struct dispatcher_stats dst;
+		dispatcher_stop(dispatcher, &dst);
+		pthread_rwlock_wrlock(&dispatcher_lock);
+		running_dispatcher = NULL;
+		pthread_rwlock_unlock(&dispatcher_lock);
+		dispatcher_free(dispatcher);
+		dispatcher = NULL;
+		log_counts("tasks run", "succeeded", dst.succeeded, "failed", dst.failed,
+			   "interrupted", dst.interrupted);
+	}
 	http_stop(http, SHUTDOWN_GRACE_MS);
 	struct ingest_stats ist;
 	ingest_get_stats(ingest, &ist);
@@ -852,14 +903,6 @@ out_processor:
 		processor_stop(processor, &pst);
 		log_counts("events processed", "completed", pst.completed, "retried", pst.retried,
 			   "dead_lettered", pst.dead);
-	}
-	if (dispatcher) {
-		/* After the processor: nothing wakes it any more. */
-		atomic_store(&running_dispatcher, NULL);
-		struct dispatcher_stats dst;
-		dispatcher_stop(dispatcher, &dst);
-		log_counts("tasks run", "succeeded", dst.succeeded, "failed", dst.failed,
-			   "interrupted", dst.interrupted);
 	}
 out_store:
 	store_close(store);

@@ -3,14 +3,17 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/cli.h"
 #include "providers/provider.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/parse.h"
 
 /* A CLI run makes a handful of requests: libcurl is set up once. */
 static bool curl_ready;
@@ -248,6 +251,156 @@ int cli_target_json(struct cli_target *t, const char *method, const char *path,
 	}
 	*doc = o;
 	return 0;
+}
+
+int cli_target_request(struct cli_target *t, const char *method, const char *path,
+		       const struct admin_param *params, size_t n, long *status, json_t **doc)
+{
+	long code = 0;
+	int r = cli_target_json(t, method, path, params, n, NULL, &code, doc);
+	if (status)
+		*status = code;
+	if (r == HQ_E_INVAL && code == 400)
+		return CLI_EXIT_USAGE;
+	return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
+
+const char cli_where_help[] =
+    "  --db PATH          act on the database directly (env HOOKQ_DB; default hookq.db)\n"
+    "  --url URL          ask a running server, with HTTP Basic from ADMIN_USERNAME\n"
+    "                     (default admin) and ADMIN_PASSWORD\n"
+    "  --json             print the admin API's JSON instead of a table\n";
+
+static const char *opt_name(const struct option *long_opts, const char *letters, unsigned bit)
+{
+	for (const struct option *o = long_opts; o->name; o++) {
+		const char *at = strchr(letters, o->val);
+		if (at && (1u << (at - letters)) == bit)
+			return o->name;
+	}
+	return "?";
+}
+
+int cli_opts_parse(int argc, char **argv, const struct option *long_opts, const char *letters,
+		   unsigned allowed, void (*help)(FILE *), struct cli_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		if (c == 'h') {
+			help(stdout);
+			return 1;
+		}
+		const char *at = c > 0 ? strchr(letters, c) : NULL;
+		if (!at) {
+			fprintf(stderr, "Try '%s --help'.\n", argv[0]);
+			return HQ_E_INVAL;
+		}
+		unsigned bit = 1u << (at - letters);
+		if (!(bit & allowed)) {
+			fprintf(stderr, "%s: --%s does not apply here\nTry '%s --help'.\n", argv[0],
+				opt_name(long_opts, letters, bit), argv[0]);
+			return HQ_E_INVAL;
+		}
+		o->arg[at - letters] = optarg;
+		o->given |= bit;
+	}
+	if (cli_opts_arg(o, CLI_OPT_DB) && cli_opts_arg(o, CLI_OPT_URL)) {
+		fprintf(stderr, "%s: --db and --url exclude each other\n", argv[0]);
+		return HQ_E_INVAL;
+	}
+	return 0;
+}
+
+const char *cli_opts_arg(const struct cli_opts *o, unsigned bit)
+{
+	for (int i = 0; i < CLI_OPTS_MAX; i++)
+		if (bit == 1u << i)
+			return o->arg[i];
+	return NULL;
+}
+
+void cli_target_init(struct cli_target *t, const char *cmd, const struct cli_opts *o)
+{
+	*t = (struct cli_target){ .cmd = cmd,
+				  .db = cli_opts_arg(o, CLI_OPT_DB),
+				  .url = cli_opts_arg(o, CLI_OPT_URL) };
+}
+
+bool cli_is_help(const char *s)
+{
+	return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "help") == 0;
+}
+
+int cli_sub_argv(int argc, char **argv, char *name, size_t size)
+{
+	if (argc < 2 || argv[1][0] == '-')
+		return -1;
+	snprintf(name, size, "%s %s", argv[0], argv[1]);
+	argv[1] = name;
+	return 0;
+}
+
+int cli_positional(const char *cmd, int argc, char **argv, int want, const char *what)
+{
+	if (argc - optind == want)
+		return 0;
+	fprintf(stderr, "%s: %s%s\nTry '%s --help'.\n", cmd,
+		argc - optind < want ? "missing " : "unexpected argument",
+		argc - optind < want ? what : "", cmd);
+	return -1;
+}
+
+int cli_id_parse(const char *cmd, const char *what, const char *s, unsigned long long *ret)
+{
+	uint64_t v;
+	if (parse_u64(s, 1, INT64_MAX, &v) < 0) {
+		char shown[64];
+		fprintf(stderr, "%s: not %s: '%s'\n", cmd, what,
+			cli_cell(s, 40, shown, sizeof(shown)));
+		return -1;
+	}
+	*ret = (unsigned long long)v;
+	return 0;
+}
+
+const char *cli_str_at(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+const char *cli_txt(json_t *o, const char *key)
+{
+	const char *v = cli_str_at(o, key);
+	return v ? v : "-";
+}
+
+long long cli_int_at(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+const char *cli_when(json_t *o, const char *key, char *out, size_t size)
+{
+	const char *iso = cli_str_at(o, key);
+	if (!iso)
+		return "-";
+	snprintf(out, size, "%.10s %.8s", iso, strlen(iso) > 11 ? iso + 11 : "");
+	return out;
+}
+
+void cli_print_field(const char *name, const char *value)
+{
+	char v[1024];
+	printf("  %-13s %s\n", name, cli_cell(value, sizeof(v) - 1, v, sizeof(v)));
+}
+
+void cli_print_json(json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+	printf("%s\n", text ? text : "null");
+	free(text);
 }
 
 /* Decodes the UTF-8 sequence at s (up to 4 bytes): its code point and

@@ -1,12 +1,15 @@
 /* target: where an operator command acts — the database itself (--db,
  * never created by a read) or a running server (--url, HTTP Basic from
  * ADMIN_USERNAME and ADMIN_PASSWORD). Admin requests go through
- * engine/admin either way, so both give the same documents and errors. */
+ * engine/admin either way, so both give the same documents and errors.
+ * Also what the admin commands (events, dlq, purge, tasks, flows,
+ * workers) share: their options and arguments, and printing answers. */
 #ifndef HOOKQ_CLI_TARGET_H
 #define HOOKQ_CLI_TARGET_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <getopt.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -58,6 +61,69 @@ void cli_target_print_error(const struct cli_target *t, const char *json);
 int cli_target_json(struct cli_target *t, const char *method, const char *path,
 		    const struct admin_param *params, size_t n, const char *body, long *status,
 		    json_t **doc);
+
+/* cli_target_json() for a command: CLI_EXIT_OK with *doc set, else the
+ * exit code (having said why): CLI_EXIT_USAGE for a 400, CLI_EXIT_FAILURE
+ * for the rest. *status (when not NULL) is the HTTP status, 0 without an
+ * answer. */
+int cli_target_request(struct cli_target *t, const char *method, const char *path,
+		       const struct admin_param *params, size_t n, long *status, json_t **doc);
+
+/* The options of the admin commands. A command names its options by
+ * letters (the val of their struct option), and letters[i] is the option
+ * with bit 1u << i; every command's letters start with "duj": --db,
+ * --url and --json. */
+enum {
+	CLI_OPT_DB = 1 << 0,
+	CLI_OPT_URL = 1 << 1,
+	CLI_OPT_JSON = 1 << 2,
+};
+#define CLI_OPT_WHERE (CLI_OPT_DB | CLI_OPT_URL | CLI_OPT_JSON)
+#define CLI_OPTS_MAX 16
+
+struct cli_opts {
+	unsigned given;		       /* the bits of the options given */
+	const char *arg[CLI_OPTS_MAX]; /* their arguments, by bit number */
+};
+
+/* The target that --db or --url (or neither) name, for the command cmd. */
+void cli_target_init(struct cli_target *t, const char *cmd, const struct cli_opts *o);
+
+/* The help lines of --db, --url and --json. */
+extern const char cli_where_help[];
+
+/* Parses argv (argv[0] names the command in messages) taking the options
+ * in allowed; --db and --url exclude each other. Returns 0, 1 after
+ * printing help(stdout) for --help, or < 0 after printing a usage error. */
+int cli_opts_parse(int argc, char **argv, const struct option *long_opts, const char *letters,
+		   unsigned allowed, void (*help)(FILE *), struct cli_opts *o);
+/* The argument of the option with bit, NULL when it was not given. */
+const char *cli_opts_arg(const struct cli_opts *o, unsigned bit);
+
+/* Whether a subcommand asks for help: --help, -h or help. */
+bool cli_is_help(const char *s);
+/* "hookq events list ..." → argv for the subcommand (argv + 1), with
+ * argv[1] changed to name ("hookq events list") for messages. -1 when
+ * argv[1] is missing or an option. */
+int cli_sub_argv(int argc, char **argv, char *name, size_t size);
+/* want arguments after the options, or -1 after printing "missing what"
+ * or "unexpected argument". */
+int cli_positional(const char *cmd, int argc, char **argv, int want, const char *what);
+/* A positive id argument; -1 after printing "not what" (what: "an event
+ * id") otherwise. */
+int cli_id_parse(const char *cmd, const char *what, const char *s, unsigned long long *ret);
+
+/* Fields of an answer: a string or NULL; a string or "-"; a number or 0;
+ * a time ("2026-11-22T22:33:47.123Z" → "2026-11-22 22:33:47" in out) or
+ * "-". */
+const char *cli_str_at(json_t *o, const char *key);
+const char *cli_txt(json_t *o, const char *key);
+long long cli_int_at(json_t *o, const char *key);
+const char *cli_when(json_t *o, const char *key, char *out, size_t size);
+/* "  name          value", value through cli_cell(). */
+void cli_print_field(const char *name, const char *value);
+/* The answer as it came, for --json: compact JSON on one line. */
+void cli_print_json(json_t *doc);
 
 /* Copies s (NULL: "-") for a terminal: control characters, C1 controls
  * and bidirectional overrides (a payload could carry escape sequences)

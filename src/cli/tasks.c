@@ -12,8 +12,6 @@
 
 #include "cli/cli.h"
 #include "cli/target.h"
-#include "util/error.h"
-#include "util/parse.h"
 
 /* What `tasks show` prints of an agent's output: the end, where the
  * answer or the error is; --json has all that is stored. */
@@ -21,10 +19,8 @@
 /* Deeper follow-up chains are still listed, but no further indented. */
 #define TREE_INDENT_MAX 16
 
+/* After cli/target's --db, --url and --json. */
 enum {
-	OPT_DB = 1 << 0,
-	OPT_URL = 1 << 1,
-	OPT_JSON = 1 << 2,
 	OPT_STATUS = 1 << 3,
 	OPT_FLOW = 1 << 4,
 	OPT_AGENT = 1 << 5,
@@ -34,19 +30,12 @@ enum {
 	OPT_LIMIT = 1 << 9,
 	OPT_CURSOR = 1 << 10,
 };
-#define OPT_WHERE (OPT_DB | OPT_URL | OPT_JSON)
 #define OPT_FILTER                                                                           \
 	(OPT_STATUS | OPT_FLOW | OPT_AGENT | OPT_WORKER | OPT_EVENT | OPT_PARENT | OPT_LIMIT | \
 	 OPT_CURSOR)
 
-/* The list filters: option bit, query parameter, value. */
+/* The list filters: OPT_STATUS and the options after it. */
 #define N_FILTERS 8
-
-struct opts {
-	unsigned given;
-	const char *db, *url;
-	const char *filter[N_FILTERS];
-};
 
 static const struct option long_opts[] = {
 	{ "db", required_argument, NULL, 'd' },
@@ -68,12 +57,6 @@ static const char opt_letters[] = "dujsfaweplc";
 /* The API's parameter for each filter, from OPT_STATUS on. */
 static const char *const filter_params[N_FILTERS] = { "status",	  "flow_id",   "agent", "worker",
 						      "event_id", "parent_id", "limit", "cursor" };
-
-static const char *const where_help =
-	"  --db PATH          act on the database directly (env HOOKQ_DB; default hookq.db)\n"
-	"  --url URL          ask a running server, with HTTP Basic from ADMIN_USERNAME\n"
-	"                     (default admin) and ADMIN_PASSWORD\n"
-	"  --json             print the admin API's JSON instead of a table\n";
 
 void cli_tasks_help(FILE *out)
 {
@@ -105,7 +88,7 @@ void cli_tasks_help(FILE *out)
 		"\n"
 		"Exit codes: 0 success, 1 failure (no such task, a task in a state that does\n"
 		"not allow it, store or server unreachable), 2 usage error.\n",
-		ADMIN_LIST_MAX, ADMIN_LIST_DEFAULT, where_help);
+		ADMIN_LIST_MAX, ADMIN_LIST_DEFAULT, cli_where_help);
 }
 
 void cli_flows_help(FILE *out)
@@ -123,7 +106,7 @@ void cli_flows_help(FILE *out)
 		"\n"
 		"Exit codes: 0 success, 1 failure (no such flow, store or server unreachable),\n"
 		"2 usage error.\n",
-		where_help);
+		cli_where_help);
 }
 
 void cli_workers_help(FILE *out)
@@ -146,104 +129,7 @@ void cli_workers_help(FILE *out)
 	      out);
 }
 
-static const char *opt_name(unsigned bit)
-{
-	for (const struct option *o = long_opts; o->name; o++) {
-		const char *at = strchr(opt_letters, o->val);
-		if (at && (1u << (at - opt_letters)) == bit)
-			return o->name;
-	}
-	return "?";
-}
-
-/* Parses argv (argv[0] is the command's name for messages) taking the
- * options in allowed. Returns 0, 1 after --help, or < 0 after a usage
- * error has been printed. */
-static int opts_parse(int argc, char **argv, unsigned allowed, void (*help)(FILE *),
-		      struct opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-		if (c == 'h') {
-			help(stdout);
-			return 1;
-		}
-		const char *at = c > 0 ? strchr(opt_letters, c) : NULL;
-		if (!at) {
-			fprintf(stderr, "Try '%s --help'.\n", argv[0]);
-			return HQ_E_INVAL;
-		}
-		unsigned bit = 1u << (at - opt_letters);
-		if (!(bit & allowed)) {
-			fprintf(stderr, "%s: --%s does not apply here\nTry '%s --help'.\n", argv[0],
-				opt_name(bit), argv[0]);
-			return HQ_E_INVAL;
-		}
-		if (bit == OPT_DB)
-			o->db = optarg;
-		else if (bit == OPT_URL)
-			o->url = optarg;
-		else if (bit & OPT_FILTER)
-			o->filter[at - opt_letters - 3] = optarg;
-		o->given |= bit;
-	}
-	if (o->db && o->url) {
-		fprintf(stderr, "%s: --db and --url exclude each other\n", argv[0]);
-		return HQ_E_INVAL;
-	}
-	return 0;
-}
-
 #define cell cli_cell
-
-static const char *str_at(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static const char *txt(json_t *o, const char *key)
-{
-	const char *v = str_at(o, key);
-	return v ? v : "-";
-}
-
-static long long int_at(json_t *o, const char *key)
-{
-	return (long long)json_integer_value(json_object_get(o, key));
-}
-
-/* "2026-11-22T22:33:47.123Z" → "2026-11-22 22:33:47". */
-static const char *when(json_t *o, const char *key, char *out, size_t size)
-{
-	const char *iso = str_at(o, key);
-	if (!iso)
-		return "-";
-	snprintf(out, size, "%.10s %.8s", iso, strlen(iso) > 11 ? iso + 11 : "");
-	return out;
-}
-
-/* Sends one admin request and parses the answer. Returns the exit code
- * on failure (having printed why), or OK with *doc set. */
-static int request(struct cli_target *t, const char *method, const char *path,
-		   const struct admin_param *p, size_t n, long *status, json_t **doc)
-{
-	long code = 0;
-	int r = cli_target_json(t, method, path, p, n, NULL, &code, doc);
-	if (status)
-		*status = code;
-	if (r == HQ_E_INVAL && code == 400)
-		return CLI_EXIT_USAGE;
-	return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
-}
-
-static void print_json(json_t *doc)
-{
-	char *text = json_dumps(doc, JSON_COMPACT);
-	printf("%s\n", text ? text : "null");
-	free(text);
-}
 
 static void print_list(json_t *doc)
 {
@@ -258,25 +144,19 @@ static void print_list(json_t *doc)
 	json_t *e;
 	json_array_foreach(tasks, i, e) {
 		char a[32], b[32], c[32], d[32], ti[96], t[24];
-		printf("%-8lld %-11s %-12s %-12s %-17s %-19s  %s\n", int_at(e, "id"),
-		       cell(str_at(e, "status"), 11, a, sizeof(a)),
-		       cell(str_at(e, "agent"), 12, b, sizeof(b)),
-		       cell(str_at(e, "worker"), 12, c, sizeof(c)),
-		       cell(str_at(e, "flow_id"), 17, d, sizeof(d)),
-		       when(e, "created_at", t, sizeof(t)),
-		       cell(str_at(e, "title"), 80, ti, sizeof(ti)));
+		printf("%-8lld %-11s %-12s %-12s %-17s %-19s  %s\n", cli_int_at(e, "id"),
+		       cell(cli_str_at(e, "status"), 11, a, sizeof(a)),
+		       cell(cli_str_at(e, "agent"), 12, b, sizeof(b)),
+		       cell(cli_str_at(e, "worker"), 12, c, sizeof(c)),
+		       cell(cli_str_at(e, "flow_id"), 17, d, sizeof(d)),
+		       cli_when(e, "created_at", t, sizeof(t)),
+		       cell(cli_str_at(e, "title"), 80, ti, sizeof(ti)));
 	}
-	const char *next = str_at(doc, "next_cursor");
+	const char *next = cli_str_at(doc, "next_cursor");
 	if (next) {
 		char nx[32];
 		printf("more: the same command with --cursor %s\n", cell(next, 24, nx, sizeof(nx)));
 	}
-}
-
-static void print_field(const char *name, const char *value)
-{
-	char v[1024];
-	printf("  %-13s %s\n", name, cell(value, sizeof(v) - 1, v, sizeof(v)));
 }
 
 /* Text that may hold anything (a prompt, an agent's output), kept as
@@ -296,58 +176,59 @@ static void print_text(const char *text)
 static void print_task(json_t *e)
 {
 	char buf[512], t[24], st[32];
-	printf("task %lld  %s\n", int_at(e, "id"), cell(txt(e, "status"), 31, st, sizeof(st)));
-	print_field("title", str_at(e, "title"));
-	snprintf(buf, sizeof(buf), "%s (pool %s)", txt(e, "agent"), txt(e, "pool"));
-	print_field("agent", buf);
-	snprintf(buf, sizeof(buf), "%s (conversation %s)", txt(e, "flow_id"),
-		 txt(e, "conversation_id"));
-	print_field("flow", buf);
-	print_field("external id", str_at(e, "external_id"));
+	printf("task %lld  %s\n", cli_int_at(e, "id"),
+	       cell(cli_txt(e, "status"), 31, st, sizeof(st)));
+	cli_print_field("title", cli_str_at(e, "title"));
+	snprintf(buf, sizeof(buf), "%s (pool %s)", cli_txt(e, "agent"), cli_txt(e, "pool"));
+	cli_print_field("agent", buf);
+	snprintf(buf, sizeof(buf), "%s (conversation %s)", cli_txt(e, "flow_id"),
+		 cli_txt(e, "conversation_id"));
+	cli_print_field("flow", buf);
+	cli_print_field("external id", cli_str_at(e, "external_id"));
 	if (json_is_integer(json_object_get(e, "parent_task_id"))) {
-		snprintf(buf, sizeof(buf), "%lld", int_at(e, "parent_task_id"));
-		print_field("parent", buf);
+		snprintf(buf, sizeof(buf), "%lld", cli_int_at(e, "parent_task_id"));
+		cli_print_field("parent", buf);
 	}
 	if (json_is_integer(json_object_get(e, "event_id"))) {
-		snprintf(buf, sizeof(buf), "%lld (route %s%s%s)", int_at(e, "event_id"),
-			 txt(e, "route"), str_at(e, "command") ? ", command " : "",
-			 str_at(e, "command") ? str_at(e, "command") : "");
-		print_field("event", buf);
+		snprintf(buf, sizeof(buf), "%lld (route %s%s%s)", cli_int_at(e, "event_id"),
+			 cli_txt(e, "route"), cli_str_at(e, "command") ? ", command " : "",
+			 cli_str_at(e, "command") ? cli_str_at(e, "command") : "");
+		cli_print_field("event", buf);
 	}
-	if (str_at(e, "project"))
-		print_field("project", str_at(e, "project"));
-	print_field("worker", str_at(e, "worker"));
-	snprintf(buf, sizeof(buf), "%lld of %lld (%lld in all)", int_at(e, "attempts"),
-		 int_at(e, "max_attempts"), int_at(e, "attempts_total"));
-	print_field("attempts", buf);
-	snprintf(buf, sizeof(buf), "%lld", int_at(e, "priority"));
-	print_field("priority", buf);
-	print_field("created", when(e, "created_at", t, sizeof(t)));
-	if (str_at(e, "started_at"))
-		print_field("started", when(e, "started_at", t, sizeof(t)));
-	if (str_at(e, "finished_at"))
-		print_field("finished", when(e, "finished_at", t, sizeof(t)));
-	if (str_at(e, "next_attempt_at"))
-		print_field("next attempt", when(e, "next_attempt_at", t, sizeof(t)));
-	if (str_at(e, "lease_expires_at")) {
-		snprintf(buf, sizeof(buf), "%s until %s", txt(e, "node"),
-			 when(e, "lease_expires_at", t, sizeof(t)));
-		print_field("leased by", buf);
+	if (cli_str_at(e, "project"))
+		cli_print_field("project", cli_str_at(e, "project"));
+	cli_print_field("worker", cli_str_at(e, "worker"));
+	snprintf(buf, sizeof(buf), "%lld of %lld (%lld in all)", cli_int_at(e, "attempts"),
+		 cli_int_at(e, "max_attempts"), cli_int_at(e, "attempts_total"));
+	cli_print_field("attempts", buf);
+	snprintf(buf, sizeof(buf), "%lld", cli_int_at(e, "priority"));
+	cli_print_field("priority", buf);
+	cli_print_field("created", cli_when(e, "created_at", t, sizeof(t)));
+	if (cli_str_at(e, "started_at"))
+		cli_print_field("started", cli_when(e, "started_at", t, sizeof(t)));
+	if (cli_str_at(e, "finished_at"))
+		cli_print_field("finished", cli_when(e, "finished_at", t, sizeof(t)));
+	if (cli_str_at(e, "next_attempt_at"))
+		cli_print_field("next attempt", cli_when(e, "next_attempt_at", t, sizeof(t)));
+	if (cli_str_at(e, "lease_expires_at")) {
+		snprintf(buf, sizeof(buf), "%s until %s", cli_txt(e, "node"),
+			 cli_when(e, "lease_expires_at", t, sizeof(t)));
+		cli_print_field("leased by", buf);
 	}
 	if (json_is_true(json_object_get(e, "cancel_requested")))
-		print_field("cancel", "requested");
+		cli_print_field("cancel", "requested");
 	if (json_is_integer(json_object_get(e, "exit_code"))) {
-		snprintf(buf, sizeof(buf), "%lld", int_at(e, "exit_code"));
-		print_field("exit code", buf);
+		snprintf(buf, sizeof(buf), "%lld", cli_int_at(e, "exit_code"));
+		cli_print_field("exit code", buf);
 	}
-	if (str_at(e, "error"))
-		print_field("error", str_at(e, "error"));
-	snprintf(buf, sizeof(buf), "%lld bytes", int_at(e, "output_bytes"));
-	print_field("output", buf);
+	if (cli_str_at(e, "error"))
+		cli_print_field("error", cli_str_at(e, "error"));
+	snprintf(buf, sizeof(buf), "%lld bytes", cli_int_at(e, "output_bytes"));
+	cli_print_field("output", buf);
 
 	printf("prompt\n");
-	print_text(txt(e, "prompt"));
-	const char *output = str_at(e, "output");
+	print_text(cli_txt(e, "prompt"));
+	const char *output = cli_str_at(e, "output");
 	if (output && *output) {
 		printf("output\n");
 		cli_text_tail(stdout, output, OUTPUT_TAIL);
@@ -358,13 +239,13 @@ static void print_task(json_t *e)
 	json_array_foreach(json_object_get(e, "history"), i, a) {
 		char w[32], err[512], oc[16], code[24] = "";
 		if (json_is_integer(json_object_get(a, "exit_code")))
-			snprintf(code, sizeof(code), "exit %lld", int_at(a, "exit_code"));
-		printf("  #%-3lld %-10s %-19s %-12s %-9s %s\n", int_at(a, "attempt"),
-		       cell(txt(a, "outcome"), 10, oc, sizeof(oc)),
-		       when(a, "started_at", t, sizeof(t)),
-		       cell(txt(a, "worker"), 12, w, sizeof(w)), code,
-		       cell(str_at(a, "error") ? str_at(a, "error") : "", sizeof(err) - 1, err,
-			    sizeof(err)));
+			snprintf(code, sizeof(code), "exit %lld", cli_int_at(a, "exit_code"));
+		printf("  #%-3lld %-10s %-19s %-12s %-9s %s\n", cli_int_at(a, "attempt"),
+		       cell(cli_txt(a, "outcome"), 10, oc, sizeof(oc)),
+		       cli_when(a, "started_at", t, sizeof(t)),
+		       cell(cli_txt(a, "worker"), 12, w, sizeof(w)), code,
+		       cell(cli_str_at(a, "error") ? cli_str_at(a, "error") : "", sizeof(err) - 1,
+			    err, sizeof(err)));
 	}
 }
 
@@ -372,12 +253,12 @@ static void print_task(json_t *e)
 static void print_node(json_t *task, int depth)
 {
 	char st[32], ti[160], w[80] = "", wn[32];
-	if (str_at(task, "worker"))
+	if (cli_str_at(task, "worker"))
 		snprintf(w, sizeof(w), " (worker %s)",
-			 cell(str_at(task, "worker"), 24, wn, sizeof(wn)));
+			 cell(cli_str_at(task, "worker"), 24, wn, sizeof(wn)));
 	printf("%*s#%lld %s %s%s\n", 2 + 2 * (depth < TREE_INDENT_MAX ? depth : TREE_INDENT_MAX),
-	       "", int_at(task, "id"), cell(txt(task, "status"), 16, st, sizeof(st)),
-	       cell(txt(task, "title"), 120, ti, sizeof(ti)), w);
+	       "", cli_int_at(task, "id"), cell(cli_txt(task, "status"), 16, st, sizeof(st)),
+	       cell(cli_txt(task, "title"), 120, ti, sizeof(ti)), w);
 	size_t i;
 	json_t *child;
 	json_array_foreach(json_object_get(task, "children"), i, child)
@@ -387,19 +268,20 @@ static void print_node(json_t *task, int depth)
 static void print_flow(json_t *f)
 {
 	char id[32], ext[256];
-	printf("flow %s  %s\n", cell(txt(f, "flow_id"), 24, id, sizeof(id)),
-	       cell(txt(f, "external_id"), 200, ext, sizeof(ext)));
+	printf("flow %s  %s\n", cell(cli_txt(f, "flow_id"), 24, id, sizeof(id)),
+	       cell(cli_txt(f, "external_id"), 200, ext, sizeof(ext)));
 	size_t i;
 	json_t *cv;
 	json_array_foreach(json_object_get(f, "conversations"), i, cv) {
 		json_t *m = json_object_get(cv, "metrics");
 		char cid[40], t[24];
-		printf("conversation %s%s  started %s UTC\n", cell(txt(cv, "id"), 32, cid, sizeof(cid)),
+		printf("conversation %s%s  started %s UTC\n",
+		       cell(cli_txt(cv, "id"), 32, cid, sizeof(cid)),
 		       json_is_true(json_object_get(cv, "current")) ? " (current)" : "",
-		       when(cv, "created_at", t, sizeof(t)));
+		       cli_when(cv, "created_at", t, sizeof(t)));
 		printf("  %lld tasks: %lld succeeded, %lld failed, %lld cancelled; %lld ms run\n",
-		       int_at(m, "tasks"), int_at(m, "succeeded"), int_at(m, "failed"),
-		       int_at(m, "cancelled"), int_at(m, "run_ms"));
+		       cli_int_at(m, "tasks"), cli_int_at(m, "succeeded"), cli_int_at(m, "failed"),
+		       cli_int_at(m, "cancelled"), cli_int_at(m, "run_ms"));
 		size_t k;
 		json_t *task;
 		json_array_foreach(json_object_get(cv, "tasks"), k, task)
@@ -432,12 +314,13 @@ static void print_workers(json_t *doc)
 				 k ? "," : "", p ? p : "?");
 		}
 		json_array_foreach(json_object_get(w, "claims"), k, v) {
-			const char *p = str_at(v, "project");
+			const char *p = cli_str_at(v, "project");
 			snprintf(claims + strlen(claims), sizeof(claims) - strlen(claims),
-				 "%s%s (%lld tasks)", k ? ", " : "", p ? p : "?", int_at(v, "tasks"));
+				 "%s%s (%lld tasks)", k ? ", " : "", p ? p : "?",
+				 cli_int_at(v, "tasks"));
 		}
 		if (json_is_integer(json_object_get(w, "task_id")))
-			snprintf(task, sizeof(task), "%lld", int_at(w, "task_id"));
+			snprintf(task, sizeof(task), "%lld", cli_int_at(w, "task_id"));
 		json_t *ms = json_object_get(w, "since_ms");
 		if (json_is_integer(ms)) {
 			/* since_ms is the server's wall clock, milliseconds since 1970. */
@@ -447,52 +330,40 @@ static void print_workers(json_t *doc)
 				strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S", &tm);
 		}
 		printf("%-16s %-8s %-9s %-8s %-12s %-19s  %s\n",
-		       cell(str_at(w, "name"), 16, name, sizeof(name)),
+		       cell(cli_str_at(w, "name"), 16, name, sizeof(name)),
 		       cell(pools, 8, pools_cell, sizeof(pools_cell)),
-		       cell(str_at(w, "state"), 9, state, sizeof(state)), task,
-		       cell(str_at(w, "agent"), 12, agent, sizeof(agent)), since,
+		       cell(cli_str_at(w, "state"), 9, state, sizeof(state)), task,
+		       cell(cli_str_at(w, "agent"), 12, agent, sizeof(agent)), since,
 		       claims[0] ? cell(claims, 200, claims_cell, sizeof(claims_cell)) : "-");
 	}
 }
 
-static int run_list(struct cli_target *t, const struct opts *o)
+static int run_list(struct cli_target *t, const struct cli_opts *o)
 {
 	struct admin_param p[N_FILTERS];
 	size_t n = 0;
-	for (size_t i = 0; i < N_FILTERS; i++)
-		if (o->filter[i])
-			p[n++] = (struct admin_param){ filter_params[i], o->filter[i] };
+	for (size_t i = 0; i < N_FILTERS; i++) {
+		const char *v = cli_opts_arg(o, OPT_STATUS << i);
+		if (v)
+			p[n++] = (struct admin_param){ filter_params[i], v };
+	}
 	json_t *doc = NULL;
-	int r = request(t, "GET", "/api/tasks", p, n, NULL, &doc);
+	int r = cli_target_request(t, "GET", "/api/tasks", p, n, NULL, &doc);
 	if (r != CLI_EXIT_OK)
 		return r;
-	if (o->given & OPT_JSON)
-		print_json(doc);
+	if (o->given & CLI_OPT_JSON)
+		cli_print_json(doc);
 	else
 		print_list(doc);
 	json_decref(doc);
 	return CLI_EXIT_OK;
 }
 
-/* Parses a task id argument; prints why and returns < 0 when it is not
- * one. */
-static int task_id(const char *cmd, const char *s, unsigned long long *ret)
-{
-	uint64_t v;
-	if (parse_u64(s, 1, INT64_MAX, &v) < 0) {
-		char shown[64];
-		fprintf(stderr, "%s: not a task id: '%s'\n", cmd, cell(s, 40, shown, sizeof(shown)));
-		return -1;
-	}
-	*ret = (unsigned long long)v;
-	return 0;
-}
-
 /* show, cancel or retry one task. */
-static int run_one(struct cli_target *t, const struct opts *o, const char *sub, const char *id)
+static int run_one(struct cli_target *t, const struct cli_opts *o, const char *sub, const char *id)
 {
 	unsigned long long v;
-	if (task_id(t->cmd, id, &v) < 0)
+	if (cli_id_parse(t->cmd, "a task id", id, &v) < 0)
 		return CLI_EXIT_USAGE;
 	bool show = strcmp(sub, "show") == 0;
 	char path[64];
@@ -502,40 +373,29 @@ static int run_one(struct cli_target *t, const struct opts *o, const char *sub, 
 		snprintf(path, sizeof(path), "/api/tasks/%llu/%s", v, sub);
 	json_t *doc = NULL;
 	long status = 0;
-	int r = request(t, show ? "GET" : "POST", path, NULL, 0, &status, &doc);
+	int r = cli_target_request(t, show ? "GET" : "POST", path, NULL, 0, &status, &doc);
 	if (r != CLI_EXIT_OK)
 		return r;
-	if (o->given & OPT_JSON)
-		print_json(doc);
+	if (o->given & CLI_OPT_JSON)
+		cli_print_json(doc);
 	else if (show)
 		print_task(doc);
 	else if (strcmp(sub, "retry") == 0)
-		printf("task %lld queued again\n", int_at(doc, "id"));
+		printf("task %lld queued again\n", cli_int_at(doc, "id"));
 	else if (status == 202)
-		printf("task %lld: cancel requested; its agent is being stopped\n", int_at(doc, "id"));
+		printf("task %lld: cancel requested; its agent is being stopped\n",
+		       cli_int_at(doc, "id"));
 	else
-		printf("task %lld cancelled\n", int_at(doc, "id"));
+		printf("task %lld cancelled\n", cli_int_at(doc, "id"));
 	json_decref(doc);
 	return CLI_EXIT_OK;
 }
 
-/* Flow ids are tokens (flow-0123456789ab): anything else could not name
- * one, and would not survive the trip in a URL path. */
-static bool flow_id_valid(const char *s)
+static int run_flow(struct cli_target *t, const struct cli_opts *o, const char *flow)
 {
-	size_t len = strlen(s);
-	if (len == 0 || len > 64)
-		return false;
-	for (const char *c = s; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-		      *c == '_'))
-			return false;
-	return true;
-}
-
-static int run_flow(struct cli_target *t, const struct opts *o, const char *flow)
-{
-	if (!flow_id_valid(flow)) {
+	/* Flow ids are the API's tokens (flow-0123456789ab): anything else
+	 * could not name one, and would not survive the trip in a URL path. */
+	if (!admin_token_valid(flow)) {
 		char shown[64];
 		fprintf(stderr, "%s: not a flow id (such as flow-0123456789ab): '%s'\n", t->cmd,
 			cell(flow, 40, shown, sizeof(shown)));
@@ -544,52 +404,26 @@ static int run_flow(struct cli_target *t, const struct opts *o, const char *flow
 	char path[128];
 	snprintf(path, sizeof(path), "/api/flows/%s", flow);
 	json_t *doc = NULL;
-	int r = request(t, "GET", path, NULL, 0, NULL, &doc);
+	int r = cli_target_request(t, "GET", path, NULL, 0, NULL, &doc);
 	if (r != CLI_EXIT_OK)
 		return r;
-	if (o->given & OPT_JSON)
-		print_json(doc);
+	if (o->given & CLI_OPT_JSON)
+		cli_print_json(doc);
 	else
 		print_flow(doc);
 	json_decref(doc);
 	return CLI_EXIT_OK;
 }
 
-/* "hookq tasks list ..." → argv for the subcommand, named
- * "hookq tasks list" in messages. */
-static int sub_argv(int argc, char **argv, char *name, size_t size)
-{
-	if (argc < 2 || argv[1][0] == '-')
-		return -1;
-	snprintf(name, size, "%s %s", argv[0], argv[1]);
-	argv[1] = name;
-	return 0;
-}
-
-static int positional(const char *cmd, int argc, char **argv, int want, const char *what)
-{
-	if (argc - optind == want)
-		return 0;
-	fprintf(stderr, "%s: %s%s\nTry '%s --help'.\n", cmd,
-		argc - optind < want ? "missing " : "unexpected argument",
-		argc - optind < want ? what : "", cmd);
-	return -1;
-}
-
-static bool is_help(const char *s)
-{
-	return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "help") == 0;
-}
-
 int cli_tasks(int argc, char **argv)
 {
 	char name[64];
 	const char *sub = argc >= 2 ? argv[1] : "";
-	if (is_help(sub)) {
+	if (cli_is_help(sub)) {
 		cli_tasks_help(stdout);
 		return CLI_EXIT_OK;
 	}
-	if (sub_argv(argc, argv, name, sizeof(name)) < 0 ||
+	if (cli_sub_argv(argc, argv, name, sizeof(name)) < 0 ||
 	    (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
 	     strcmp(sub, "cancel") != 0 && strcmp(sub, "retry") != 0)) {
 		fprintf(stderr, "hookq tasks: say list, show, cancel or retry\n"
@@ -599,12 +433,14 @@ int cli_tasks(int argc, char **argv)
 	argc--;
 	argv++;
 	bool list = strcmp(sub, "list") == 0;
-	struct opts o;
-	int r = opts_parse(argc, argv, OPT_WHERE | (list ? OPT_FILTER : 0), cli_tasks_help, &o);
+	struct cli_opts o;
+	int r = cli_opts_parse(argc, argv, long_opts, opt_letters,
+			       CLI_OPT_WHERE | (list ? OPT_FILTER : 0), cli_tasks_help, &o);
 	if (r != 0)
 		return r > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-	struct cli_target t = { .cmd = argv[0], .db = o.db, .url = o.url };
-	if (positional(t.cmd, argc, argv, list ? 0 : 1, "task id") < 0)
+	struct cli_target t;
+	cli_target_init(&t, argv[0], &o);
+	if (cli_positional(t.cmd, argc, argv, list ? 0 : 1, "task id") < 0)
 		return CLI_EXIT_USAGE;
 	return list ? run_list(&t, &o) : run_one(&t, &o, sub, argv[optind]);
 }
@@ -613,41 +449,45 @@ int cli_flows(int argc, char **argv)
 {
 	char name[64];
 	const char *sub = argc >= 2 ? argv[1] : "";
-	if (is_help(sub)) {
+	if (cli_is_help(sub)) {
 		cli_flows_help(stdout);
 		return CLI_EXIT_OK;
 	}
-	if (sub_argv(argc, argv, name, sizeof(name)) < 0 || strcmp(sub, "show") != 0) {
+	if (cli_sub_argv(argc, argv, name, sizeof(name)) < 0 || strcmp(sub, "show") != 0) {
 		fprintf(stderr, "hookq flows: say show\nTry 'hookq flows --help'.\n");
 		return CLI_EXIT_USAGE;
 	}
 	argc--;
 	argv++;
-	struct opts o;
-	int r = opts_parse(argc, argv, OPT_WHERE, cli_flows_help, &o);
+	struct cli_opts o;
+	int r =
+	    cli_opts_parse(argc, argv, long_opts, opt_letters, CLI_OPT_WHERE, cli_flows_help, &o);
 	if (r != 0)
 		return r > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-	struct cli_target t = { .cmd = argv[0], .db = o.db, .url = o.url };
-	if (positional(t.cmd, argc, argv, 1, "flow id") < 0)
+	struct cli_target t;
+	cli_target_init(&t, argv[0], &o);
+	if (cli_positional(t.cmd, argc, argv, 1, "flow id") < 0)
 		return CLI_EXIT_USAGE;
 	return run_flow(&t, &o, argv[optind]);
 }
 
 int cli_workers(int argc, char **argv)
 {
-	struct opts o;
-	int r = opts_parse(argc, argv, OPT_WHERE, cli_workers_help, &o);
+	struct cli_opts o;
+	int r =
+	    cli_opts_parse(argc, argv, long_opts, opt_letters, CLI_OPT_WHERE, cli_workers_help, &o);
 	if (r != 0)
 		return r > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-	struct cli_target t = { .cmd = argv[0], .db = o.db, .url = o.url };
-	if (positional(t.cmd, argc, argv, 0, "") < 0)
+	struct cli_target t;
+	cli_target_init(&t, argv[0], &o);
+	if (cli_positional(t.cmd, argc, argv, 0, "") < 0)
 		return CLI_EXIT_USAGE;
 	json_t *doc = NULL;
-	r = request(&t, "GET", "/api/workers", NULL, 0, NULL, &doc);
+	r = cli_target_request(&t, "GET", "/api/workers", NULL, 0, NULL, &doc);
 	if (r != CLI_EXIT_OK)
 		return r;
-	if (o.given & OPT_JSON)
-		print_json(doc);
+	if (o.given & CLI_OPT_JSON)
+		cli_print_json(doc);
 	else
 		print_workers(doc);
 	json_decref(doc);

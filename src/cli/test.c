@@ -158,11 +158,6 @@ static int server_url(const char *cmd, const char *opt, char *out, size_t size)
 	return 0;
 }
 
-static const char *str_at(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 static bool terminal(const char *status)
 {
 	static const char *const ended[] = { "succeeded", "failed",	 "timed_out",
@@ -203,11 +198,11 @@ static int find_task(struct cli_target *t, const char *event, json_t **doc, json
 	r = cli_target_json(t, "GET", path, NULL, 0, NULL, &status, &ev);
 	if (r < 0)
 		return r;
-	const char *st = str_at(ev, "status");
+	const char *st = cli_str_at(ev, "status");
 	char why[512];
 	if (st && strcmp(st, "dead_letter") == 0) {
 		fprintf(stderr, "%s: the test event %s failed: %s\n", t->cmd, event,
-			cli_cell(str_at(ev, "last_error"), sizeof(why) - 1, why, sizeof(why)));
+			cli_cell(cli_str_at(ev, "last_error"), sizeof(why) - 1, why, sizeof(why)));
 		r = HQ_E_IO;
 	} else if (st && strcmp(st, "completed") == 0) {
 		/* The event completes in the transaction that creates its task,
@@ -236,18 +231,18 @@ static int report(struct cli_target *t, long long id)
 	int r = cli_target_json(t, "GET", path, NULL, 0, NULL, &status, &doc);
 	if (r < 0)
 		return CLI_EXIT_FAILURE;
-	const char *output = str_at(doc, "output");
+	const char *output = cli_str_at(doc, "output");
 	if (output && *output)
 		cli_text_tail(stdout, output, OUTPUT_TAIL);
-	const char *st = str_at(doc, "status");
+	const char *st = cli_str_at(doc, "status");
 	char s[32], w[48] = "", wn[32], err[512] = "";
-	if (str_at(doc, "worker"))
+	if (cli_str_at(doc, "worker"))
 		snprintf(w, sizeof(w), " on worker %s",
-			 cli_cell(str_at(doc, "worker"), 24, wn, sizeof(wn)));
-	if (str_at(doc, "error")) {
+			 cli_cell(cli_str_at(doc, "worker"), 24, wn, sizeof(wn)));
+	if (cli_str_at(doc, "error")) {
 		char e[480];
 		snprintf(err, sizeof(err), ": %s",
-			 cli_cell(str_at(doc, "error"), sizeof(e) - 1, e, sizeof(e)));
+			 cli_cell(cli_str_at(doc, "error"), sizeof(e) - 1, e, sizeof(e)));
 	}
 	printf("task %lld %s%s%s\n", id, cli_cell(st, 24, s, sizeof(s)), w, err);
 	bool ok = st && strcmp(st, "succeeded") == 0;
@@ -302,10 +297,10 @@ static int run(struct cli_target *t, const char *body, bool wait, uint64_t timeo
 	long long id = (long long)json_integer_value(json_object_get(task, "id"));
 	char flow[32], agent[80];
 	printf("task %lld queued (flow %s, agent %s)\n", id,
-	       cli_cell(str_at(task, "flow_id"), 24, flow, sizeof(flow)),
-	       cli_cell(str_at(task, "agent"), 64, agent, sizeof(agent)));
+	       cli_cell(cli_str_at(task, "flow_id"), 24, flow, sizeof(flow)),
+	       cli_cell(cli_str_at(task, "agent"), 64, agent, sizeof(agent)));
 	fflush(stdout);
-	bool ended = terminal(str_at(task, "status"));
+	bool ended = terminal(cli_str_at(task, "status"));
 	json_decref(doc);
 	doc = NULL;
 	if (!wait)
@@ -327,7 +322,7 @@ static int run(struct cli_target *t, const char *body, bool wait, uint64_t timeo
 			json_decref(doc);
 			return CLI_EXIT_FAILURE;
 		}
-		ended = task && terminal(str_at(task, "status"));
+		ended = task && terminal(cli_str_at(task, "status"));
 		json_decref(doc);
 		doc = NULL;
 	}

@@ -81,20 +81,14 @@ static int request(struct cli_target *t, const char *method, const char *path, j
 	return CLI_EXIT_OK;
 }
 
-static const char *s_at(json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? v : "-";
-}
-
 static void print_webhook(json_t *w)
 {
 	char a[128], b[128];
-	printf("webhook %s  %s\n", cli_cell(s_at(w, "id"), 64, a, sizeof(a)),
+	printf("webhook %s  %s\n", cli_cell(cli_txt(w, "id"), 64, a, sizeof(a)),
 	       json_is_true(json_object_get(w, "enabled")) ? "enabled" : "DISABLED");
-	printf("  %-10s %s\n", "provider", cli_cell(s_at(w, "provider"), 64, a, sizeof(a)));
-	printf("  %-10s %s\n", "name", cli_cell(s_at(w, "name"), 100, b, sizeof(b)));
-	printf("  %-10s %s\n", "endpoint", cli_cell(s_at(w, "endpoint"), 120, a, sizeof(a)));
+	printf("  %-10s %s\n", "provider", cli_cell(cli_txt(w, "provider"), 64, a, sizeof(a)));
+	printf("  %-10s %s\n", "name", cli_cell(cli_txt(w, "name"), 100, b, sizeof(b)));
+	printf("  %-10s %s\n", "endpoint", cli_cell(cli_txt(w, "endpoint"), 120, a, sizeof(a)));
 	printf("  %-10s %s\n", "secret",
 	       json_is_true(json_object_get(w, "has_secret")) ? "set" : "NONE (dev mode only)");
 	size_t i;
@@ -103,11 +97,11 @@ static void print_webhook(json_t *w)
 		char tr[64], ag[64], tp[160];
 		printf("  %-8lld %-22s %-11s %-14s %s%s\n",
 		       (long long)json_integer_value(json_object_get(c, "priority")),
-		       cli_cell(s_at(c, "trigger"), 22, tr, sizeof(tr)), s_at(c, "action"),
-		       cli_cell(s_at(c, "agent"), 14, ag, sizeof(ag)),
-		       cli_cell(s_at(c, "template"), 80, tp, sizeof(tp)),
+		       cli_cell(cli_txt(c, "trigger"), 22, tr, sizeof(tr)), cli_txt(c, "action"),
+		       cli_cell(cli_txt(c, "agent"), 14, ag, sizeof(ag)),
+		       cli_cell(cli_txt(c, "template"), 80, tp, sizeof(tp)),
 		       json_is_null(json_object_get(c, "conditions")) ? "" : "  (conditions)");
-		printf("           %s\n", s_at(c, "id"));
+		printf("           %s\n", cli_txt(c, "id"));
 	}
 }
 
@@ -134,7 +128,7 @@ static void export_yaml(json_t *doc)
 		/* 55 characters, "-", 8 of the id: within the 64 a route
 		 * name may have. */
 		char name[65];
-		const char *src = s_at(w, "name");
+		const char *src = cli_txt(w, "name");
 		size_t n = 0;
 		for (const char *p = src; *p && n < 55; p++)
 			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -148,28 +142,28 @@ static void export_yaml(json_t *doc)
 		size_t tasks = 0, k;
 		json_t *c;
 		json_array_foreach(json_object_get(w, "commands"), k, c)
-			tasks += strcmp(s_at(c, "action"), "create_task") == 0;
-		printf("  # from webhook %s%s\n", s_at(w, "id"),
+			tasks += strcmp(cli_txt(c, "action"), "create_task") == 0;
+		printf("  # from webhook %s%s\n", cli_txt(w, "id"),
 		       json_is_true(json_object_get(w, "enabled")) ? "" : " (disabled)");
 		if (!tasks) {
 			printf("  # (no create_task command: nothing to export)\n");
 			continue;
 		}
-		const char *wid = s_at(w, "id");
+		const char *wid = cli_txt(w, "id");
 		printf("  - name: %.55s-%.8s\n    provider: %s\n    triggers:\n", name,
-		       strlen(wid) > 3 ? wid + 3 : wid, s_at(w, "provider"));
+		       strlen(wid) > 3 ? wid + 3 : wid, cli_txt(w, "provider"));
 		json_array_foreach(json_object_get(w, "commands"), k, c) {
-			if (strcmp(s_at(c, "action"), "create_task") != 0) {
-				printf("      # %s (%s) has no static equivalent yet\n", s_at(c, "id"),
-				       s_at(c, "action"));
+			if (strcmp(cli_txt(c, "action"), "create_task") != 0) {
+				printf("      # %s (%s) has no static equivalent yet\n",
+				       cli_txt(c, "id"), cli_txt(c, "action"));
 				continue;
 			}
 			printf("      - on: ");
-			yaml_scalar(s_at(c, "trigger"));
+			yaml_scalar(cli_txt(c, "trigger"));
 			printf("\n        agent: ");
-			yaml_scalar(s_at(c, "agent"));
+			yaml_scalar(cli_txt(c, "agent"));
 			printf("\n        prompt: ");
-			yaml_scalar(s_at(c, "template"));
+			yaml_scalar(cli_txt(c, "template"));
 			printf("\n        priority: %lld\n",
 			       (long long)json_integer_value(json_object_get(c, "priority")));
 			json_t *cond = json_object_get(c, "conditions");
@@ -375,14 +369,15 @@ int cli_webhooks(int argc, char **argv)
 		       "COMMANDS");
 		json_array_foreach(json_object_get(doc, "webhooks"), i, w) {
 			char nm[64];
-			printf("%-20s %-9s %-24s %-9s %-7s %zu\n", s_at(w, "id"), s_at(w, "provider"),
-			       cli_cell(s_at(w, "name"), 24, nm, sizeof(nm)),
+			printf("%-20s %-9s %-24s %-9s %-7s %zu\n", cli_txt(w, "id"),
+			       cli_txt(w, "provider"),
+			       cli_cell(cli_txt(w, "name"), 24, nm, sizeof(nm)),
 			       json_is_true(json_object_get(w, "enabled")) ? "enabled" : "disabled",
 			       json_is_true(json_object_get(w, "has_secret")) ? "set" : "none",
 			       json_array_size(json_object_get(w, "commands")));
 		}
 	} else if (json_object_get(doc, "deleted")) {
-		printf("webhook %s deleted\n", s_at(doc, "deleted"));
+		printf("webhook %s deleted\n", cli_txt(doc, "deleted"));
 	} else {
 		print_webhook(doc);
 	}

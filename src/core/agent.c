@@ -1,11 +1,11 @@
 #include "core/agent.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
+#include "core/yamldoc.h"
 #include "util/error.h"
 #include "util/parse.h"
 
@@ -59,39 +59,6 @@ static int placeholder_index(const struct placeholder *p)
 	return -1;
 }
 
-/* A parse in progress: the document and where errors point. */
-struct reader {
-	yaml_document_t *doc;
-	const char *file;
-	char *err;
-	size_t err_size;
-};
-
-static int fail(struct reader *rd, const yaml_node_t *node, const char *where, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(struct reader *rd, const yaml_node_t *node, const char *where, const char *fmt, ...)
-{
-	char what[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		what[0] = '\0';
-	if (node)
-		snprintf(rd->err, rd->err_size, "%s:%zu:%zu: %s: %s", rd->file,
-			 node->start_mark.line + 1, node->start_mark.column + 1, where, what);
-	else
-		snprintf(rd->err, rd->err_size, "%s: %s: %s", rd->file, where, what);
-	return HQ_E_CONFIG;
-}
-
-static yaml_node_t *node_at(struct reader *rd, int index)
-{
-	return yaml_document_get_node(rd->doc, index);
-}
-
 static const char *scalar_text(const yaml_node_t *n)
 {
 	return (const char *)n->data.scalar.value;
@@ -107,47 +74,10 @@ static bool is_null(const yaml_node_t *n)
 }
 
 /* The value of key in a mapping, or NULL when it is absent or null. */
-static yaml_node_t *map_get(struct reader *rd, yaml_node_t *map, const char *key)
+static yaml_node_t *map_get(struct yamldoc *rd, yaml_node_t *map, const char *key)
 {
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node_at(rd, p->key);
-		if (k && k->type == YAML_SCALAR_NODE && strcmp(scalar_text(k), key) == 0) {
-			yaml_node_t *v = node_at(rd, p->value);
-			return v && !is_null(v) ? v : NULL;
-		}
-	}
-	return NULL;
-}
-
-/* Every key of map must be one of known (NULL-terminated), once. */
-static int map_keys(struct reader *rd, yaml_node_t *map, const char *where,
-		    const char *const *known)
-{
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node_at(rd, p->key);
-		if (!k || k->type != YAML_SCALAR_NODE)
-			return fail(rd, k, where, "keys must be plain names");
-		const char *name = scalar_text(k);
-		bool ok = false;
-		for (const char *const *q = known; *q && !ok; q++)
-			ok = strcmp(*q, name) == 0;
-		if (!ok) {
-			char list[256] = "";
-			for (const char *const *q = known; *q; q++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 q == known ? "" : ", ", *q);
-			return fail(rd, k, where, "unknown key '%.64s' (expected %s)", name, list);
-		}
-		for (yaml_node_pair_t *o = map->data.mapping.pairs.start; o < p; o++) {
-			yaml_node_t *ok2 = node_at(rd, o->key);
-			if (ok2 && ok2->type == YAML_SCALAR_NODE &&
-			    strcmp(scalar_text(ok2), name) == 0)
-				return fail(rd, k, where, "duplicate key '%.64s'", name);
-		}
-	}
-	return 0;
+	yaml_node_t *v = yamldoc_map_get(rd, map, key);
+	return v && !is_null(v) ? v : NULL;
 }
 
 /* How a wrong value is shown in an error: quoted when it is text. */
@@ -167,7 +97,7 @@ static bool is_text(const yaml_node_t *n)
 	return n->type == YAML_SCALAR_NODE && strlen(scalar_text(n)) == n->data.scalar.length;
 }
 
-static int duration(struct reader *rd, yaml_node_t *map, const char *key, const char *where,
+static int duration(struct yamldoc *rd, yaml_node_t *map, const char *key, const char *where,
 		    uint64_t min, uint64_t max, const char *range, uint64_t *ret)
 {
 	yaml_node_t *v = map_get(rd, map, key);
@@ -176,9 +106,9 @@ static int duration(struct reader *rd, yaml_node_t *map, const char *key, const 
 	uint64_t ms;
 	char buf[80];
 	if (!is_text(v) || parse_duration_ms(scalar_text(v), &ms) < 0 || ms < min || ms > max)
-		return fail(rd, v, where,
-			    "'%s' must be a duration from %s (like 90s, 30m, 2h), not %s", key,
-			    range, shown(v, buf, sizeof(buf)));
+		return yamldoc_fail(rd, v, where,
+				    "'%s' must be a duration from %s (like 90s, 30m, 2h), not %s",
+				    key, range, shown(v, buf, sizeof(buf)));
 	*ret = ms;
 	return 0;
 }
@@ -211,25 +141,27 @@ static bool env_name_valid(const char *s, size_t len)
 /* An env or set_env name: valid, and not in the HOOKQ_ namespace, where
  * the runner puts the task's own variables (an agent must be able to
  * trust HOOKQ_TASK_ID and its kin). */
-static int env_name(struct reader *rd, yaml_node_t *n, const char *where, const char *key)
+static int env_name(struct yamldoc *rd, yaml_node_t *n, const char *where, const char *key)
 {
 	char buf[80];
 	if (!is_text(n) || !env_name_valid(scalar_text(n), n->data.scalar.length))
-		return fail(rd, n, where,
-			    "'%s' names must be letters, digits and '_', not starting with a digit "
-			    "(at most 128), not %s",
-			    key, shown(n, buf, sizeof(buf)));
+		return yamldoc_fail(
+		    rd, n, where,
+		    "'%s' names must be letters, digits and '_', not starting with a digit "
+		    "(at most 128), not %s",
+		    key, shown(n, buf, sizeof(buf)));
 	if (strncmp(scalar_text(n), "HOOKQ_", 6) == 0)
-		return fail(rd, n, where,
-			    "'%.64s': names starting with HOOKQ_ are reserved for hookq's task "
-			    "variables",
-			    scalar_text(n));
+		return yamldoc_fail(
+		    rd, n, where,
+		    "'%.64s': names starting with HOOKQ_ are reserved for hookq's task "
+		    "variables",
+		    scalar_text(n));
 	return 0;
 }
 
 /* A command element or cwd: only hookq's placeholders, {{workspace}} only
  * in an agent with a workspace. Columns are 1-based bytes into the text. */
-static int check_template(struct reader *rd, yaml_node_t *n, const char *where, const char *s,
+static int check_template(struct yamldoc *rd, yaml_node_t *n, const char *where, const char *s,
 			  bool workspace)
 {
 	struct placeholder p;
@@ -238,35 +170,36 @@ static int check_template(struct reader *rd, yaml_node_t *n, const char *where, 
 	while ((k = placeholder_next(s, pos, &p)) > 0) {
 		int i = placeholder_index(&p);
 		if (i < 0)
-			return fail(rd, n, where,
-				    "column %zu: unknown placeholder '%.*s' (allowed: " ALLOWED
-				    "); payload text never reaches a command line: the agent reads "
-				    "it from its prompt",
-				    p.start + 1, (int)(p.end - p.start > 80 ? 80 : p.end - p.start),
-				    s + p.start);
+			return yamldoc_fail(
+			    rd, n, where,
+			    "column %zu: unknown placeholder '%.*s' (allowed: " ALLOWED
+			    "); payload text never reaches a command line: the agent reads "
+			    "it from its prompt",
+			    p.start + 1, (int)(p.end - p.start > 80 ? 80 : p.end - p.start),
+			    s + p.start);
 		if (i == PH_WORKSPACE && !workspace)
-			return fail(
+			return yamldoc_fail(
 			    rd, n, where,
 			    "column %zu: {{workspace}} needs 'workspace: true' in the agent",
 			    p.start + 1);
 		pos = p.end;
 	}
 	if (k < 0)
-		return fail(rd, n, where,
-			    "column %zu: '{{' is not closed by '}}' (allowed: " ALLOWED ")",
-			    p.start + 1);
+		return yamldoc_fail(rd, n, where,
+				    "column %zu: '{{' is not closed by '}}' (allowed: " ALLOWED ")",
+				    p.start + 1);
 	return 0;
 }
 
-static int template_text(struct reader *rd, yaml_node_t *n, const char *where, bool empty_ok,
+static int template_text(struct yamldoc *rd, yaml_node_t *n, const char *where, bool empty_ok,
 			 bool workspace, char **ret)
 {
 	char buf[80];
 	if (!is_text(n) || (!empty_ok && n->data.scalar.length == 0))
-		return fail(rd, n, where, "must be a non-empty text, not %s",
-			    shown(n, buf, sizeof(buf)));
+		return yamldoc_fail(rd, n, where, "must be a non-empty text, not %s",
+				    shown(n, buf, sizeof(buf)));
 	if (n->data.scalar.length > AGENT_TEXT_MAX)
-		return fail(rd, n, where, "longer than %d bytes", AGENT_TEXT_MAX);
+		return yamldoc_fail(rd, n, where, "longer than %d bytes", AGENT_TEXT_MAX);
 	int r = check_template(rd, n, where, scalar_text(n), workspace);
 	if (r < 0)
 		return r;
@@ -284,30 +217,32 @@ static size_t map_len(const yaml_node_t *n)
 	return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 }
 
-static int parse_command(struct reader *rd, yaml_node_t *map, const char *where, struct agent *a)
+static int parse_command(struct yamldoc *rd, yaml_node_t *map, const char *where, struct agent *a)
 {
 	yaml_node_t *cmd = map_get(rd, map, "command");
 	if (!cmd)
-		return fail(rd, map, where,
-			    "'command' is required (an argv list, like [\"claude\", \"-p\"])");
+		return yamldoc_fail(
+		    rd, map, where,
+		    "'command' is required (an argv list, like [\"claude\", \"-p\"])");
 	if (cmd->type != YAML_SEQUENCE_NODE)
-		return fail(
+		return yamldoc_fail(
 		    rd, cmd, where,
 		    "'command' must be a list of texts (an argv, like [\"claude\", \"-p\"]), "
 		    "not %s: hookq never runs a shell",
 		    cmd->type == YAML_SCALAR_NODE ? "one text" : "a mapping");
 	size_t n = seq_len(cmd);
 	if (n == 0)
-		return fail(rd, cmd, where, "'command' must not be empty");
+		return yamldoc_fail(rd, cmd, where, "'command' must not be empty");
 	if (n > AGENT_MAX_ARGS)
-		return fail(rd, cmd, where, "'command' has more than %d elements", AGENT_MAX_ARGS);
+		return yamldoc_fail(rd, cmd, where, "'command' has more than %d elements",
+				    AGENT_MAX_ARGS);
 	a->command = calloc(n + 1, sizeof(*a->command));
 	if (!a->command)
 		return HQ_E_NOMEM;
 	for (size_t i = 0; i < n; i++) {
 		char sub[128];
 		snprintf(sub, sizeof(sub), "%s.command[%zu]", where, i);
-		yaml_node_t *e = node_at(rd, cmd->data.sequence.items.start[i]);
+		yaml_node_t *e = yamldoc_node(rd, cmd->data.sequence.items.start[i]);
 		int r = template_text(rd, e, sub, i > 0, a->workspace, &a->command[i]);
 		if (r < 0)
 			return r;
@@ -316,7 +251,7 @@ static int parse_command(struct reader *rd, yaml_node_t *map, const char *where,
 	return 0;
 }
 
-static int parse_env(struct reader *rd, yaml_node_t *map, const char *where, struct agent *a)
+static int parse_env(struct yamldoc *rd, yaml_node_t *map, const char *where, struct agent *a)
 {
 	yaml_node_t *env = map_get(rd, map, "env");
 	size_t n = 0;
@@ -324,14 +259,15 @@ static int parse_env(struct reader *rd, yaml_node_t *map, const char *where, str
 		while (default_env[n])
 			n++;
 	} else if (env->type != YAML_SEQUENCE_NODE) {
-		return fail(
+		return yamldoc_fail(
 		    rd, env, where,
 		    "'env' must be a list of variable names (like [PATH, HOME]), or [] for none");
 	} else {
 		n = seq_len(env);
 	}
 	if (n > AGENT_MAX_ENV)
-		return fail(rd, env, where, "'env' names more than %d variables", AGENT_MAX_ENV);
+		return yamldoc_fail(rd, env, where, "'env' names more than %d variables",
+				    AGENT_MAX_ENV);
 	a->env = calloc(n + 1, sizeof(*a->env));
 	if (!a->env)
 		return HQ_E_NOMEM;
@@ -340,14 +276,15 @@ static int parse_env(struct reader *rd, yaml_node_t *map, const char *where, str
 		if (env) {
 			char sub[128];
 			snprintf(sub, sizeof(sub), "%s.env[%zu]", where, i);
-			yaml_node_t *e = node_at(rd, env->data.sequence.items.start[i]);
+			yaml_node_t *e = yamldoc_node(rd, env->data.sequence.items.start[i]);
 			int r = env_name(rd, e, sub, "env");
 			if (r < 0)
 				return r;
 			name = scalar_text(e);
 			for (size_t j = 0; j < i; j++)
 				if (strcmp(a->env[j], name) == 0)
-					return fail(rd, e, sub, "'%s' is listed twice", name);
+					return yamldoc_fail(rd, e, sub, "'%s' is listed twice",
+							    name);
 		}
 		if (!(a->env[i] = strdup(name)))
 			return HQ_E_NOMEM;
@@ -356,46 +293,47 @@ static int parse_env(struct reader *rd, yaml_node_t *map, const char *where, str
 	return 0;
 }
 
-static int parse_set_env(struct reader *rd, yaml_node_t *map, const char *where, struct agent *a)
+static int parse_set_env(struct yamldoc *rd, yaml_node_t *map, const char *where, struct agent *a)
 {
 	yaml_node_t *se = map_get(rd, map, "set_env");
 	if (!se)
 		return 0;
 	if (se->type != YAML_MAPPING_NODE)
-		return fail(
+		return yamldoc_fail(
 		    rd, se, where,
 		    "'set_env' must be a mapping of names to values (like {CLAUDE_MODEL: opus})");
 	size_t n = map_len(se);
 	if (n > AGENT_MAX_ENV)
-		return fail(rd, se, where, "'set_env' sets more than %d variables", AGENT_MAX_ENV);
+		return yamldoc_fail(rd, se, where, "'set_env' sets more than %d variables",
+				    AGENT_MAX_ENV);
 	a->set_env = calloc(n ? n : 1, sizeof(*a->set_env));
 	if (!a->set_env)
 		return HQ_E_NOMEM;
 	char sub[128];
 	snprintf(sub, sizeof(sub), "%s.set_env", where);
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *k = node_at(rd, se->data.mapping.pairs.start[i].key);
-		yaml_node_t *v = node_at(rd, se->data.mapping.pairs.start[i].value);
+		yaml_node_t *k = yamldoc_node(rd, se->data.mapping.pairs.start[i].key);
+		yaml_node_t *v = yamldoc_node(rd, se->data.mapping.pairs.start[i].value);
 		int r = env_name(rd, k, sub, "set_env");
 		if (r < 0)
 			return r;
 		const char *name = scalar_text(k);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(a->set_env[j].name, name) == 0)
-				return fail(rd, k, sub, "duplicate key '%s'", name);
+				return yamldoc_fail(rd, k, sub, "duplicate key '%s'", name);
 		for (size_t j = 0; j < a->n_env; j++)
 			if (strcmp(a->env[j], name) == 0)
-				return fail(
+				return yamldoc_fail(
 				    rd, k, sub,
 				    "'%s' is also in 'env': pass it through or set it, not both",
 				    name);
 		char buf[80];
 		if (!is_text(v))
-			return fail(rd, v, sub, "'%s' must be a text, not %s", name,
-				    shown(v, buf, sizeof(buf)));
+			return yamldoc_fail(rd, v, sub, "'%s' must be a text, not %s", name,
+					    shown(v, buf, sizeof(buf)));
 		if (v->data.scalar.length > AGENT_TEXT_MAX)
-			return fail(rd, v, sub, "'%s' is longer than %d bytes", name,
-				    AGENT_TEXT_MAX);
+			return yamldoc_fail(rd, v, sub, "'%s' is longer than %d bytes", name,
+					    AGENT_TEXT_MAX);
 		a->n_set_env = i + 1;
 		a->set_env[i].name = strdup(name);
 		a->set_env[i].value = strdup(scalar_text(v));
@@ -405,7 +343,7 @@ static int parse_set_env(struct reader *rd, yaml_node_t *map, const char *where,
 	return 0;
 }
 
-static int parse_agent(struct reader *rd, yaml_node_t *n, const char *where, struct agent *a)
+static int parse_agent(struct yamldoc *rd, yaml_node_t *n, const char *where, struct agent *a)
 {
 	static const char *const keys[] = { "command",	    "timeout",	     "kill_grace",
 					    "max_attempts", "retry_backoff", "retry_backoff_max",
@@ -418,16 +356,16 @@ static int parse_agent(struct reader *rd, yaml_node_t *n, const char *where, str
 	a->retry_backoff_max_ms = AGENT_DEFAULT_RETRY_BACKOFF_MAX_MS;
 	a->output_max = AGENT_DEFAULT_OUTPUT_MAX;
 	if (n->type != YAML_MAPPING_NODE)
-		return fail(rd, n, where,
-			    "an agent is a mapping with at least 'command' (an argv list)");
-	int r = map_keys(rd, n, where, keys);
+		return yamldoc_fail(rd, n, where,
+				    "an agent is a mapping with at least 'command' (an argv list)");
+	int r = yamldoc_map_keys(rd, n, where, keys);
 	char buf[80];
 	yaml_node_t *v;
 	/* First: whether {{workspace}} may appear in command and cwd. */
 	if (r == 0 && (v = map_get(rd, n, "workspace")) &&
 	    (!is_text(v) || parse_bool(scalar_text(v), &a->workspace) < 0))
-		r = fail(rd, v, where, "'workspace' must be true or false, not %s",
-			 shown(v, buf, sizeof(buf)));
+		r = yamldoc_fail(rd, v, where, "'workspace' must be true or false, not %s",
+				 shown(v, buf, sizeof(buf)));
 	if (r == 0)
 		r = parse_command(rd, n, where, a);
 	if (r == 0)
@@ -447,24 +385,26 @@ static int parse_agent(struct reader *rd, yaml_node_t *n, const char *where, str
 		/* Point at what was written: the cap, or the base it is below. */
 		if (!(v = map_get(rd, n, "retry_backoff_max")))
 			v = map_get(rd, n, "retry_backoff");
-		return fail(rd, v, where,
-			    "'retry_backoff_max' (%llu ms) is below 'retry_backoff' (%llu ms)",
-			    (unsigned long long)a->retry_backoff_max_ms,
-			    (unsigned long long)a->retry_backoff_ms);
+		return yamldoc_fail(
+		    rd, v, where,
+		    "'retry_backoff_max' (%llu ms) is below 'retry_backoff' (%llu ms)",
+		    (unsigned long long)a->retry_backoff_max_ms,
+		    (unsigned long long)a->retry_backoff_ms);
 	}
 	if ((v = map_get(rd, n, "max_attempts"))) {
 		uint64_t m;
 		if (!is_text(v) || parse_u64(scalar_text(v), 1, 20, &m) < 0)
-			return fail(rd, v, where,
-				    "'max_attempts' must be a whole number from 1 to 20, not %s",
-				    shown(v, buf, sizeof(buf)));
+			return yamldoc_fail(
+			    rd, v, where,
+			    "'max_attempts' must be a whole number from 1 to 20, not %s",
+			    shown(v, buf, sizeof(buf)));
 		a->max_attempts = (unsigned)m;
 	}
 	if ((v = map_get(rd, n, "output_max"))) {
 		uint64_t size;
 		if (!is_text(v) || parse_size(scalar_text(v), &size) < 0 || size < 1024 ||
 		    size > 64ull * 1024 * 1024)
-			return fail(
+			return yamldoc_fail(
 			    rd, v, where,
 			    "'output_max' must be a size from 1KiB to 64MiB (like 256KiB), not %s",
 			    shown(v, buf, sizeof(buf)));
@@ -481,48 +421,49 @@ static int parse_agent(struct reader *rd, yaml_node_t *n, const char *where, str
 	return r;
 }
 
-static int parse_agents(struct reader *rd, yaml_node_t *root, struct agent_table *t)
+static int parse_agents(struct yamldoc *rd, yaml_node_t *root, struct agent_table *t)
 {
 	yaml_node_t *list = NULL;
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
 	     p++) {
-		yaml_node_t *k = node_at(rd, p->key);
+		yaml_node_t *k = yamldoc_node(rd, p->key);
 		if (!k || k->type != YAML_SCALAR_NODE || strcmp(scalar_text(k), "agents") != 0)
 			continue;
 		if (list)
-			return fail(rd, k, "agents", "duplicate key 'agents'");
-		list = node_at(rd, p->value);
+			return yamldoc_fail(rd, k, "agents", "duplicate key 'agents'");
+		list = yamldoc_node(rd, p->value);
 		if (!list)
 			return HQ_E_CONFIG;
 	}
 	if (!list || is_null(list))
 		return 0;
 	if (list->type != YAML_MAPPING_NODE)
-		return fail(rd, list, "agents",
-			    "must be a mapping of agent names to agents (like 'planning: {command: "
-			    "[...]}')");
+		return yamldoc_fail(
+		    rd, list, "agents",
+		    "must be a mapping of agent names to agents (like 'planning: {command: "
+		    "[...]}')");
 	size_t n = map_len(list);
 	if (n > AGENT_MAX_AGENTS)
-		return fail(rd, list, "agents", "more than %d agents", AGENT_MAX_AGENTS);
+		return yamldoc_fail(rd, list, "agents", "more than %d agents", AGENT_MAX_AGENTS);
 	if (n && !(t->agents = calloc(n, sizeof(*t->agents))))
 		return HQ_E_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *k = node_at(rd, list->data.mapping.pairs.start[i].key);
-		yaml_node_t *v = node_at(rd, list->data.mapping.pairs.start[i].value);
+		yaml_node_t *k = yamldoc_node(rd, list->data.mapping.pairs.start[i].key);
+		yaml_node_t *v = yamldoc_node(rd, list->data.mapping.pairs.start[i].value);
 		char buf[80];
 		if (!k || !v)
 			return HQ_E_CONFIG;
 		if (!is_text(k) || !name_valid(scalar_text(k), k->data.scalar.length))
-			return fail(
+			return yamldoc_fail(
 			    rd, k, "agents",
 			    "agent names must be 1-64 letters, digits, '.', '-' or '_', not %s",
 			    shown(k, buf, sizeof(buf)));
 		const char *name = scalar_text(k);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(t->agents[j].name, name) == 0)
-				return fail(rd, k, "agents",
-					    "duplicate agent '%s' (first on line %d)", name,
-					    t->agents[j].line);
+				return yamldoc_fail(rd, k, "agents",
+						    "duplicate agent '%s' (first on line %d)", name,
+						    t->agents[j].line);
 		struct agent *a = &t->agents[i];
 		t->n = i + 1;
 		a->line = (int)k->start_mark.line + 1;
@@ -540,28 +481,18 @@ static int parse_agents(struct reader *rd, yaml_node_t *root, struct agent_table
 int agent_table_parse(const char *text, size_t len, const char *filename, struct agent_table **ret,
 		      char *err, size_t err_size)
 {
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	if (!yaml_parser_initialize(&parser))
-		return HQ_E_NOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	struct reader rd = { &doc, filename, err, err_size };
 	if (err_size)
 		err[0] = '\0';
-	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, err_size, "%s:%zu:%zu: %s", filename, parser.problem_mark.line + 1,
-			 parser.problem_mark.column + 1,
-			 parser.problem ? parser.problem : "invalid YAML");
-		yaml_parser_delete(&parser);
-		return HQ_E_CONFIG;
-	}
-	yaml_parser_delete(&parser);
+	struct yamldoc rd;
+	int r = yamldoc_load(&rd, text, len, filename, err, err_size);
+	if (r < 0)
+		return r;
 	struct agent_table *t = calloc(1, sizeof(*t));
-	int r = t ? 0 : HQ_E_NOMEM;
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	r = t ? 0 : HQ_E_NOMEM;
+	yaml_node_t *root = yaml_document_get_root_node(&rd.doc);
 	if (r == 0 && root && root->type == YAML_MAPPING_NODE)
 		r = parse_agents(&rd, root, t);
-	yaml_document_delete(&doc);
+	yamldoc_release(&rd);
 	if (r == HQ_E_CONFIG && !err[0])
 		snprintf(err, err_size, "%s: agents: malformed document", filename);
 	if (r < 0) {

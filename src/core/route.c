@@ -1,7 +1,6 @@
 #include "core/route.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,101 +8,24 @@
 #include <yaml.h>
 
 #include "core/agent.h"
+#include "core/yamldoc.h"
 #include "util/error.h"
 
-/* A parse in progress: the document, where errors point, and the path of
- * the part being read ("routes[0].commands[1]"). */
-struct reader {
-	yaml_document_t *doc;
-	const char *file;
-	char *err;
-	size_t err_size;
-};
-
-static int fail(struct reader *rd, const yaml_node_t *node, const char *where, const char *fmt,
-		...) __attribute__((format(printf, 4, 5)));
-
-static int fail(struct reader *rd, const yaml_node_t *node, const char *where, const char *fmt,
-		...)
-{
-	char what[400];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		what[0] = '\0';
-	if (node)
-		snprintf(rd->err, rd->err_size, "%s:%zu:%zu: %s: %s", rd->file,
-			 node->start_mark.line + 1, node->start_mark.column + 1, where, what);
-	else
-		snprintf(rd->err, rd->err_size, "%s: %s: %s", rd->file, where, what);
-	return HQ_E_CONFIG;
-}
-
-static yaml_node_t *node_at(struct reader *rd, int index)
-{
-	return yaml_document_get_node(rd->doc, index);
-}
-
-/* The value of key in a mapping, or NULL. */
-static yaml_node_t *map_get(struct reader *rd, yaml_node_t *map, const char *key)
-{
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node_at(rd, p->key);
-		if (k && k->type == YAML_SCALAR_NODE &&
-		    strcmp((const char *)k->data.scalar.value, key) == 0)
-			return node_at(rd, p->value);
-	}
-	return NULL;
-}
-
-/* Every key of map must be one of known (NULL-terminated). */
-static int map_keys(struct reader *rd, yaml_node_t *map, const char *where,
-		    const char *const *known)
-{
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node_at(rd, p->key);
-		if (!k || k->type != YAML_SCALAR_NODE)
-			return fail(rd, k, where, "keys must be plain names");
-		const char *name = (const char *)k->data.scalar.value;
-		bool ok = false;
-		for (const char *const *q = known; *q && !ok; q++)
-			ok = strcmp(*q, name) == 0;
-		if (!ok) {
-			char list[256] = "";
-			for (const char *const *q = known; *q; q++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 q == known ? "" : ", ", *q);
-			return fail(rd, k, where, "unknown key '%.64s' (expected %s)", name, list);
-		}
-		for (yaml_node_pair_t *o = map->data.mapping.pairs.start; o < p; o++) {
-			yaml_node_t *ok2 = node_at(rd, o->key);
-			if (ok2 && ok2->type == YAML_SCALAR_NODE &&
-			    strcmp((const char *)ok2->data.scalar.value, name) == 0)
-				return fail(rd, k, where, "duplicate key '%.64s'", name);
-		}
-	}
-	return 0;
-}
-
 /* A required (or optional) text value: a non-empty scalar, copied. */
-static int text(struct reader *rd, yaml_node_t *map, const char *key, const char *where,
+static int text(struct yamldoc *rd, yaml_node_t *map, const char *key, const char *where,
 		bool required, char **ret)
 {
-	yaml_node_t *v = map_get(rd, map, key);
+	yaml_node_t *v = yamldoc_map_get(rd, map, key);
 	if (!v) {
 		if (required)
-			return fail(rd, map, where, "'%s' is required", key);
+			return yamldoc_fail(rd, map, where, "'%s' is required", key);
 		*ret = NULL;
 		return 0;
 	}
 	if (v->type != YAML_SCALAR_NODE || v->data.scalar.length == 0)
-		return fail(rd, v, where, "'%s' must be a non-empty text", key);
+		return yamldoc_fail(rd, v, where, "'%s' must be a non-empty text", key);
 	if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
-		return fail(rd, v, where, "'%s' must not hold a NUL character", key);
+		return yamldoc_fail(rd, v, where, "'%s' must not hold a NUL character", key);
 	*ret = strdup((const char *)v->data.scalar.value);
 	return *ret ? 0 : HQ_E_NOMEM;
 }
@@ -121,22 +43,23 @@ static bool name_valid(const char *s)
 	return true;
 }
 
-static int name(struct reader *rd, yaml_node_t *map, const char *key, const char *where,
+static int name(struct yamldoc *rd, yaml_node_t *map, const char *key, const char *where,
 		bool required, char **ret)
 {
 	int r = text(rd, map, key, where, required, ret);
 	if (r < 0 || !*ret)
 		return r;
 	if (!name_valid(*ret)) {
-		r = fail(rd, map_get(rd, map, key), where,
-			 "'%s' must be 1-64 letters, digits, '-' or '_', not '%.64s'", key, *ret);
+		r = yamldoc_fail(rd, yamldoc_map_get(rd, map, key), where,
+				 "'%s' must be 1-64 letters, digits, '-' or '_', not '%.64s'", key,
+				 *ret);
 		free(*ret);
 		*ret = NULL;
 	}
 	return r;
 }
 
-static int prompt(struct reader *rd, yaml_node_t *map, const char *where, bool required,
+static int prompt(struct yamldoc *rd, yaml_node_t *map, const char *where, bool required,
 		  char **text_ret, struct template **ret)
 {
 	int r = text(rd, map, "prompt", where, required, text_ret);
@@ -144,14 +67,15 @@ static int prompt(struct reader *rd, yaml_node_t *map, const char *where, bool r
 		return r;
 	char terr[256];
 	if (template_parse(*text_ret, strlen(*text_ret), ret, terr, sizeof(terr)) < 0)
-		return fail(rd, map_get(rd, map, "prompt"), where, "prompt: %s", terr);
+		return yamldoc_fail(rd, yamldoc_map_get(rd, map, "prompt"), where, "prompt: %s",
+				    terr);
 	return 0;
 }
 
 /* A YAML node as JSON, for conditions written in YAML (or as JSON, which
  * is YAML): plain true/false/null and numbers are typed, quoted text is a
  * string. */
-static json_t *to_json(struct reader *rd, yaml_node_t *n, int depth)
+static json_t *to_json(struct yamldoc *rd, yaml_node_t *n, int depth)
 {
 	if (!n || depth > 32)
 		return NULL;
@@ -175,7 +99,7 @@ static json_t *to_json(struct reader *rd, yaml_node_t *n, int depth)
 		json_t *a = json_array();
 		for (yaml_node_item_t *i = n->data.sequence.items.start;
 		     a && i < n->data.sequence.items.top; i++) {
-			json_t *v = to_json(rd, node_at(rd, *i), depth + 1);
+			json_t *v = to_json(rd, yamldoc_node(rd, *i), depth + 1);
 			if (!v || json_array_append_new(a, v) < 0) {
 				json_decref(a);
 				return NULL;
@@ -186,8 +110,8 @@ static json_t *to_json(struct reader *rd, yaml_node_t *n, int depth)
 	json_t *o = json_object();
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top;
 	     p++) {
-		yaml_node_t *k = node_at(rd, p->key);
-		json_t *v = to_json(rd, node_at(rd, p->value), depth + 1);
+		yaml_node_t *k = yamldoc_node(rd, p->key);
+		json_t *v = to_json(rd, yamldoc_node(rd, p->value), depth + 1);
 		if (!k || k->type != YAML_SCALAR_NODE || !v ||
 		    json_object_set_new(o, (const char *)k->data.scalar.value, v) < 0) {
 			json_decref(o);
@@ -197,14 +121,15 @@ static json_t *to_json(struct reader *rd, yaml_node_t *n, int depth)
 	return o;
 }
 
-static int parse_command(struct reader *rd, yaml_node_t *n, const char *where,
+static int parse_command(struct yamldoc *rd, yaml_node_t *n, const char *where,
 			 struct route_command *c)
 {
 	static const char *const keys[] = { "name", "aliases", "agent", "prompt", NULL };
 	if (n->type != YAML_MAPPING_NODE)
-		return fail(rd, n, where, "a command is a mapping (name, aliases, agent, prompt)");
+		return yamldoc_fail(rd, n, where,
+				    "a command is a mapping (name, aliases, agent, prompt)");
 	c->line = (int)n->start_mark.line + 1;
-	int r = map_keys(rd, n, where, keys);
+	int r = yamldoc_map_keys(rd, n, where, keys);
 	if (r == 0)
 		r = name(rd, n, "name", where, true, &c->name);
 	if (r == 0)
@@ -213,21 +138,21 @@ static int parse_command(struct reader *rd, yaml_node_t *n, const char *where,
 		r = prompt(rd, n, where, true, &c->prompt_text, &c->prompt);
 	if (r < 0)
 		return r;
-	yaml_node_t *al = map_get(rd, n, "aliases");
+	yaml_node_t *al = yamldoc_map_get(rd, n, "aliases");
 	size_t count = al && al->type == YAML_SEQUENCE_NODE ?
 			       (size_t)(al->data.sequence.items.top - al->data.sequence.items.start) :
 			       0;
 	if (al && al->type != YAML_SEQUENCE_NODE)
-		return fail(rd, al, where, "'aliases' must be a list of names");
+		return yamldoc_fail(rd, al, where, "'aliases' must be a list of names");
 	c->aliases = calloc(count + 1, sizeof(*c->aliases));
 	if (!c->aliases)
 		return HQ_E_NOMEM;
 	for (size_t i = 0; i < count; i++) {
-		yaml_node_t *a = node_at(rd, al->data.sequence.items.start[i]);
+		yaml_node_t *a = yamldoc_node(rd, al->data.sequence.items.start[i]);
 		if (!a || a->type != YAML_SCALAR_NODE ||
 		    !name_valid((const char *)a->data.scalar.value))
-			return fail(rd, a, where,
-				    "aliases must be 1-64 letters, digits, '-' or '_'");
+			return yamldoc_fail(rd, a, where,
+					    "aliases must be 1-64 letters, digits, '-' or '_'");
 		c->aliases[i] = strdup((const char *)a->data.scalar.value);
 		if (!c->aliases[i])
 			return HQ_E_NOMEM;
@@ -235,17 +160,18 @@ static int parse_command(struct reader *rd, yaml_node_t *n, const char *where,
 	return 0;
 }
 
-static int parse_trigger(struct reader *rd, yaml_node_t *n, const char *where,
+static int parse_trigger(struct yamldoc *rd, yaml_node_t *n, const char *where,
 			 struct route_trigger *t)
 {
 	static const char *const keys[] = { "on",	   "command",  "agent", "prompt",
 					    "conditions", "priority", NULL };
 	if (n->type != YAML_MAPPING_NODE)
-		return fail(rd, n, where, "a trigger is a mapping (on, command or agent and prompt, "
-				     "conditions, priority)");
+		return yamldoc_fail(rd, n, where,
+				    "a trigger is a mapping (on, command or agent and prompt, "
+				    "conditions, priority)");
 	t->line = (int)n->start_mark.line + 1;
 	t->priority = ROUTE_DEFAULT_PRIORITY;
-	int r = map_keys(rd, n, where, keys);
+	int r = yamldoc_map_keys(rd, n, where, keys);
 	if (r == 0)
 		r = text(rd, n, "on", where, true, &t->on);
 	if (r == 0)
@@ -257,33 +183,36 @@ static int parse_trigger(struct reader *rd, yaml_node_t *n, const char *where,
 	if (r < 0)
 		return r;
 	if (t->command && (t->agent || t->prompt_text))
-		return fail(rd, n, where, "give either 'command' or 'agent' and 'prompt', not both");
+		return yamldoc_fail(rd, n, where,
+				    "give either 'command' or 'agent' and 'prompt', not both");
 	if (!t->command && (!t->agent || !t->prompt_text))
-		return fail(rd, n, where, "'command', or 'agent' and 'prompt', is required");
-	yaml_node_t *pr = map_get(rd, n, "priority");
+		return yamldoc_fail(rd, n, where,
+				    "'command', or 'agent' and 'prompt', is required");
+	yaml_node_t *pr = yamldoc_map_get(rd, n, "priority");
 	if (pr) {
 		char *end = NULL;
 		const char *v = pr->type == YAML_SCALAR_NODE ? (const char *)pr->data.scalar.value : "";
 		long p = strtol(v, &end, 10);
 		if (!*v || *end || p < 0 || p > 1000000)
-			return fail(rd, pr, where, "'priority' must be a whole number from 0 to 1000000");
+			return yamldoc_fail(rd, pr, where,
+					    "'priority' must be a whole number from 0 to 1000000");
 		t->priority = p;
 	}
-	yaml_node_t *cn = map_get(rd, n, "conditions");
+	yaml_node_t *cn = yamldoc_map_get(rd, n, "conditions");
 	if (cn) {
 		json_t *spec = to_json(rd, cn, 0);
 		if (!spec)
-			return fail(rd, cn, where, "conditions: too deep or out of memory");
+			return yamldoc_fail(rd, cn, where, "conditions: too deep or out of memory");
 		char cerr[300];
 		r = condition_parse(spec, &t->conditions, cerr, sizeof(cerr));
 		json_decref(spec);
 		if (r < 0)
-			return fail(rd, cn, where, "conditions: %s", cerr);
+			return yamldoc_fail(rd, cn, where, "conditions: %s", cerr);
 	}
 	return 0;
 }
 
-static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
+static int parse_route(struct yamldoc *rd, yaml_node_t *n, const char *where,
 		       const char *const *providers, struct route *rt)
 {
 	static const char *const keys[] = { "name",	       "provider",    "endpoint",
@@ -291,10 +220,11 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 					    "default_command", "commands",    "triggers",
 					    "secret",	       NULL };
 	if (n->type != YAML_MAPPING_NODE)
-		return fail(rd, n, where, "a route is a mapping (name, provider, command_prefix, "
-				     "commands, default_command, triggers)");
+		return yamldoc_fail(rd, n, where,
+				    "a route is a mapping (name, provider, command_prefix, "
+				    "commands, default_command, triggers)");
 	rt->line = (int)n->start_mark.line + 1;
-	int r = map_keys(rd, n, where, keys);
+	int r = yamldoc_map_keys(rd, n, where, keys);
 	if (r == 0)
 		r = name(rd, n, "provider", where, true, &rt->provider);
 	if (r == 0)
@@ -305,9 +235,10 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		r = text(rd, n, "secret_env", where, false, &rt->secret_env);
 	if (r == 0)
 		r = text(rd, n, "secret_file", where, false, &rt->secret_file);
-	if (r == 0 && map_get(rd, n, "secret"))
-		r = fail(rd, map_get(rd, n, "secret"), where,
-			 "a secret is never written in the file: use secret_env or secret_file");
+	if (r == 0 && yamldoc_map_get(rd, n, "secret"))
+		r = yamldoc_fail(
+		    rd, yamldoc_map_get(rd, n, "secret"), where,
+		    "a secret is never written in the file: use secret_env or secret_file");
 	if (r == 0)
 		r = text(rd, n, "command_prefix", where, false, &rt->command_prefix);
 	if (r == 0)
@@ -322,8 +253,9 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		for (const char *const *p = providers; p && *p; p++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 p == providers ? "" : ", ", *p);
-		return fail(rd, map_get(rd, n, "provider"), where,
-			    "unknown provider '%.64s' (expected one of: %s)", rt->provider, list);
+		return yamldoc_fail(rd, yamldoc_map_get(rd, n, "provider"), where,
+				    "unknown provider '%.64s' (expected one of: %s)", rt->provider,
+				    list);
 	}
 	if (rt->endpoint) {
 		/* Its events are stored under its name: a provider's name
@@ -332,9 +264,10 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		for (const char *const *p = providers; !clash && p && *p; p++)
 			clash = strcmp(*p, rt->name) == 0;
 		if (clash)
-			return fail(rd, n, where,
-				    "a route with its own endpoint needs a 'name' that is not a "
-				    "provider's name");
+			return yamldoc_fail(
+			    rd, n, where,
+			    "a route with its own endpoint needs a 'name' that is not a "
+			    "provider's name");
 	}
 	if (!rt->name && !(rt->name = strdup(rt->provider)))
 		return HQ_E_NOMEM;
@@ -346,40 +279,45 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		for (const char *const *p = providers; ok && p && *p; p++)
 			ok = strcmp(*p, seg) != 0;
 		if (!ok)
-			return fail(rd, map_get(rd, n, "endpoint"), where,
-				    "'endpoint' must be /webhooks/<name> (letters, digits, - and _; "
-				    "not a provider's own path), not '%.64s'",
-				    rt->endpoint);
+			return yamldoc_fail(
+			    rd, yamldoc_map_get(rd, n, "endpoint"), where,
+			    "'endpoint' must be /webhooks/<name> (letters, digits, - and _; "
+			    "not a provider's own path), not '%.64s'",
+			    rt->endpoint);
 		if (strncmp(rt->name, "wh_", 3) == 0)
-			return fail(rd, n, where, "route names starting with wh_ are for dynamic webhooks");
+			return yamldoc_fail(
+			    rd, n, where, "route names starting with wh_ are for dynamic webhooks");
 		if (rt->secret_env && rt->secret_file)
-			return fail(rd, n, where, "give secret_env or secret_file, not both");
+			return yamldoc_fail(rd, n, where,
+					    "give secret_env or secret_file, not both");
 	} else if (rt->secret_env || rt->secret_file) {
-		return fail(rd, n, where,
-			    "secret_env and secret_file go with an 'endpoint' of the route's own "
-			    "(without one the route reads the provider's endpoint and its secret)");
+		return yamldoc_fail(
+		    rd, n, where,
+		    "secret_env and secret_file go with an 'endpoint' of the route's own "
+		    "(without one the route reads the provider's endpoint and its secret)");
 	}
 	if (rt->command_prefix && strchr(rt->command_prefix, ' '))
-		return fail(rd, map_get(rd, n, "command_prefix"), where,
-			    "'command_prefix' must be one word, such as @agent");
+		return yamldoc_fail(rd, yamldoc_map_get(rd, n, "command_prefix"), where,
+				    "'command_prefix' must be one word, such as @agent");
 
 	char sub[160];
-	yaml_node_t *cmds = map_get(rd, n, "commands");
+	yaml_node_t *cmds = yamldoc_map_get(rd, n, "commands");
 	if (cmds && cmds->type != YAML_SEQUENCE_NODE)
-		return fail(rd, cmds, where, "'commands' must be a list");
+		return yamldoc_fail(rd, cmds, where, "'commands' must be a list");
 	size_t nc = cmds ? (size_t)(cmds->data.sequence.items.top - cmds->data.sequence.items.start) :
 			   0;
 	if (nc > ROUTE_MAX_COMMANDS)
-		return fail(rd, cmds, where, "more than %d commands", ROUTE_MAX_COMMANDS);
+		return yamldoc_fail(rd, cmds, where, "more than %d commands", ROUTE_MAX_COMMANDS);
 	if (nc && !rt->command_prefix)
-		return fail(rd, cmds, where, "commands need a 'command_prefix' (such as @agent)");
+		return yamldoc_fail(rd, cmds, where,
+				    "commands need a 'command_prefix' (such as @agent)");
 	rt->commands = calloc(nc ? nc : 1, sizeof(*rt->commands));
 	if (!rt->commands)
 		return HQ_E_NOMEM;
 	for (size_t i = 0; i < nc; i++) {
 		snprintf(sub, sizeof(sub), "%s.commands[%zu]", where, i);
 		rt->n_commands = i + 1;
-		r = parse_command(rd, node_at(rd, cmds->data.sequence.items.start[i]), sub,
+		r = parse_command(rd, yamldoc_node(rd, cmds->data.sequence.items.start[i]), sub,
 				  &rt->commands[i]);
 		if (r < 0)
 			return r;
@@ -393,9 +331,11 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 				for (char **oa = o->aliases; !clash && oa && *oa; oa++)
 					clash = strcasecmp(mine, *oa) == 0;
 				if (clash)
-					return fail(rd, node_at(rd, cmds->data.sequence.items.start[i]),
-						    sub, "'%s' is already a name or alias of command '%s'",
-						    mine, o->name);
+					return yamldoc_fail(
+					    rd,
+					    yamldoc_node(rd, cmds->data.sequence.items.start[i]),
+					    sub, "'%s' is already a name or alias of command '%s'",
+					    mine, o->name);
 			}
 		}
 	}
@@ -404,25 +344,26 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		for (size_t i = 0; i < rt->n_commands && !found; i++)
 			found = strcmp(rt->commands[i].name, rt->default_command) == 0;
 		if (!found)
-			return fail(rd, map_get(rd, n, "default_command"), where,
-				    "default_command '%s' is not one of the route's commands",
-				    rt->default_command);
+			return yamldoc_fail(
+			    rd, yamldoc_map_get(rd, n, "default_command"), where,
+			    "default_command '%s' is not one of the route's commands",
+			    rt->default_command);
 	}
 
-	yaml_node_t *trs = map_get(rd, n, "triggers");
+	yaml_node_t *trs = yamldoc_map_get(rd, n, "triggers");
 	if (trs && trs->type != YAML_SEQUENCE_NODE)
-		return fail(rd, trs, where, "'triggers' must be a list");
+		return yamldoc_fail(rd, trs, where, "'triggers' must be a list");
 	size_t nt = trs ? (size_t)(trs->data.sequence.items.top - trs->data.sequence.items.start) :
 			  0;
 	if (nt > ROUTE_MAX_TRIGGERS)
-		return fail(rd, trs, where, "more than %d triggers", ROUTE_MAX_TRIGGERS);
+		return yamldoc_fail(rd, trs, where, "more than %d triggers", ROUTE_MAX_TRIGGERS);
 	rt->triggers = calloc(nt ? nt : 1, sizeof(*rt->triggers));
 	if (!rt->triggers)
 		return HQ_E_NOMEM;
 	for (size_t i = 0; i < nt; i++) {
 		snprintf(sub, sizeof(sub), "%s.triggers[%zu]", where, i);
 		rt->n_triggers = i + 1;
-		yaml_node_t *tn = node_at(rd, trs->data.sequence.items.start[i]);
+		yaml_node_t *tn = yamldoc_node(rd, trs->data.sequence.items.start[i]);
 		r = parse_trigger(rd, tn, sub, &rt->triggers[i]);
 		if (r < 0)
 			return r;
@@ -431,10 +372,11 @@ static int parse_route(struct reader *rd, yaml_node_t *n, const char *where,
 		for (size_t j = 0; j < rt->n_commands && !found; j++)
 			found = strcmp(rt->commands[j].name, cmd) == 0;
 		if (!found)
-			return fail(rd, tn, sub, "command '%s' is not one of the route's commands", cmd);
+			return yamldoc_fail(rd, tn, sub,
+					    "command '%s' is not one of the route's commands", cmd);
 	}
 	if (nc == 0 && nt == 0)
-		return fail(rd, n, where, "a route needs commands or triggers");
+		return yamldoc_fail(rd, n, where, "a route needs commands or triggers");
 	return 0;
 }
 
@@ -450,57 +392,49 @@ int route_table_parse(const char *text_in, size_t len, const char *filename,
 		      const char *const *providers, struct route_table **ret, char *err,
 		      size_t err_size)
 {
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	if (!yaml_parser_initialize(&parser))
-		return HQ_E_NOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text_in, len);
-	struct reader rd = { &doc, filename, err, err_size };
-	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, err_size, "%s:%zu:%zu: %s", filename, parser.problem_mark.line + 1,
-			 parser.problem_mark.column + 1,
-			 parser.problem ? parser.problem : "invalid YAML");
-		yaml_parser_delete(&parser);
-		return HQ_E_CONFIG;
-	}
-	yaml_parser_delete(&parser);
+	struct yamldoc rd;
+	int r = yamldoc_load(&rd, text_in, len, filename, err, err_size);
+	if (r < 0)
+		return r;
 	struct route_table *t = calloc(1, sizeof(*t));
-	int r = t ? 0 : HQ_E_NOMEM;
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	r = t ? 0 : HQ_E_NOMEM;
+	yaml_node_t *root = yaml_document_get_root_node(&rd.doc);
 	yaml_node_t *list = r == 0 && root && root->type == YAML_MAPPING_NODE ?
-				    map_get(&rd, root, "routes") :
+				    yamldoc_map_get(&rd, root, "routes") :
 				    NULL;
 	if (r == 0 && list && list->type == YAML_SCALAR_NODE && list->data.scalar.length == 0)
 		list = NULL; /* "routes:" with nothing under it */
 	if (r == 0 && list && list->type != YAML_SEQUENCE_NODE)
-		r = fail(&rd, list, "routes", "must be a list of routes");
+		r = yamldoc_fail(&rd, list, "routes", "must be a list of routes");
 	size_t n = list ? (size_t)(list->data.sequence.items.top - list->data.sequence.items.start) :
 			  0;
 	if (r == 0 && n > ROUTE_MAX_ROUTES)
-		r = fail(&rd, list, "routes", "more than %d routes", ROUTE_MAX_ROUTES);
+		r = yamldoc_fail(&rd, list, "routes", "more than %d routes", ROUTE_MAX_ROUTES);
 	if (r == 0 && n && !(t->routes = calloc(n, sizeof(*t->routes))))
 		r = HQ_E_NOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		char where[32];
 		snprintf(where, sizeof(where), "routes[%zu]", i);
 		t->n = i + 1;
-		yaml_node_t *rn = node_at(&rd, list->data.sequence.items.start[i]);
+		yaml_node_t *rn = yamldoc_node(&rd, list->data.sequence.items.start[i]);
 		r = parse_route(&rd, rn, where, providers, &t->routes[i]);
 		for (size_t j = 0; r == 0 && j < i; j++) {
 			if (strcmp(t->routes[j].name, t->routes[i].name) == 0)
-				r = fail(&rd, rn, where,
-					 "route name '%s' is taken by routes[%zu] (give one a 'name')",
-					 t->routes[i].name, j);
+				r = yamldoc_fail(
+				    &rd, rn, where,
+				    "route name '%s' is taken by routes[%zu] (give one a 'name')",
+				    t->routes[i].name, j);
 			else if (t->routes[i].endpoint && t->routes[j].endpoint &&
 				 strcmp(t->routes[i].endpoint, t->routes[j].endpoint) == 0)
-				r = fail(&rd, rn, where, "endpoint '%s' is taken by routes[%zu]",
-					 t->routes[i].endpoint, j);
+				r = yamldoc_fail(&rd, rn, where,
+						 "endpoint '%s' is taken by routes[%zu]",
+						 t->routes[i].endpoint, j);
 		}
 		if (r == 0)
 			qsort(t->routes[i].triggers, t->routes[i].n_triggers,
 			      sizeof(*t->routes[i].triggers), trigger_order);
 	}
-	yaml_document_delete(&doc);
+	yamldoc_release(&rd);
 	if (r < 0) {
 		route_table_free(t);
 		return r;

@@ -92,4 +92,9 @@ void admin_reply_release(struct admin_reply *r);
 int admin_task_handle(const struct admin *a, const struct admin_request *req, int64_t now_ms,
 		      struct admin_reply *out);
 
+/* The tokens the API takes in paths and filters (flow ids, cursors,
+ * provider names): 1..64 of [a-z0-9_-]. Public so that the CLI checks an
+ * argument the way the API will. */
+bool admin_token_valid(const char *s);
+
 #endif

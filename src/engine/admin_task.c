@@ -13,6 +13,7 @@
 #include "util/crypto.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/utf8.h"
 
 #define PROMPT_MAX (64 * 1024)
 #define TITLE_MAX 200
@@ -65,35 +66,9 @@ static json_t *bytes_json(const char *s)
 	json_t *v = json_string(s);
 	if (v)
 		return v;
-	size_t n = strlen(s);
-	char *clean = malloc(n * 3 + 1);
-	if (!clean)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < n;) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-					    (c & 0xF8) == 0xF0 ? 4 : 0;
-		bool ok = len > 0 && i + len <= n;
-		for (size_t k = 1; ok && k < len; k++)
-			ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-		if (ok && len > 1) {
-			/* Overlong forms and surrogates are invalid too. */
-			json_t *probe = json_stringn(s + i, len);
-			ok = probe != NULL;
-			json_decref(probe);
-		}
-		if (ok) {
-			memcpy(clean + o, s + i, len);
-			o += len;
-			i += len;
-		} else {
-			memcpy(clean + o, "\xEF\xBF\xBD", 3);
-			o += 3;
-			i++;
-		}
-	}
-	v = json_stringn(clean, o);
+	size_t n;
+	char *clean = utf8_sanitize(s, strlen(s), &n);
+	v = clean ? json_stringn(clean, n) : NULL;
 	free(clean);
 	return v;
 }

@@ -48,7 +48,5 @@ bool admin_text_ok(const char *s, size_t max);
 /* agent (a request's, or the default) is defined; false with out set
  * (400 naming it and the agents there are) when it is not. */
 bool admin_agent_ok(const struct admin *a, const char *agent, struct admin_reply *out);
-/* Cursor tokens: 1..64 of [a-z0-9_-]. */
-bool admin_token_valid(const char *s);
 
 #endif

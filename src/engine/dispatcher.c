@@ -63,6 +63,11 @@ struct dispatcher {
 	uint64_t generation;
 	bool stopping;	       /* no more assignments */
 	bool workers_stopping; /* workers exit once idle */
+	bool thread_exit;      /* the dispatcher and task-file threads leave */
+	pthread_cond_t files_wake;
+	uint64_t files_generation;
+	pthread_t files_thread;
+	bool files_started;
 	struct dispatcher_stats stats;
 	struct histogram latency;
 
@@ -281,6 +286,21 @@ static void fail_or_retry(struct dispatcher *d, const struct agent *a,
 	end->status = status;
 }
 
+/* An attempt that could not start the agent: dead letter when retrying
+ * cannot help (permanent), else failed or retried by the policy. Returns
+ * the outcome for the counters and the log. */
+static const char *unrunnable(struct dispatcher *d, const struct agent *a,
+			      const struct store_task *t, bool permanent,
+			      struct store_task_end *end)
+{
+	if (permanent) {
+		end->status = "dead_letter";
+		return "dead_letter";
+	}
+	fail_or_retry(d, a, t, "failed", end);
+	return "failed";
+}
+
 /* Records the end of w's attempt, retrying briefly through a store
  * hiccup; if it still fails, the lease expires and the task is rescued. */
 static void record_end(struct dworker *w, const struct store_task_end *end)
@@ -288,7 +308,8 @@ static void record_end(struct dworker *w, const struct store_task_end *end)
 	struct dispatcher *d = w->d;
 	struct store_error err;
 	for (int i = 0; i < 5; i++) {
-		int r = store_task_finish(d->store, w->task.id, d->owner, w->name, end,
+		int r = store_task_finish(d->store, w->task.id, d->owner, w->name, w->task.attempts,
+					  end,
 					  clock_now_ms(), (int64_t)d->opt.claim_ttl_ms, &err);
 		if (r == 0)
 			return;
@@ -416,13 +437,7 @@ static void run_task(struct dworker *w)
 		r = prepare_workspace(d, w, a, t, repo, workspace, sizeof(workspace), why,
 				      sizeof(why));
 		if (r < 0) {
-			if (r == HQ_E_INVAL) {
-				end.status = "dead_letter";
-				outcome = "dead_letter";
-			} else {
-				fail_or_retry(d, a, t, "failed", &end);
-				outcome = "failed";
-			}
+			outcome = unrunnable(d, a, t, r == HQ_E_INVAL, &end);
 			goto out_end;
 		}
 	}
@@ -466,7 +481,8 @@ static void run_task(struct dworker *w)
 	};
 	struct runner *run = NULL;
 	pthread_mutex_lock(&d->lock);
-	bool cancelled_early = w->cancel_asked || w->interrupt;
+	bool interrupted_early = w->interrupt;
+	bool cancelled_early = w->cancel_asked || interrupted_early;
 	pthread_mutex_unlock(&d->lock);
 	if (cancelled_early) {
 		r = HQ_E_SHUTDOWN;
@@ -476,18 +492,14 @@ static void run_task(struct dworker *w)
 	if (r < 0) {
 		if (r == HQ_E_SHUTDOWN) {
 			snprintf(why, sizeof(why), "cancelled before it started");
-			end.status = w->interrupt ? "queued" : "cancelled";
-			end.refund = w->interrupt;
+			end.status = interrupted_early ? "queued" : "cancelled";
+			end.refund = interrupted_early;
 			end.next_attempt_at_ms = clock_now_ms();
 			outcome = end.status;
-		} else if (r == HQ_E_NOTFOUND) {
+		} else {
 			/* A missing program or directory: retrying cannot help
 			 * until the configuration changes. */
-			end.status = "dead_letter";
-			outcome = "dead_letter";
-		} else {
-			fail_or_retry(d, a, t, "failed", &end);
-			outcome = "failed";
+			outcome = unrunnable(d, a, t, r == HQ_E_NOTFOUND, &end);
 		}
 		goto out_end;
 	}
@@ -507,9 +519,17 @@ static void run_task(struct dworker *w)
 	if (w->cancel_asked || w->interrupt)
 		runner_cancel(run);
 	pthread_mutex_unlock(&d->lock);
+	/* Recorded before the agent can do anything that matters: a rescue
+	 * after a crash must find its group to end it. If it cannot be
+	 * recorded, the agent is ended at once and the attempt fails. */
 	struct store_error serr;
-	if (store_task_set_pid(d->store, t->id, d->owner, pid, (int64_t)pid_start, &serr) < 0)
-		log_store(d, "cannot record a task's process", &serr);
+	bool unrecorded = false;
+	if (store_task_set_pid(d->store, t->id, d->owner, t->attempts, pid, (int64_t)pid_start,
+			       &serr) < 0) {
+		log_store(d, "cannot record a task's process; ending it", &serr);
+		unrecorded = true;
+		runner_cancel(run);
+	}
 	{
 		char pidtext[24];
 		snprintf(pidtext, sizeof(pidtext), "%ld", (long)pid);
@@ -523,6 +543,14 @@ static void run_task(struct dworker *w)
 	bool interrupted = w->interrupt;
 	pthread_mutex_unlock(&d->lock);
 	runner_free(run);
+	if (r == 0 && unrecorded) {
+		snprintf(why, sizeof(why), "its process could not be recorded: %s", serr.msg);
+		fail_or_retry(d, a, t, "failed", &end);
+		outcome = "failed";
+		runner_result_release(&res);
+		memset(&res, 0, sizeof(res));
+		goto out_end;
+	}
 	if (r < 0) {
 		snprintf(why, sizeof(why), "supervising the agent failed: %s", hq_strerror(r));
 		fail_or_retry(d, a, t, "failed", &end);
@@ -633,26 +661,54 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Ends the process groups that lost tasks left on this host. */
+/* The ids of the tasks this node's workers hold (malloc'd; NULL and 0
+ * when none or out of memory). */
+static int64_t *held_tasks(struct dispatcher *d, size_t *n)
+{
+	int64_t *ids = calloc(d->n_workers ? d->n_workers : 1, sizeof(*ids));
+	*n = 0;
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; ids && i < d->n_workers; i++)
+		if (d->workers[i].state != WORKER_IDLE)
+			ids[(*n)++] = d->workers[i].task.id;
+	pthread_mutex_unlock(&d->lock);
+	return ids;
+}
+
+/* Rescues running tasks whose lease expired (never one of this node's
+ * workers' own) and ends the processes they left on this host: by the
+ * recorded process group, or, when the crash came before the group was
+ * recorded, by the task id and attempt in the processes' environment. */
 static void rescue(struct dispatcher *d)
 {
 	struct store_lost_task *lost = NULL;
-	size_t n = 0;
+	size_t n = 0, n_held = 0;
 	struct store_error err;
-	if (store_task_reclaim(d->store, clock_now_ms(), &lost, &n, &err) < 0) {
+	int64_t *held = held_tasks(d, &n_held);
+	if (!held)
+		return;
+	int r = store_task_reclaim(d->store, clock_now_ms(), held, n_held, &lost, &n, &err);
+	free(held);
+	if (r < 0) {
 		log_store(d, "cannot rescue lost tasks", &err);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char id[24], killed_text[24] = "0";
 		snprintf(id, sizeof(id), "%lld", (long long)lost[i].id);
-		if (lost[i].pid > 1 && lost[i].host && strcmp(lost[i].host, d->host) == 0) {
+		if (lost[i].host && strcmp(lost[i].host, d->host) == 0) {
 			size_t killed = 0;
-			if (runner_kill_leftover((pid_t)lost[i].pid, (uint64_t)lost[i].pid_start,
-						 &killed) == 0)
+			char task_var[48], attempt_var[48];
+			snprintf(task_var, sizeof(task_var), "HOOKQ_TASK_ID=%lld",
+				 (long long)lost[i].id);
+			snprintf(attempt_var, sizeof(attempt_var), "HOOKQ_ATTEMPT=%d",
+				 lost[i].attempt);
+			int kr = lost[i].pid > 1 ? runner_kill_leftover((pid_t)lost[i].pid,
+									(uint64_t)lost[i].pid_start,
+									&killed) :
+						   runner_kill_by_env(task_var, attempt_var, &killed);
+			if (kr == 0)
 				snprintf(killed_text, sizeof(killed_text), "%zu", killed);
-			/* If it was this node's own (it stalled past its lease),
-			 * its worker sees the group end and its record fails. */
 		}
 		log_msg(HQ_LOG_WARN, "lost task rescued (its lease expired)", "task_id", id,
 			"host", lost[i].host ? lost[i].host : "", "processes_killed", killed_text,
@@ -662,13 +718,21 @@ static void rescue(struct dispatcher *d)
 	store_lost_tasks_release(lost, n);
 }
 
+/* Renews the leases of the tasks this node's workers hold (only those: a
+ * task whose end could not be recorded expires and is rescued). */
 static void heartbeat(struct dispatcher *d)
 {
 	int64_t *cancel = NULL;
-	size_t n = 0;
+	size_t n = 0, n_held = 0;
 	struct store_error err;
-	if (store_task_heartbeat(d->store, d->owner, clock_now_ms(), (int64_t)d->opt.lease_ms,
-				 (int64_t)d->opt.claim_ttl_ms, &cancel, &n, &err) < 0) {
+	int64_t *held = held_tasks(d, &n_held);
+	if (!held)
+		return;
+	int r = store_task_heartbeat(d->store, d->owner, held, n_held, clock_now_ms(),
+				     (int64_t)d->opt.lease_ms, (int64_t)d->opt.claim_ttl_ms, &cancel,
+				     &n, &err);
+	free(held);
+	if (r < 0) {
 		log_store(d, "cannot renew task leases", &err);
 		return;
 	}
@@ -704,7 +768,7 @@ static void dead_letter_unknown(struct dispatcher *d, int64_t id, const char *ag
 	char why[160];
 	snprintf(why, sizeof(why), "no agent '%.64s' is configured", agent);
 	struct store_task_end end = { .status = "dead_letter", .error = why };
-	if (store_task_finish(d->store, id, d->owner, "-", &end, now, 0, &err) < 0)
+	if (store_task_finish(d->store, id, d->owner, "-", t.attempts, &end, now, 0, &err) < 0)
 		log_store(d, "cannot dead-letter a task", &err);
 	char idt[24];
 	snprintf(idt, sizeof(idt), "%lld", (long long)id);
@@ -727,7 +791,8 @@ static size_t assign(struct dispatcher *d)
 
 	struct store_candidates c;
 	struct store_error err;
-	if (store_task_candidates(d->store, clock_now_ms(), CANDIDATES_MAX, &c, &err) < 0) {
+	if (store_task_candidates(d->store, clock_now_ms(), CANDIDATES_MAX, d->opt.single_queue, &c,
+				  &err) < 0) {
 		log_store(d, "cannot read the task queue", &err);
 		return 0;
 	}
@@ -844,28 +909,30 @@ static void *dispatcher_main(void *arg)
 	uint64_t every_rescue = d->opt.lease_ms / 2, every_beat = d->opt.lease_ms / 3;
 	for (;;) {
 		pthread_mutex_lock(&d->lock);
-		bool stop = d->stopping;
+		/* Stopping: no more assignments, but leases are renewed until
+		 * the workers are done (the shutdown grace). */
+		bool stop = d->stopping, leave = d->thread_exit;
 		uint64_t seen = d->generation;
 		pthread_mutex_unlock(&d->lock);
-		if (stop)
+		if (leave)
 			break;
 		int64_t now = clock_now_ms();
-		if (now >= next_rescue) {
-			rescue(d);
-			next_rescue = now + (int64_t)every_rescue;
-		}
 		if (now >= next_heartbeat) {
 			heartbeat(d);
 			next_heartbeat = now + (int64_t)every_beat;
 		}
-		assign(d);
+		if (now >= next_rescue && !stop) {
+			rescue(d);
+			next_rescue = now + (int64_t)every_rescue;
+		}
+		if (!stop)
+			assign(d);
 		if (d->opt.taskfiles) {
-			size_t written = 0;
-			char terr[512];
-			if (taskfiles_sync(d->opt.taskfiles, d->store, &written, terr,
-					   sizeof(terr)) < 0)
-				log_msg(HQ_LOG_ERROR, "cannot write task files", "error", terr,
-					NULL);
+			/* The task-file thread writes what changed. */
+			pthread_mutex_lock(&d->lock);
+			d->files_generation++;
+			pthread_cond_signal(&d->files_wake);
+			pthread_mutex_unlock(&d->lock);
 		}
 
 		now = clock_now_ms();
@@ -883,8 +950,39 @@ static void *dispatcher_main(void *arg)
 		struct timespec until = { (time_t)(wake_at / 1000),
 					  (long)(wake_at % 1000) * 1000000L };
 		pthread_mutex_lock(&d->lock);
-		while (!d->stopping && d->generation == seen) {
+		while (!d->thread_exit && d->stopping == stop && d->generation == seen) {
 			if (pthread_cond_timedwait(&d->wake, &d->lock, &until) != 0)
+				break;
+		}
+		pthread_mutex_unlock(&d->lock);
+	}
+	return NULL;
+}
+
+/* Task files are written on a thread of their own: a slow disk or a
+ * restart that rewrites thousands of files never delays heartbeats and
+ * assignments. */
+static void *files_main(void *arg)
+{
+	struct dispatcher *d = arg;
+	pthread_setname_np(pthread_self(), "hq-taskfiles");
+	for (;;) {
+		pthread_mutex_lock(&d->lock);
+		uint64_t seen = d->files_generation;
+		bool leave = d->thread_exit;
+		pthread_mutex_unlock(&d->lock);
+		size_t written = 0;
+		char terr[512];
+		if (taskfiles_sync(d->opt.taskfiles, d->store, &written, terr, sizeof(terr)) < 0)
+			log_msg(HQ_LOG_ERROR, "cannot write task files", "error", terr, NULL);
+		if (leave)
+			break;
+		int64_t wake_at = clock_now_ms() + (int64_t)d->opt.poll_ms;
+		struct timespec until = { (time_t)(wake_at / 1000),
+					  (long)(wake_at % 1000) * 1000000L };
+		pthread_mutex_lock(&d->lock);
+		while (!d->thread_exit && d->files_generation == seen) {
+			if (pthread_cond_timedwait(&d->files_wake, &d->lock, &until) != 0)
 				break;
 		}
 		pthread_mutex_unlock(&d->lock);
@@ -911,8 +1009,10 @@ bool dispatcher_cancel(struct dispatcher *d, int64_t id)
 	return found;
 }
 
-static void dispatcher_free(struct dispatcher *d)
+void dispatcher_free(struct dispatcher *d)
 {
+	if (!d)
+		return;
 	for (size_t i = 0; d->workers && i < d->n_workers; i++)
 		store_task_release(&d->workers[i].task);
 	free(d->workers);
@@ -924,6 +1024,7 @@ static void dispatcher_free(struct dispatcher *d)
 	pthread_cond_destroy(&d->wake);
 	pthread_cond_destroy(&d->work);
 	pthread_cond_destroy(&d->idle);
+	pthread_cond_destroy(&d->files_wake);
 	free(d);
 }
 
@@ -935,8 +1036,6 @@ void dispatcher_stop(struct dispatcher *d, struct dispatcher_stats *stats)
 	d->stopping = true;
 	pthread_cond_broadcast(&d->wake);
 	pthread_mutex_unlock(&d->lock);
-	if (d->thread_started)
-		pthread_join(d->thread, NULL);
 
 	/* Running agents get the grace to finish, then are ended and their
 	 * tasks queued again (the attempt is not counted). */
@@ -964,9 +1063,19 @@ void dispatcher_stop(struct dispatcher *d, struct dispatcher_stats *stats)
 	for (size_t i = 0; i < d->n_workers; i++)
 		if (d->workers[i].started)
 			pthread_join(d->workers[i].thread, NULL);
+	/* Leases were renewed meanwhile; now the threads leave (the task
+	 * files get the last changes first). */
+	pthread_mutex_lock(&d->lock);
+	d->thread_exit = true;
+	pthread_cond_broadcast(&d->wake);
+	pthread_cond_broadcast(&d->files_wake);
+	pthread_mutex_unlock(&d->lock);
+	if (d->thread_started)
+		pthread_join(d->thread, NULL);
+	if (d->files_started)
+		pthread_join(d->files_thread, NULL);
 	if (stats)
 		*stats = d->stats;
-	dispatcher_free(d);
 }
 
 static bool listed(const char *const *list, const char *name)
@@ -1006,6 +1115,7 @@ int dispatcher_start(struct store *store, const struct dispatcher_options *opt,
 	pthread_cond_init(&d->wake, NULL);
 	pthread_cond_init(&d->work, NULL);
 	pthread_cond_init(&d->idle, NULL);
+	pthread_cond_init(&d->files_wake, NULL);
 	histogram_init(&d->latency);
 	if (crypto_random(&d->rnd, sizeof(d->rnd)) < 0 || d->rnd == 0)
 		d->rnd = 0x9e3779b97f4a7c15ull;
@@ -1048,12 +1158,18 @@ int dispatcher_start(struct store *store, const struct dispatcher_options *opt,
 	if (pthread_create(&d->thread, NULL, dispatcher_main, d) != 0)
 		goto out_stop;
 	d->thread_started = true;
+	if (opt->taskfiles) {
+		if (pthread_create(&d->files_thread, NULL, files_main, d) != 0)
+			goto out_stop;
+		d->files_started = true;
+	}
 	*ret = d;
 	return 0;
 
 out_stop:
 	snprintf(err, err_size, "cannot start the dispatcher's threads");
 	dispatcher_stop(d, NULL);
+	dispatcher_free(d);
 	return HQ_E_SYSTEM;
 }
 

@@ -55,9 +55,12 @@ int dispatcher_start(struct store *store, const struct dispatcher_options *opt,
 void dispatcher_wake(struct dispatcher *d);
 /* Ends task id if it runs on this node (true), as a cancellation. */
 bool dispatcher_cancel(struct dispatcher *d, int64_t id);
-/* Stops assigning, lets running agents finish for shutdown_grace, then
- * ends them and queues their tasks again without counting the attempt. */
+/* Stops assigning, lets running agents finish for shutdown_grace (leases
+ * still renewed), then ends them and queues their tasks again without
+ * counting the attempt; its threads are joined. The dispatcher stays
+ * usable (wake, cancel, stats answer) until dispatcher_free. */
 void dispatcher_stop(struct dispatcher *d, struct dispatcher_stats *stats);
+void dispatcher_free(struct dispatcher *d);
 void dispatcher_get_stats(struct dispatcher *d, struct dispatcher_stats *ret);
 /* Queued-to-started latency of the tasks this node started. */
 const struct histogram *dispatcher_latency(struct dispatcher *d);

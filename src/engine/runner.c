@@ -653,3 +653,65 @@ int runner_kill_leftover(pid_t pgid, uint64_t starttime, size_t *killed)
 	*killed = n;
 	return 0;
 }
+
+/* Whether the environment block env (NUL-separated, len bytes) holds the
+ * exact entry var ("NAME=value"). */
+static bool environ_has(const char *env, size_t len, const char *var)
+{
+	size_t vl = strlen(var);
+	for (size_t i = 0; i < len;) {
+		const char *e = env + i;
+		size_t el = strnlen(e, len - i);
+		if (el == vl && memcmp(e, var, vl) == 0)
+			return true;
+		i += el + 1;
+	}
+	return false;
+}
+
+int runner_kill_by_env(const char *var1, const char *var2, size_t *killed)
+{
+	DIR *dir = opendir("/proc");
+	if (!dir)
+		return HQ_E_IO;
+	size_t n = 0;
+	pid_t self = getpid(), own_group = getpgrp();
+	char *env = malloc(RUNNER_ENVIRON_MAX);
+	if (!env) {
+		closedir(dir);
+		return HQ_E_NOMEM;
+	}
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 1 || pid == self)
+			continue;
+		char path[48];
+		snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+		/* Only processes of this user can be read: others are not ours. */
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		size_t len = 0;
+		ssize_t got;
+		while (len < RUNNER_ENVIRON_MAX &&
+		       ((got = read(fd, env + len, RUNNER_ENVIRON_MAX - len)) > 0 ||
+			(got < 0 && errno == EINTR)))
+			if (got > 0)
+				len += (size_t)got;
+		close(fd);
+		if (!environ_has(env, len, var1) || (var2 && !environ_has(env, len, var2)))
+			continue;
+		/* The agent's whole group when it still leads one, else itself. */
+		pid_t pgid = getpgid((pid_t)pid);
+		if (pgid > 1 && pgid != own_group && kill(-pgid, SIGKILL) == 0)
+			n++;
+		else if (kill((pid_t)pid, SIGKILL) == 0)
+			n++;
+	}
+	closedir(dir);
+	free(env);
+	*killed = n;
+	return 0;
+}

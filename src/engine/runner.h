@@ -88,4 +88,13 @@ int runner_proc_starttime(pid_t pid, uint64_t *ret);
  * the group held. */
 int runner_kill_leftover(pid_t pgid, uint64_t starttime, size_t *killed);
 
+/* The environment read per process by runner_kill_by_env. */
+#define RUNNER_ENVIRON_MAX (256 * 1024)
+
+/* For restart recovery when no group was recorded (a crash right after
+ * the spawn): SIGKILLs the process group of every process of this user
+ * whose environment holds the entry var1 ("HOOKQ_TASK_ID=12") and, when
+ * not NULL, var2 ("HOOKQ_ATTEMPT=3"). *killed counts the groups. */
+int runner_kill_by_env(const char *var1, const char *var2, size_t *killed);
+
 #endif

@@ -69,13 +69,10 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 				  (json_int_t)tc.failed, "timed_out", (json_int_t)tc.timed_out,
 				  "cancelled", (json_int_t)tc.cancelled, "dead_letter",
 				  (json_int_t)tc.dead_letter);
-	struct dispatcher *d = src->dispatcher ? src->dispatcher() : NULL;
 	json_t *pool = json_null();
-	if (d) {
-		struct dispatcher_stats ds;
-		size_t busy, total;
-		dispatcher_get_stats(d, &ds);
-		dispatcher_load(d, &busy, &total);
+	struct dispatcher_stats ds;
+	size_t busy, total;
+	if (src->pool && src->pool(NULL, &ds, &busy, &total) == 0) {
 		pool = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "workers",
 				 (json_int_t)total, "busy", (json_int_t)busy, "started",
 				 (json_int_t)ds.started, "succeeded", (json_int_t)ds.succeeded,
@@ -119,13 +116,10 @@ static int task_metrics(const struct status_sources *src, struct buf *out,
 		       (long long)tc.queued, (long long)tc.running, (long long)tc.succeeded,
 		       (long long)tc.failed, (long long)tc.timed_out, (long long)tc.cancelled,
 		       (long long)tc.dead_letter);
-	struct dispatcher *d = src->dispatcher ? src->dispatcher() : NULL;
-	if (r < 0 || !d)
-		return r;
 	struct dispatcher_stats ds;
 	size_t busy, total;
-	dispatcher_get_stats(d, &ds);
-	dispatcher_load(d, &busy, &total);
+	if (r < 0 || !src->pool || src->pool(NULL, &ds, &busy, &total) < 0)
+		return r;
 	r = buf_printf(out,
 		       "# HELP hookq_workers Workers in the pool, and those running a task.\n"
 		       "# TYPE hookq_workers gauge\n"
@@ -146,9 +140,8 @@ static int task_metrics(const struct status_sources *src, struct buf *out,
 		       (unsigned long long)ds.timed_out, (unsigned long long)ds.cancelled,
 		       (unsigned long long)ds.interrupted, (unsigned long long)ds.dead,
 		       (unsigned long long)ds.lost);
-	if (r == 0)
-		r = histogram_render(dispatcher_latency(d), "hookq_task_dispatch_latency_seconds",
-				     "Time from a task being due to its agent being started.", out);
+	if (r == 0 && src->pool_latency)
+		r = src->pool_latency(NULL, out);
 	return r;
 }
 

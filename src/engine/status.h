@@ -17,8 +17,11 @@ struct status_sources {
 	struct store *store;
 	struct ingest *ingest;	     /* NULL outside a running server */
 	struct processor *processor; /* NULL when processing is off */
-	/* The running worker pool, or NULL (none yet, or no agents). */
-	struct dispatcher *(*dispatcher)(void);
+	/* The worker pool's counters and load, HQ_E_UNSUPPORTED when none
+	 * runs; and its latency histogram rendered into out (nothing when
+	 * none runs). NULL: no pool. */
+	int (*pool)(void *ctx, struct dispatcher_stats *stats, size_t *busy, size_t *total);
+	int (*pool_latency)(void *ctx, struct buf *out);
 	const char *version;
 	int64_t started_ms; /* 0 outside a running server */
 };

@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,29 +14,16 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/file.h"
+#include "util/utf8.h"
 
 /* Room kept after the directory for "/.hookq-task-<int64>.json.XXXXXX". */
 #define TASKFILES_NAME_MAX 64
 
 struct taskfiles {
 	char *dir;
-	int64_t after_ms, after_id; /* the last change written */
+	int64_t after_seq; /* the change_seq of the last change written */
 };
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	if (!err || err_size == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	/* A message cut to err_size is still a message. */
-	if (vsnprintf(err, err_size, fmt, ap) < 0)
-		err[0] = '\0';
-	va_end(ap);
-}
 
 /* Claude Code knows fewer states than hookq; the exact one is kept in
  * metadata.hookq_status. */
@@ -57,76 +43,18 @@ static const char *claude_status(const char *s)
 	return "pending";
 }
 
-/* The length of the well-formed UTF-8 sequence at s (Unicode table 3-7:
- * no overlongs, surrogates or code points past U+10FFFF), or 0 when there
- * is none, with *bad the bytes one U+FFFD replaces (the maximal subpart,
- * as Unicode recommends). A NUL ends any sequence, so s is never read
- * past its end. */
-static size_t utf8_seq(const unsigned char *s, size_t *bad)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-	size_t n;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		lo = c == 0xE0 ? 0xA0 : 0x80;
-		hi = c == 0xED ? 0x9F : 0xBF;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		*bad = 1;
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		unsigned char b = s[i];
-		if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) {
-			*bad = i;
-			return 0;
-		}
-	}
-	return n;
-}
-
 /* A JSON string of s, with U+FFFD for invalid UTF-8 (json_string refuses
  * it); JSON null for NULL. NULL when out of memory. */
 static json_t *text(const char *s)
 {
 	if (!s)
 		return json_null();
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, bad = 0, n;
-	while (u[i] && (n = utf8_seq(u + i, &bad)) > 0)
-		i += n;
-	if (!u[i])
-		return json_string(s);
-	/* Each replaced byte becomes at most 3. */
-	size_t len = strlen(s);
-	if (len > (SIZE_MAX - 1) / 3)
-		return NULL;
-	char *out = malloc(len * 3 + 1);
-	if (!out)
-		return NULL;
-	memcpy(out, s, i);
-	size_t o = i;
-	while (u[i]) {
-		n = utf8_seq(u + i, &bad);
-		if (n > 0) {
-			memcpy(out + o, u + i, n);
-			o += n;
-			i += n;
-		} else {
-			memcpy(out + o, "\xEF\xBF\xBD", 3);
-			o += 3;
-			i += bad;
-		}
-	}
-	out[o] = '\0';
-	json_t *j = json_string(out);
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	size_t n;
+	char *out = utf8_sanitize(s, strlen(s), &n);
+	j = out ? json_stringn(out, n) : NULL;
 	free(out);
 	return j;
 }
@@ -204,50 +132,25 @@ char *taskfiles_render(const struct store_task *t)
 	return out;
 }
 
-/* mkdir -p with mode 0700 for what is created; modes of directories that
- * exist are left alone. errno says why on failure. */
-static int make_dirs(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		int rc = mkdir(path, 0700);
-		*p = '/';
-		if (rc < 0 && errno != EEXIST)
-			return -1;
-	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -1;
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
 int taskfiles_new(const char *dir, struct taskfiles **ret, char *err, size_t err_size)
 {
 	if (!dir || !*dir) {
-		set_err(err, err_size, "the task directory is empty");
+		hq_set_err(err, err_size, "the task directory is empty");
 		return HQ_E_INVAL;
 	}
 	const char *home = "", *rest = dir;
 	if (dir[0] == '~' && (dir[1] == '/' || dir[1] == '\0')) {
 		home = getenv("HOME");
 		if (!home || !*home) {
-			set_err(err, err_size, "cannot expand task directory '%s': HOME is not set",
-				dir);
+			hq_set_err(err, err_size,
+				   "cannot expand task directory '%s': HOME is not set", dir);
 			return HQ_E_INVAL;
 		}
 		rest = dir + 1;
 	}
 	size_t hl = strlen(home), rl = strlen(rest);
 	if (hl + rl + TASKFILES_NAME_MAX >= PATH_MAX) {
-		set_err(err, err_size, "task directory '%s' is too long", dir);
+		hq_set_err(err, err_size, "task directory '%s' is too long", dir);
 		return HQ_E_TOOBIG;
 	}
 	struct taskfiles *t = calloc(1, sizeof(*t));
@@ -255,7 +158,7 @@ int taskfiles_new(const char *dir, struct taskfiles **ret, char *err, size_t err
 	if (!t || !path) {
 		free(t);
 		free(path);
-		set_err(err, err_size, "cannot use task directory '%s': out of memory", dir);
+		hq_set_err(err, err_size, "cannot use task directory '%s': out of memory", dir);
 		return HQ_E_NOMEM;
 	}
 	memcpy(path, home, hl);
@@ -264,9 +167,9 @@ int taskfiles_new(const char *dir, struct taskfiles **ret, char *err, size_t err
 	for (size_t len = hl + rl; len > 1 && path[len - 1] == '/'; len--)
 		path[len - 1] = '\0';
 	t->dir = path;
-	if (make_dirs(path) < 0) {
-		set_err(err, err_size, "cannot create task directory '%s': %s", path,
-			strerror(errno));
+	if (file_mkdirs(path) < 0) {
+		hq_set_err(err, err_size, "cannot create task directory '%s': %s", path,
+			   strerror(errno));
 		taskfiles_free(t);
 		return HQ_E_IO;
 	}
@@ -308,7 +211,7 @@ static int write_file(const struct taskfiles *t, int64_t id, const char *content
 	int n = snprintf(path, sizeof(path), "%s/hookq-task-%" PRId64 ".json", t->dir, id);
 	int m = snprintf(tmp, sizeof(tmp), "%s/.hookq-task-%" PRId64 ".json.XXXXXX", t->dir, id);
 	if (n < 0 || (size_t)n >= sizeof(path) || m < 0 || (size_t)m >= sizeof(tmp)) {
-		set_err(err, err_size, "task file name in '%s' is too long", t->dir);
+		hq_set_err(err, err_size, "task file name in '%s' is too long", t->dir);
 		return HQ_E_TOOBIG;
 	}
 	int rc, saved;
@@ -335,7 +238,7 @@ unlink_tmp:
 	unlink(tmp);
 	errno = saved;
 fail:
-	set_err(err, err_size, "cannot write task file '%s': %s", path, strerror(errno));
+	hq_set_err(err, err_size, "cannot write task file '%s': %s", path, strerror(errno));
 	return HQ_E_IO;
 }
 
@@ -346,19 +249,19 @@ int taskfiles_sync(struct taskfiles *t, struct store *s, size_t *written, char *
 	for (;;) {
 		struct store_task_list l;
 		struct store_error serr;
-		int r = store_tasks_changed(s, t->after_ms, t->after_id, TASKFILES_PAGE, &l, &serr);
+		int r = store_tasks_changed(s, t->after_seq, TASKFILES_PAGE, &l, &serr);
 		if (r < 0) {
-			set_err(err, err_size, "cannot read changed tasks: %s", serr.msg);
+			hq_set_err(err, err_size, "cannot read changed tasks: %s", serr.msg);
 			return r;
 		}
 		for (size_t i = 0; i < l.n; i++) {
 			const struct store_task *task = &l.rows[i];
 			char *content = taskfiles_render(task);
 			if (!content) {
-				set_err(err, err_size,
-					"cannot write task file '%s/hookq-task-%" PRId64
-					".json': out of memory",
-					t->dir, task->id);
+				hq_set_err(err, err_size,
+					   "cannot write task file '%s/hookq-task-%" PRId64
+					   ".json': out of memory",
+					   t->dir, task->id);
 				r = HQ_E_NOMEM;
 			} else {
 				r = write_file(t, task->id, content, err, err_size);
@@ -368,8 +271,7 @@ int taskfiles_sync(struct taskfiles *t, struct store *s, size_t *written, char *
 				store_task_list_release(&l);
 				return r;
 			}
-			t->after_ms = task->updated_at_ms;
-			t->after_id = task->id;
+			t->after_seq = task->change_seq;
 			count++;
 		}
 		bool more = l.more;

@@ -12,7 +12,7 @@
 /* Tasks are read from the store this many at a time. */
 #define TASKFILES_PAGE 200
 
-/* The sync state: the directory, and a cursor (updated_at_ms, id) of the
+/* The sync state: the directory, and a cursor (the change_seq) of the
  * last change written. One thread at a time uses it. */
 struct taskfiles;
 

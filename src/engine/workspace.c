@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 
 #include "engine/runner.h"
 #include "util/error.h"
+#include "util/file.h"
 
 #define REPOSITORY_MAX 200
 #define REF_MAX 255
@@ -35,21 +35,6 @@ static const char helper_reset[] = "credential.helper=";
 static const char helper[] =
 	"credential.helper=!f() { echo username=x-access-token; "
 	"echo password=\"$HOOKQ_GIT_TOKEN\"; }; f";
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	if (!err || err_size == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	/* A message cut to err_size is still a message. */
-	if (vsnprintf(err, err_size, fmt, ap) < 0)
-		err[0] = '\0';
-	va_end(ap);
-}
 
 static bool name_char(char c)
 {
@@ -234,7 +219,7 @@ static void git_failure(char *err, size_t err_size, const char *step, const char
 	if (!err || err_size == 0)
 		return;
 	char *text = scrub(res->output, res->output_len, res->output_truncated, token);
-	set_err(err, err_size, "%s failed (%s)%s", step, how, text && *text ? ": " : "");
+	hq_set_err(err, err_size, "%s failed (%s)%s", step, how, text && *text ? ": " : "");
 	size_t used = strlen(err);
 	if (!text || !*text || used + 1 >= err_size) {
 		free(text);
@@ -279,14 +264,15 @@ static int run_git(struct prep *p, const char *step, const char *const *argv)
 	char rerr[256];
 	int rc = runner_start(&spec, &r, rerr, sizeof(rerr));
 	if (rc < 0) {
-		set_err(p->err, p->err_size, "%s: %s", step, rerr);
+		hq_set_err(p->err, p->err_size, "%s: %s", step, rerr);
 		return rc == HQ_E_NOMEM ? HQ_E_NOMEM : HQ_E_RETRY;
 	}
 	struct runner_result res;
 	rc = runner_wait(r, &res);
 	runner_free(r);
 	if (rc < 0) {
-		set_err(p->err, p->err_size, "%s: cannot supervise git: %s", step, hq_strerror(rc));
+		hq_set_err(p->err, p->err_size, "%s: cannot supervise git: %s", step,
+			   hq_strerror(rc));
 		return HQ_E_RETRY;
 	}
 	if (res.end == RUNNER_EXITED && res.exit_code == 0) {
@@ -310,31 +296,6 @@ out:
 		OPENSSL_cleanse(res.output, res.output_len);
 	runner_result_release(&res);
 	return rc;
-}
-
-/* mkdir -p with mode 0700 for what is created. errno says why on
- * failure. */
-static int make_dirs(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		int rc = mkdir(path, 0700);
-		*p = '/';
-		if (rc < 0 && errno != EEXIST)
-			return -1;
-	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -1;
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
 }
 
 /* Every step from start on in path must be a real directory, not a
@@ -412,7 +373,7 @@ static int clone_into(struct prep *p, const char *dir, const char *parent, const
 	char url[PATH_MAX + REPOSITORY_MAX + 8];
 	int n = snprintf(url, sizeof(url), "%.*s/%s.git", (int)bl, p->o->git_base, repository);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
-		set_err(p->err, p->err_size, "git base '%s' is too long", p->o->git_base);
+		hq_set_err(p->err, p->err_size, "git base '%s' is too long", p->o->git_base);
 		return HQ_E_TOOBIG;
 	}
 	char tmp[PATH_MAX];
@@ -420,7 +381,7 @@ static int clone_into(struct prep *p, const char *dir, const char *parent, const
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return HQ_E_TOOBIG; /* checked by the caller */
 	if (!mkdtemp(tmp)) {
-		set_err(p->err, p->err_size, "cannot create '%s': %s", tmp, strerror(errno));
+		hq_set_err(p->err, p->err_size, "cannot create '%s': %s", tmp, strerror(errno));
 		return HQ_E_IO;
 	}
 	/* Into a temporary name, renamed once complete: a killed clone never
@@ -432,8 +393,8 @@ static int clone_into(struct prep *p, const char *dir, const char *parent, const
 				     url,	tmp,	     NULL };
 	int rc = run_git(p, step, argv);
 	if (rc == 0 && rename(tmp, dir) < 0) {
-		set_err(p->err, p->err_size, "cannot rename '%s' to '%s': %s", tmp, dir,
-			strerror(errno));
+		hq_set_err(p->err, p->err_size, "cannot rename '%s' to '%s': %s", tmp, dir,
+			   strerror(errno));
 		rc = HQ_E_IO;
 	}
 	if (rc < 0)
@@ -471,22 +432,22 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 		err[0] = '\0';
 	char q[80];
 	if (!o || !o->root || !*o->root || !o->git_base || !*o->git_base || !path) {
-		set_err(err, err_size, "workspace options are incomplete");
+		hq_set_err(err, err_size, "workspace options are incomplete");
 		return HQ_E_INVAL;
 	}
 	if (!workspace_worker_valid(worker)) {
 		quote_safe(q, sizeof(q), worker);
-		set_err(err, err_size, "unsafe worker name '%s'", q);
+		hq_set_err(err, err_size, "unsafe worker name '%s'", q);
 		return HQ_E_INVAL;
 	}
 	if (!workspace_repository_valid(repository)) {
 		quote_safe(q, sizeof(q), repository);
-		set_err(err, err_size, "unsafe repository name '%s'", q);
+		hq_set_err(err, err_size, "unsafe repository name '%s'", q);
 		return HQ_E_INVAL;
 	}
 	if (ref && !workspace_ref_valid(ref)) {
 		quote_safe(q, sizeof(q), ref);
-		set_err(err, err_size, "unsafe ref '%s'", q);
+		hq_set_err(err, err_size, "unsafe ref '%s'", q);
 		return HQ_E_INVAL;
 	}
 
@@ -496,8 +457,8 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 	char dir[PATH_MAX];
 	int n = snprintf(dir, sizeof(dir), "%.*s/%s/%s", (int)rl, o->root, worker, repository);
 	if (n < 0 || (size_t)n + CLONE_TEMP_EXTRA >= sizeof(dir) || (size_t)n >= path_size) {
-		set_err(err, err_size, "workspace path of '%s' under '%s' is too long", repository,
-			o->root);
+		hq_set_err(err, err_size, "workspace path of '%s' under '%s' is too long",
+			   repository, o->root);
 		return HQ_E_TOOBIG;
 	}
 	char parent[PATH_MAX];
@@ -507,9 +468,9 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 	const char *name = slash + 1;
 	/* root and the directories above it are the operator's and may be
 	 * symlinks; from the worker's directory down, everything is ours. */
-	if (make_dirs(parent) < 0 || check_no_symlinks(parent, rl) < 0) {
-		set_err(err, err_size, "cannot create workspace directory '%s': %s", parent,
-			strerror(errno));
+	if (file_mkdirs(parent) < 0 || check_no_symlinks(parent, rl) < 0) {
+		hq_set_err(err, err_size, "cannot create workspace directory '%s': %s", parent,
+			   strerror(errno));
 		return HQ_E_IO;
 	}
 
@@ -517,7 +478,7 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 			  .err = err, .err_size = err_size };
 	int rc = git_env_init(&p.env, p.token);
 	if (rc < 0) {
-		set_err(err, err_size, "out of memory");
+		hq_set_err(err, err_size, "out of memory");
 		return rc;
 	}
 	remove_stale_clones(parent, name);
@@ -526,8 +487,8 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 	struct stat st;
 	if (lstat(dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode) || lstat(git_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			set_err(err, err_size, "workspace '%s' exists but is not a git checkout",
-				dir);
+			hq_set_err(err, err_size, "workspace '%s' exists but is not a git checkout",
+				   dir);
 			rc = HQ_E_IO;
 			goto out;
 		}
@@ -540,7 +501,8 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 		if (ln > 0 && (size_t)ln < sizeof(lock))
 			unlink(lock);
 	} else if (errno != ENOENT) {
-		set_err(err, err_size, "cannot inspect workspace '%s': %s", dir, strerror(errno));
+		hq_set_err(err, err_size, "cannot inspect workspace '%s': %s", dir,
+			   strerror(errno));
 		rc = HQ_E_IO;
 		goto out;
 	} else {

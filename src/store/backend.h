@@ -53,22 +53,22 @@ struct store_ops {
 struct store_task_ops {
 	int (*create_tasks)(struct store *s, struct store_task_in *tasks, size_t n, int64_t now_ms,
 			    struct store_error *err);
-	int (*candidates)(struct store *s, int64_t now_ms, size_t limit,
+	int (*candidates)(struct store *s, int64_t now_ms, size_t limit, bool single_queue,
 			  struct store_candidates *ret, struct store_error *err);
 	int (*start)(struct store *s, int64_t id, const char *worker, const char *owner,
 		     const char *host, const unsigned char *token_hash, int64_t now_ms,
 		     int64_t lease_ms, int64_t claim_ttl_ms, struct store_task *ret,
 		     struct store_error *err);
-	int (*set_pid)(struct store *s, int64_t id, const char *owner, int64_t pid,
+	int (*set_pid)(struct store *s, int64_t id, const char *owner, int attempt, int64_t pid,
 		       int64_t pid_start, struct store_error *err);
-	int (*heartbeat)(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
-			 int64_t claim_ttl_ms, int64_t **cancel, size_t *n_cancel,
-			 struct store_error *err);
+	int (*heartbeat)(struct store *s, const char *owner, const int64_t *held, size_t n,
+			 int64_t now_ms, int64_t lease_ms, int64_t claim_ttl_ms, int64_t **cancel,
+			 size_t *n_cancel, struct store_error *err);
 	int (*finish)(struct store *s, int64_t id, const char *owner, const char *worker,
-		      const struct store_task_end *end, int64_t now_ms, int64_t claim_ttl_ms,
-		      struct store_error *err);
-	int (*reclaim)(struct store *s, int64_t now_ms, struct store_lost_task **ret, size_t *n,
-		       struct store_error *err);
+		      int attempt, const struct store_task_end *end, int64_t now_ms,
+		      int64_t claim_ttl_ms, struct store_error *err);
+	int (*reclaim)(struct store *s, int64_t now_ms, const int64_t *keep, size_t n_keep,
+		       struct store_lost_task **ret, size_t *n, struct store_error *err);
 	int (*cancel)(struct store *s, int64_t id, int64_t now_ms, bool *running,
 		      struct store_error *err);
 	int (*retry)(struct store *s, int64_t id, const char *only, int64_t now_ms,
@@ -81,7 +81,7 @@ struct store_task_ops {
 			struct store_error *err);
 	int (*get_flow)(struct store *s, const char *flow_id, size_t max_tasks,
 			struct store_flow *ret, struct store_error *err);
-	int (*changed)(struct store *s, int64_t updated_after_ms, int64_t after_id, size_t limit,
+	int (*changed)(struct store *s, int64_t after_seq, size_t limit,
 		       struct store_task_list *ret, struct store_error *err);
 	int (*list_claims)(struct store *s, int64_t now_ms, struct store_claim_row **ret,
 			   size_t *n, struct store_error *err);

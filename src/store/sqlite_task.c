@@ -39,8 +39,9 @@ _Static_assert(TS_HEARTBEAT_CLAIMS < SQLITE_TASK_STMTS, "raise SQLITE_TASK_STMTS
 	" t.route, t.command, t.agent, t.pool, t.project, t.title, t.metadata, t.status,"      \
 	" t.priority, t.attempts, t.max_attempts, t.retry_base, t.worker, t.lease_owner,"       \
 	" t.lease_expires_at, t.cancel_requested, t.exit_code, t.error, t.output_bytes,"        \
-	" t.created_at, t.updated_at, t.next_attempt_at, t.started_at, t.finished_at"
-#define TASK_NCOLS 31
+	" t.created_at, t.updated_at, t.next_attempt_at, t.started_at, t.finished_at,"          \
+	" t.change_seq"
+#define TASK_NCOLS 32
 #define TASK_FROM " FROM tasks t LEFT JOIN flows f ON f.id = t.flow_id"
 /* The same, walking one index of tasks. */
 #define TASK_FROM_INDEXED(index) \
@@ -363,7 +364,8 @@ static int load_row(sqlite3_stmt *st, void *ctx)
 }
 
 static int sqlite_task_candidates(struct store *base, int64_t now_ms, size_t limit,
-				  struct store_candidates *ret, struct store_error *err)
+				  bool single_queue, struct store_candidates *ret,
+				  struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct candidates_ctx x;
@@ -382,6 +384,16 @@ static int sqlite_task_candidates(struct store *base, int64_t now_ms, size_t lim
 			"   WHERE r.status = 'running' AND r.project = t.project) END"
 			" FROM tasks t INDEXED BY tasks_queue"
 			" WHERE t.status = 'queued' AND t.next_attempt_at <= ?1"
+			/* Not those that must wait: their project's claim is
+			 * held by a worker that runs a task, or (single_queue)
+			 * their project runs one. */
+			"  AND (t.project IS NULL OR NOT EXISTS (SELECT 1 FROM claims c"
+			"   JOIN tasks b INDEXED BY tasks_leases ON b.status = 'running'"
+			"    AND b.worker = c.worker"
+			"   WHERE c.project = t.project AND c.expires_at > ?1))"
+			"  AND (?3 = 0 OR t.project IS NULL OR NOT EXISTS (SELECT 1"
+			"   FROM tasks r INDEXED BY tasks_running_project"
+			"   WHERE r.status = 'running' AND r.project = t.project))"
 			" ORDER BY t.priority, t.id LIMIT ?2",
 			-1, &st, NULL);
 		if (rc != SQLITE_OK) {
@@ -389,6 +401,7 @@ static int sqlite_task_candidates(struct store *base, int64_t now_ms, size_t lim
 		} else {
 			sqlite3_bind_int64(st, 1, now_ms);
 			sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+			sqlite3_bind_int(st, 3, single_queue ? 1 : 0);
 			r = read_rows(s, st, candidate_row, &x, "reading the task queue", err);
 		}
 		sqlite3_finalize(st);
@@ -454,6 +467,7 @@ static int task_row(sqlite3_stmt *st, struct store_task *t)
 	t->next_attempt_at_ms = sqlite3_column_int64(st, 28);
 	t->started_at_ms = sqlite3_column_int64(st, 29);
 	t->finished_at_ms = sqlite3_column_int64(st, 30);
+	t->change_seq = sqlite3_column_int64(st, 31);
 	if (nomem || !t->origin || !t->agent || !t->pool || !t->title || !t->metadata_json ||
 	    !t->status)
 		return HQ_E_NOMEM;
@@ -579,30 +593,55 @@ static int sqlite_task_start(struct store *base, int64_t id, const char *worker,
 	return r;
 }
 
-static int sqlite_task_set_pid(struct store *base, int64_t id, const char *owner, int64_t pid,
-			       int64_t pid_start, struct store_error *err)
+static int sqlite_task_set_pid(struct store *base, int64_t id, const char *owner, int attempt,
+			       int64_t pid, int64_t pid_start, struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	sqlite_background_lock(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->writer,
 				    "UPDATE tasks SET pid = ?3, pid_start = ?4"
-				    " WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
+				    " WHERE id = ?1 AND status = 'running' AND lease_owner = ?2"
+				    " AND attempts = ?5",
 				    -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, pid);
 		sqlite3_bind_int64(st, 4, pid_start);
+		sqlite3_bind_int(st, 5, attempt);
 		rc = sqlite3_step(st);
 	}
 	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, "recording a task's pid", err);
+	if (r == 0 && sqlite3_changes(s->writer) == 0) {
+		store_error_set(err, "task %lld attempt %d is not running under this node",
+				(long long)id, attempt);
+		r = HQ_E_CONFLICT;
+	}
 	sqlite3_finalize(st);
 	sqlite_background_unlock(s);
 	return r;
 }
 
+/* ids as a JSON array, for "id IN (SELECT value FROM json_each(?))". */
+static char *id_list(const int64_t *ids, size_t n)
+{
+	size_t cap = 3 + n * 21;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	size_t len = 0;
+	out[len++] = '[';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "",
+					(long long)ids[i]);
+	out[len++] = ']';
+	out[len] = '\0';
+	return out;
+}
+
 struct heartbeat_ctx {
+	const char *ids; /* JSON array */
 	const char *owner;
 	int64_t now_ms, lease_ms, claim_ttl_ms;
 	int64_t *cancel;
@@ -616,12 +655,14 @@ static int heartbeat_in(struct sqlite_store *s, void *ctx, struct store_error *e
 	int r = stmt(s, TS_HEARTBEAT,
 		     "UPDATE tasks SET lease_expires_at = ?2"
 		     " WHERE status = 'running' AND lease_owner = ?1"
+		     " AND id IN (SELECT value FROM json_each(?3))"
 		     " RETURNING id, cancel_requested",
 		     &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, c->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, c->now_ms + c->lease_ms);
+	sqlite3_bind_text(st, 3, c->ids, -1, SQLITE_STATIC);
 	int rc;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (!sqlite3_column_int(st, 1))
@@ -638,21 +679,31 @@ static int heartbeat_in(struct sqlite_store *s, void *ctx, struct store_error *e
 	r = stmt(s, TS_HEARTBEAT_CLAIMS,
 		 "UPDATE claims SET expires_at = ?2 WHERE node = ?1 AND project IN"
 		 " (SELECT project FROM tasks INDEXED BY tasks_running_project"
-		 "  WHERE status = 'running' AND lease_owner = ?1 AND worker = claims.worker)",
+		 "  WHERE status = 'running' AND lease_owner = ?1 AND worker = claims.worker"
+		 "  AND id IN (SELECT value FROM json_each(?3)))",
 		 &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, c->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, c->now_ms + c->lease_ms + c->claim_ttl_ms);
+	sqlite3_bind_text(st, 3, c->ids, -1, SQLITE_STATIC);
 	return step_done(s, st, "renewing claims", err);
 }
 
-static int sqlite_task_heartbeat(struct store *base, const char *owner, int64_t now_ms,
-				 int64_t lease_ms, int64_t claim_ttl_ms, int64_t **cancel,
-				 size_t *n_cancel, struct store_error *err)
+static int sqlite_task_heartbeat(struct store *base, const char *owner, const int64_t *held,
+				 size_t n, int64_t now_ms, int64_t lease_ms, int64_t claim_ttl_ms,
+				 int64_t **cancel, size_t *n_cancel, struct store_error *err)
 {
-	struct heartbeat_ctx c = { owner, now_ms, lease_ms, claim_ttl_ms, NULL, 0, 0 };
+	*cancel = NULL;
+	*n_cancel = 0;
+	if (n == 0)
+		return 0;
+	char *ids = id_list(held, n);
+	if (!ids)
+		return HQ_E_NOMEM;
+	struct heartbeat_ctx c = { ids, owner, now_ms, lease_ms, claim_ttl_ms, NULL, 0, 0 };
 	int r = in_write((struct sqlite_store *)base, heartbeat_in, &c, err);
+	free(ids);
 	if (r < 0) {
 		free(c.cancel);
 		return r;
@@ -708,6 +759,7 @@ static int attempt_row(struct sqlite_store *s, int64_t id, int attempt, const ch
 
 struct finish_ctx {
 	int64_t id;
+	int attempt;
 	const char *owner, *worker;
 	const struct store_task_end *end;
 	int64_t now_ms, claim_ttl_ms;
@@ -720,14 +772,18 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 	bool queued = strcmp(e->status, "queued") == 0;
 	sqlite3_stmt *st = NULL;
 	int r = stmt(s, TS_FINISH,
-		     "UPDATE tasks SET status = ?3, attempts = attempts - ?4,"
+		     /* Asked to cancel: it ends cancelled, never queued again. */
+		     "UPDATE tasks SET status = CASE WHEN ?3 = 'queued' AND cancel_requested"
+		     "  THEN 'cancelled' ELSE ?3 END,"
+		     " attempts = attempts - (?4 AND NOT cancel_requested),"
 		     " next_attempt_at = CASE WHEN ?3 = 'queued' THEN ?5 ELSE next_attempt_at END,"
 		     " lease_owner = NULL, lease_expires_at = NULL, token_hash = NULL,"
 		     " pid = NULL, pid_start = NULL, cancel_requested = 0,"
 		     " exit_code = ?6, error = ?7, output = ?8, output_bytes = ?9,"
-		     " finished_at = CASE WHEN ?3 = 'queued' THEN NULL ELSE ?10 END, updated_at = ?10"
-		     " WHERE id = ?1 AND status = 'running' AND lease_owner = ?2"
-		     " RETURNING conversation_id, project, attempts + ?4, started_at",
+		     " finished_at = CASE WHEN ?3 = 'queued' AND NOT cancel_requested THEN NULL"
+		     "  ELSE ?10 END, updated_at = ?10"
+		     " WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempts = ?11"
+		     " RETURNING conversation_id, project, ?11, started_at, status",
 		     &st, err);
 	if (r < 0)
 		return r;
@@ -742,8 +798,9 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 	bind_opt(st, 8, e->output);
 	sqlite3_bind_int64(st, 9, e->output_bytes);
 	sqlite3_bind_int64(st, 10, c->now_ms);
+	sqlite3_bind_int(st, 11, c->attempt);
 	int rc = sqlite3_step(st);
-	char conv[STORE_CONVERSATION_ID_MAX] = "";
+	char conv[STORE_CONVERSATION_ID_MAX] = "", status[16] = "";
 	char *project = NULL;
 	bool nomem = false;
 	int attempt = 0;
@@ -753,20 +810,24 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 		project = column_dup_opt(st, 1, &nomem);
 		attempt = sqlite3_column_int(st, 2);
 		started = sqlite3_column_int64(st, 3);
+		copy_id(status, sizeof(status), sqlite3_column_text(st, 4));
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE) {
-		store_error_set(err, "task %lld is not running under this node", (long long)c->id);
+		store_error_set(err, "task %lld attempt %d is not running under this node",
+				(long long)c->id, c->attempt);
 		return HQ_E_CONFLICT;
 	}
 	if (rc != SQLITE_ROW)
 		return sqlite_fail(s->writer, rc, "ending a task", err);
 	if (nomem)
 		return HQ_E_NOMEM;
-	const char *outcome = queued ? (e->refund ? "interrupted" : "retry") : e->status;
+	if (queued && strcmp(status, "cancelled") == 0)
+		queued = false;
+	const char *outcome = queued ? (e->refund ? "interrupted" : "retry") : status;
 	r = attempt_row(s, c->id, attempt, c->worker, started, c->now_ms, outcome, e, err);
 	if (r == 0)
-		r = metrics(s, conv, queued ? "queued" : e->status, e->run_ms, c->now_ms, err);
+		r = metrics(s, conv, queued ? "queued" : status, e->run_ms, c->now_ms, err);
 	if (r == 0 && project && c->claim_ttl_ms > 0) {
 		r = stmt(s, TS_CLAIM_RELEASE,
 			 "UPDATE claims SET expires_at = ?3, last_activity = ?4"
@@ -785,19 +846,20 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 }
 
 static int sqlite_task_finish(struct store *base, int64_t id, const char *owner,
-			      const char *worker, const struct store_task_end *end, int64_t now_ms,
-			      int64_t claim_ttl_ms, struct store_error *err)
+			      const char *worker, int attempt, const struct store_task_end *end,
+			      int64_t now_ms, int64_t claim_ttl_ms, struct store_error *err)
 {
 	if (!store_task_status_valid(end->status) || strcmp(end->status, "running") == 0) {
 		store_error_set(err, "'%s' is not how a task ends", end->status);
 		return HQ_E_INVAL;
 	}
-	struct finish_ctx c = { id, owner, worker, end, now_ms, claim_ttl_ms };
+	struct finish_ctx c = { id, attempt, owner, worker, end, now_ms, claim_ttl_ms };
 	return in_write((struct sqlite_store *)base, finish_in, &c, err);
 }
 
 struct reclaim_ctx {
 	int64_t now_ms;
+	const char *keep; /* JSON array of ids */
 	struct store_lost_task *lost;
 	size_t n, cap;
 };
@@ -808,21 +870,24 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(
 		s->writer,
-		"UPDATE tasks SET status = CASE WHEN attempts - retry_base >= max_attempts"
-		"  THEN 'failed' ELSE 'queued' END,"
+		"UPDATE tasks SET status = CASE WHEN cancel_requested THEN 'cancelled'"
+		"  WHEN attempts - retry_base >= max_attempts THEN 'failed' ELSE 'queued' END,"
 		" next_attempt_at = ?1, updated_at = ?1,"
-		" finished_at = CASE WHEN attempts - retry_base >= max_attempts THEN ?1 END,"
+		" finished_at = CASE WHEN cancel_requested OR attempts - retry_base >= max_attempts"
+		"  THEN ?1 END,"
 		" error = 'lost: its lease expired (the node running it died or stalled)',"
 		" lease_owner = NULL, lease_expires_at = NULL, token_hash = NULL,"
 		" cancel_requested = 0"
 		" WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_leases"
-		"  WHERE status = 'running' AND lease_expires_at <= ?1)"
+		"  WHERE status = 'running' AND lease_expires_at <= ?1"
+		"  AND id NOT IN (SELECT value FROM json_each(?2)))"
 		" RETURNING id, host, pid, pid_start, status, conversation_id, attempts, worker,"
 		" started_at, project",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqlite_fail(s->writer, rc, "preparing the reclaim", err);
 	sqlite3_bind_int64(st, 1, c->now_ms);
+	sqlite3_bind_text(st, 2, c->keep, -1, SQLITE_STATIC);
 	int r = 0;
 	/* RETURNING rows are all computed before the first is returned, so
 	 * other statements may run between steps. */
@@ -850,6 +915,7 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		copy_id(w->status, sizeof(w->status), sqlite3_column_text(st, 4));
 		copy_id(w->conv, sizeof(w->conv), sqlite3_column_text(st, 5));
 		w->attempt = sqlite3_column_int(st, 6);
+		l->attempt = w->attempt;
 		w->worker = column_dup_opt(st, 7, &nomem);
 		w->started = sqlite3_column_int64(st, 8);
 		w->project = column_dup_opt(st, 9, &nomem);
@@ -892,8 +958,9 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 	return r;
 }
 
-static int sqlite_task_reclaim(struct store *base, int64_t now_ms, struct store_lost_task **ret,
-			       size_t *n, struct store_error *err)
+static int sqlite_task_reclaim(struct store *base, int64_t now_ms, const int64_t *keep,
+			       size_t n_keep, struct store_lost_task **ret, size_t *n,
+			       struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	/* Most calls find nothing: look on the reader before writing. */
@@ -911,8 +978,12 @@ static int sqlite_task_reclaim(struct store *base, int64_t now_ms, struct store_
 		*n = 0;
 		return 0;
 	}
-	struct reclaim_ctx c = { now_ms, NULL, 0, 0 };
+	char *kept = id_list(keep, n_keep);
+	if (!kept)
+		return HQ_E_NOMEM;
+	struct reclaim_ctx c = { now_ms, kept, NULL, 0, 0 };
 	r = in_write(s, reclaim_in, &c, err);
+	free(kept);
 	if (r < 0) {
 		store_lost_tasks_release(c.lost, c.n);
 		return r;
@@ -1010,30 +1081,76 @@ static int sqlite_task_cancel(struct store *base, int64_t id, int64_t now_ms, bo
 	return 0;
 }
 
+struct retry_ctx {
+	int64_t id, now_ms;
+	const char *only;
+	bool changed;
+};
+
+static int retry_in(struct sqlite_store *s, void *ctx, struct store_error *err)
+{
+	struct retry_ctx *c = ctx;
+	sqlite3_stmt *st = NULL;
+	/* The end it leaves, so the conversation's metrics count the task's
+	 * final outcome once, not every outcome it ever had. */
+	int rc = sqlite3_prepare_v2(
+		s->writer,
+		"SELECT status, conversation_id FROM tasks WHERE id = ?1 AND (status = ?2 OR"
+		" (?2 IS NULL AND status IN ('failed', 'timed_out', 'cancelled', 'dead_letter')))",
+		-1, &st, NULL);
+	char status[16] = "", conv[STORE_CONVERSATION_ID_MAX] = "";
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, c->id);
+		bind_opt(st, 2, c->only);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			copy_id(status, sizeof(status), sqlite3_column_text(st, 0));
+			copy_id(conv, sizeof(conv), sqlite3_column_text(st, 1));
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return sqlite_fail(s->writer, rc, "retrying a task", err);
+	rc = sqlite3_prepare_v2(s->writer,
+				"UPDATE tasks SET status = 'queued', retry_base = attempts,"
+				" next_attempt_at = ?2, updated_at = ?2, finished_at = NULL,"
+				" cancel_requested = 0 WHERE id = ?1",
+				-1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, c->id);
+		sqlite3_bind_int64(st, 2, c->now_ms);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sqlite_fail(s->writer, rc, "retrying a task", err);
+	rc = sqlite3_prepare_v2(s->writer,
+				"UPDATE conversations SET updated_at = ?3,"
+				" failed = failed - (?2 IN ('failed', 'timed_out', 'dead_letter')),"
+				" cancelled = cancelled - (?2 = 'cancelled') WHERE id = ?1",
+				-1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, c->now_ms);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sqlite_fail(s->writer, rc, "updating conversation metrics", err);
+	c->changed = true;
+	return 0;
+}
+
 static int sqlite_task_retry(struct store *base, int64_t id, const char *only, int64_t now_ms,
 			     struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	sqlite_background_lock(s);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(
-		s->writer,
-		"UPDATE tasks SET status = 'queued', retry_base = attempts, next_attempt_at = ?2,"
-		" updated_at = ?2, finished_at = NULL, cancel_requested = 0"
-		" WHERE id = ?1 AND (status = ?3 OR (?3 IS NULL AND status IN"
-		" ('failed', 'timed_out', 'cancelled', 'dead_letter')))",
-		-1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, now_ms);
-		bind_opt(st, 3, only);
-		rc = sqlite3_step(st);
-	}
-	bool changed = rc == SQLITE_DONE && sqlite3_changes(s->writer) > 0;
-	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, "retrying a task", err);
-	sqlite3_finalize(st);
-	sqlite_background_unlock(s);
-	if (r < 0 || changed)
+	struct retry_ctx c = { id, now_ms, only, false };
+	int r = in_write(s, retry_in, &c, err);
+	if (r < 0 || c.changed)
 		return r;
 	return why_unchanged(s, id, only ? only : "failed, timed_out, cancelled or dead_letter",
 			     err);
@@ -1310,25 +1427,22 @@ static int sqlite_get_flow(struct store *base, const char *flow_id, size_t max_t
 	return 0;
 }
 
-static int sqlite_tasks_changed(struct store *base, int64_t updated_after_ms, int64_t after_id,
-				size_t limit, struct store_task_list *ret,
-				struct store_error *err)
+static int sqlite_tasks_changed(struct store *base, int64_t after_seq, size_t limit,
+				struct store_task_list *ret, struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	pthread_mutex_lock(&s->read_lock);
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->reader,
-				    "SELECT " TASK_COLUMNS TASK_FROM_INDEXED("tasks_updated")
-				    " WHERE (t.updated_at, t.id) > (?1, ?2)"
-				    " ORDER BY t.updated_at, t.id LIMIT ?3",
+				    "SELECT " TASK_COLUMNS TASK_FROM_INDEXED("tasks_changes")
+				    " WHERE t.change_seq > ?1 ORDER BY t.change_seq LIMIT ?2",
 				    -1, &st, NULL);
 	int r;
 	if (rc != SQLITE_OK) {
 		r = sqlite_fail(s->reader, rc, "preparing the changed tasks", err);
 	} else {
-		sqlite3_bind_int64(st, 1, updated_after_ms);
-		sqlite3_bind_int64(st, 2, after_id);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1);
+		sqlite3_bind_int64(st, 1, after_seq);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)limit + 1);
 		r = list_run(s, st, limit, ret, "reading changed tasks", err);
 	}
 	sqlite3_finalize(st);

@@ -333,10 +333,10 @@ int store_create_tasks(struct store *s, struct store_task_in *tasks, size_t n, i
 	return s->task_ops->create_tasks(s, tasks, n, now_ms, err);
 }
 
-int store_task_candidates(struct store *s, int64_t now_ms, size_t limit,
+int store_task_candidates(struct store *s, int64_t now_ms, size_t limit, bool single_queue,
 			  struct store_candidates *ret, struct store_error *err)
 {
-	return s->task_ops->candidates(s, now_ms, limit, ret, err);
+	return s->task_ops->candidates(s, now_ms, limit, single_queue, ret, err);
 }
 
 int store_task_start(struct store *s, int64_t id, const char *worker, const char *owner,
@@ -348,31 +348,31 @@ int store_task_start(struct store *s, int64_t id, const char *worker, const char
 				  claim_ttl_ms, ret, err);
 }
 
-int store_task_set_pid(struct store *s, int64_t id, const char *owner, int64_t pid,
-		       int64_t pid_start, struct store_error *err)
+int store_task_set_pid(struct store *s, int64_t id, const char *owner, int attempt,
+		       int64_t pid, int64_t pid_start, struct store_error *err)
 {
-	return s->task_ops->set_pid(s, id, owner, pid, pid_start, err);
+	return s->task_ops->set_pid(s, id, owner, attempt, pid, pid_start, err);
 }
 
-int store_task_heartbeat(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
-			 int64_t claim_ttl_ms, int64_t **cancel, size_t *n_cancel,
-			 struct store_error *err)
+int store_task_heartbeat(struct store *s, const char *owner, const int64_t *held, size_t n,
+			 int64_t now_ms, int64_t lease_ms, int64_t claim_ttl_ms, int64_t **cancel,
+			 size_t *n_cancel, struct store_error *err)
 {
-	return s->task_ops->heartbeat(s, owner, now_ms, lease_ms, claim_ttl_ms, cancel, n_cancel,
-				      err);
+	return s->task_ops->heartbeat(s, owner, held, n, now_ms, lease_ms, claim_ttl_ms, cancel,
+				      n_cancel, err);
 }
 
 int store_task_finish(struct store *s, int64_t id, const char *owner, const char *worker,
-		      const struct store_task_end *end, int64_t now_ms, int64_t claim_ttl_ms,
-		      struct store_error *err)
+		      int attempt, const struct store_task_end *end, int64_t now_ms,
+		      int64_t claim_ttl_ms, struct store_error *err)
 {
-	return s->task_ops->finish(s, id, owner, worker, end, now_ms, claim_ttl_ms, err);
+	return s->task_ops->finish(s, id, owner, worker, attempt, end, now_ms, claim_ttl_ms, err);
 }
 
-int store_task_reclaim(struct store *s, int64_t now_ms, struct store_lost_task **ret,
-		       size_t *n, struct store_error *err)
+int store_task_reclaim(struct store *s, int64_t now_ms, const int64_t *keep, size_t n_keep,
+		       struct store_lost_task **ret, size_t *n, struct store_error *err)
 {
-	return s->task_ops->reclaim(s, now_ms, ret, n, err);
+	return s->task_ops->reclaim(s, now_ms, keep, n_keep, ret, n, err);
 }
 
 int store_task_cancel(struct store *s, int64_t id, int64_t now_ms, bool *running,
@@ -411,10 +411,10 @@ int store_get_flow(struct store *s, const char *flow_id, size_t max_tasks,
 	return s->task_ops->get_flow(s, flow_id, max_tasks, ret, err);
 }
 
-int store_tasks_changed(struct store *s, int64_t updated_after_ms, int64_t after_id,
-			size_t limit, struct store_task_list *ret, struct store_error *err)
+int store_tasks_changed(struct store *s, int64_t after_seq, size_t limit,
+			struct store_task_list *ret, struct store_error *err)
 {
-	return s->task_ops->changed(s, updated_after_ms, after_id, limit, ret, err);
+	return s->task_ops->changed(s, after_seq, limit, ret, err);
 }
 
 int store_list_claims(struct store *s, int64_t now_ms, struct store_claim_row **ret, size_t *n,

@@ -326,8 +326,11 @@ struct store_candidates {
 	size_t n_load;
 };
 
-/* Up to limit queued tasks due at now_ms, by priority then age. */
-int store_task_candidates(struct store *s, int64_t now_ms, size_t limit,
+/* Up to limit queued tasks due at now_ms that could start now, by
+ * priority then age: not those whose project's live claim is held by a
+ * worker running a task, nor with single_queue those whose project has a
+ * task running (so blocked tasks never fill the window). */
+int store_task_candidates(struct store *s, int64_t now_ms, size_t limit, bool single_queue,
 			  struct store_candidates *ret, struct store_error *err);
 void store_candidates_release(struct store_candidates *c);
 
@@ -350,6 +353,7 @@ struct store_task {
 	char *error, *output; /* NULL when none */
 	int64_t output_bytes;
 	int64_t created_at_ms, updated_at_ms, next_attempt_at_ms, started_at_ms, finished_at_ms;
+	int64_t change_seq; /* grows with every change followers see */
 };
 void store_task_release(struct store_task *t);
 
@@ -364,17 +368,19 @@ int store_task_start(struct store *s, int64_t id, const char *worker, const char
 		     int64_t lease_ms, int64_t claim_ttl_ms, struct store_task *ret,
 		     struct store_error *err);
 
-/* Records the process group of a running task (for recovery after a
- * crash): pid and its leader's start time. */
-int store_task_set_pid(struct store *s, int64_t id, const char *owner, int64_t pid,
-		       int64_t pid_start, struct store_error *err);
+/* Records the process group of attempt `attempt` of a running task (for
+ * recovery after a crash): pid and its leader's start time.
+ * HQ_E_CONFLICT when owner no longer runs that attempt. */
+int store_task_set_pid(struct store *s, int64_t id, const char *owner, int attempt,
+		       int64_t pid, int64_t pid_start, struct store_error *err);
 
-/* Extends the leases of owner's running tasks (and their claims) to
- * now_ms + lease_ms (+ claim_ttl_ms). Fills *cancel with the ids among
+/* Extends the leases of the n tasks of held that owner runs (and their
+ * claims) to now_ms + lease_ms (+ claim_ttl_ms): a task no worker holds any
+ * more is left to expire and be rescued. Fills *cancel with the ids among
  * them whose cancellation was asked for (malloc'd; *n_cancel of them). */
-int store_task_heartbeat(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
-			 int64_t claim_ttl_ms, int64_t **cancel, size_t *n_cancel,
-			 struct store_error *err);
+int store_task_heartbeat(struct store *s, const char *owner, const int64_t *held, size_t n,
+			 int64_t now_ms, int64_t lease_ms, int64_t claim_ttl_ms, int64_t **cancel,
+			 size_t *n_cancel, struct store_error *err);
 
 /* How an attempt ended. requeue: the task waits again at
  * next_attempt_at_ms (a retry, or refund: an interrupted attempt that is
@@ -391,26 +397,30 @@ struct store_task_end {
 	int64_t run_ms;
 };
 
-/* Ends the running attempt of task id held by owner; the project's claim
- * (when worker still holds it) lives claim_ttl_ms from now. Conversation
- * metrics follow. HQ_E_CONFLICT when owner no longer holds the task. */
+/* Ends attempt `attempt` of task id run by owner; the project's claim
+ * (when worker still holds it) lives claim_ttl_ms from now. A task whose
+ * cancellation was asked for ends cancelled instead of being queued again.
+ * Conversation metrics follow. HQ_E_CONFLICT when owner no longer runs
+ * that attempt (it was rescued, and perhaps started again). */
 int store_task_finish(struct store *s, int64_t id, const char *owner, const char *worker,
-		      const struct store_task_end *end, int64_t now_ms, int64_t claim_ttl_ms,
-		      struct store_error *err);
+		      int attempt, const struct store_task_end *end, int64_t now_ms,
+		      int64_t claim_ttl_ms, struct store_error *err);
 
 /* A running task whose lease expired: where its process was. */
 struct store_lost_task {
 	int64_t id;
-	char *host;	     /* NULL when not recorded */
+	int attempt;
+	char *host;		/* NULL when not recorded */
 	int64_t pid, pid_start; /* 0 when not recorded */
 };
 
 /* Running tasks whose lease expired by now_ms (their node died or
- * stalled) go back to queued when attempts remain, else to failed; their
- * claims are released. The lost processes are returned so the caller can
- * end leftovers. */
-int store_task_reclaim(struct store *s, int64_t now_ms, struct store_lost_task **ret,
-		       size_t *n, struct store_error *err);
+ * stalled), except the n of keep (tasks this node's workers hold), go back
+ * to queued when attempts remain, else to failed (cancelled when that was
+ * asked for); their claims are released. The lost processes are returned
+ * so the caller can end leftovers. */
+int store_task_reclaim(struct store *s, int64_t now_ms, const int64_t *keep, size_t n_keep,
+		       struct store_lost_task **ret, size_t *n, struct store_error *err);
 void store_lost_tasks_release(struct store_lost_task *l, size_t n);
 
 /* Cancels task id: a queued one at once (*running false), a running one
@@ -488,10 +498,10 @@ int store_get_flow(struct store *s, const char *flow_id, size_t max_tasks,
 		   struct store_flow *ret, struct store_error *err);
 void store_flow_release(struct store_flow *f);
 
-/* Tasks changed after (updated_after_ms, after_id), in change order, for
- * syncing task files: up to limit. */
-int store_tasks_changed(struct store *s, int64_t updated_after_ms, int64_t after_id,
-			size_t limit, struct store_task_list *ret, struct store_error *err);
+/* Tasks changed after change_seq after_seq, in commit order (rows carry
+ * their change_seq), for syncing task files: up to limit. */
+int store_tasks_changed(struct store *s, int64_t after_seq, size_t limit,
+			struct store_task_list *ret, struct store_error *err);
 
 struct store_claim_row {
 	char *project, *worker, *node;

@@ -1,5 +1,8 @@
 #include "util/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *hq_strerror(int code)
 {
 	switch (code) {
@@ -13,4 +16,16 @@ const char *hq_strerror(int code)
 	default:
 		return "unknown error";
 	}
+}
+
+void hq_set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+	if (!err || err_size == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	/* A message cut to err_size is still a message. */
+	if (vsnprintf(err, err_size, fmt, ap) < 0)
+		err[0] = '\0';
+	va_end(ap);
 }

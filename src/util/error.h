@@ -4,6 +4,8 @@
 #ifndef HOOKQ_UTIL_ERROR_H
 #define HOOKQ_UTIL_ERROR_H
 
+#include <stddef.h>
+
 #define HQ_ERRNO_MAP(X)                                                   \
 	X(NOMEM, "out of memory")                                         \
 	X(INVAL, "invalid argument")                                      \
@@ -32,5 +34,10 @@ enum hq_error {
 
 /* Message for a code; never NULL. */
 const char *hq_strerror(int code);
+
+/* Writes a message to a caller's error buffer, cut to err_size; nothing
+ * when err is NULL or err_size 0. */
+void hq_set_err(char *err, size_t err_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -109,7 +109,12 @@ static void finish(struct fixture *f, int64_t id, const char *status, int exit_c
 	end.has_exit_code = true;
 	end.exit_code = exit_code;
 	struct store_error err;
-	int r = store_task_finish(f->store, id, "node-1", "harry", &end, now_ms, 0, &err);
+	struct store_task_detail d;
+	if (store_get_task(f->store, id, &d, &err) < 0)
+		fail_msg("%s", err.msg);
+	int attempt = d.task.attempts;
+	store_task_detail_release(&d);
+	int r = store_task_finish(f->store, id, "node-1", "harry", attempt, &end, now_ms, 0, &err);
 	if (r < 0)
 		fail_msg("%s", err.msg);
 }

@@ -171,7 +171,14 @@ static int finish(struct fixture *f, int64_t id, const char *owner, const char *
 		  const struct store_task_end *e, int64_t now_ms)
 {
 	struct store_error err;
-	return store_task_finish(f->store, id, owner, worker, e, now_ms, CLAIM_TTL, &err);
+	/* The attempt that runs now (an end names it). */
+	struct store_task_detail d;
+	int r = store_get_task(f->store, id, &d, &err);
+	if (r < 0)
+		return r;
+	int attempt = d.task.attempts;
+	store_task_detail_release(&d);
+	return store_task_finish(f->store, id, owner, worker, attempt, e, now_ms, CLAIM_TTL, &err);
 }
 
 static const struct store_task_end succeeded = {
@@ -499,7 +506,7 @@ static void candidates_are_due_tasks_by_priority_then_id(void **state)
 	create(f, &later, 5000); /* due at 5000 */
 	struct store_candidates cand;
 	struct store_error err;
-	assert_int_equal(store_task_candidates(f->store, 2000, 10, &cand, &err), 0);
+	assert_int_equal(store_task_candidates(f->store, 2000, 10, false, &cand, &err), 0);
 	assert_int_equal(cand.n, 3);
 	assert_int_equal(cand.tasks[0].id, b.id);
 	assert_int_equal(cand.tasks[1].id, a.id);
@@ -511,12 +518,12 @@ static void candidates_are_due_tasks_by_priority_then_id(void **state)
 	assert_string_equal(cand.tasks[1].pool, "main");
 	store_candidates_release(&cand);
 
-	assert_int_equal(store_task_candidates(f->store, 2000, 2, &cand, &err), 0);
+	assert_int_equal(store_task_candidates(f->store, 2000, 2, false, &cand, &err), 0);
 	assert_int_equal(cand.n, 2);
 	assert_int_equal(cand.tasks[1].id, a.id);
 	store_candidates_release(&cand);
 
-	assert_int_equal(store_task_candidates(f->store, 5000, 10, &cand, &err), 0);
+	assert_int_equal(store_task_candidates(f->store, 5000, 10, false, &cand, &err), 0);
 	assert_int_equal(cand.n, 4);
 	assert_int_equal(cand.tasks[0].id, later.id);
 	store_candidates_release(&cand);
@@ -544,25 +551,31 @@ static void candidates_see_live_claims_running_tasks_and_worker_load(void **stat
 
 	struct store_candidates c;
 	struct store_error err;
-	assert_int_equal(store_task_candidates(f->store, 2000, 10, &c, &err), 0);
-	assert_int_equal(c.n, 2);
-	assert_int_equal(c.tasks[0].id, p2);
-	assert_string_equal(c.tasks[0].claim_worker, "w1");
-	assert_int_equal(c.tasks[0].running_in_project, 1);
-	assert_int_equal(c.tasks[1].id, none);
-	assert_null(c.tasks[1].claim_worker);
-	assert_int_equal(c.tasks[1].running_in_project, 0);
+	/* p2 waits: its project's claim is held by w1, which runs a task;
+	 * it is not a candidate, so it never fills the window. */
+	assert_int_equal(store_task_candidates(f->store, 2000, 10, false, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.tasks[0].id, none);
+	assert_null(c.tasks[0].claim_worker);
+	assert_int_equal(c.tasks[0].running_in_project, 0);
 	assert_int_equal(c.n_load, 2);
 	assert_int_equal(load_of(&c, "w1"), 2);
 	assert_int_equal(load_of(&c, "w2"), 1);
 	store_candidates_release(&c);
 
 	/* Once the claims expired, no worker holds the project. */
-	assert_int_equal(store_task_candidates(f->store, 91000, 10, &c, &err), 0);
+	assert_int_equal(store_task_candidates(f->store, 91000, 10, false, &c, &err), 0);
 	assert_int_equal(c.n, 2);
+	assert_int_equal(c.tasks[0].id, p2);
 	assert_null(c.tasks[0].claim_worker);
 	assert_int_equal(c.tasks[0].running_in_project, 1);
 	assert_int_equal(c.n_load, 0);
+	store_candidates_release(&c);
+
+	/* With single_queue, a project that runs a task has no candidate. */
+	assert_int_equal(store_task_candidates(f->store, 91000, 10, true, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.tasks[0].id, none);
 	store_candidates_release(&c);
 }
 
@@ -681,8 +694,9 @@ static void heartbeat_extends_the_lease_and_reports_cancellations(void **state)
 	int64_t *cancel = NULL;
 	size_t n_cancel = 99;
 	struct store_error err;
-	assert_int_equal(store_task_heartbeat(f->store, "node-1", 10000, LEASE, CLAIM_TTL, &cancel,
-					      &n_cancel, &err),
+	int64_t held[] = { a, b };
+	assert_int_equal(store_task_heartbeat(f->store, "node-1", held, 2, 10000, LEASE, CLAIM_TTL,
+					      &cancel, &n_cancel, &err),
 			 0);
 	assert_int_equal(n_cancel, 0);
 	free(cancel);
@@ -711,8 +725,8 @@ static void heartbeat_extends_the_lease_and_reports_cancellations(void **state)
 	assert_true(d.task.cancel_requested);
 	store_task_detail_release(&d);
 
-	assert_int_equal(store_task_heartbeat(f->store, "node-1", 12000, LEASE, CLAIM_TTL, &cancel,
-					      &n_cancel, &err),
+	assert_int_equal(store_task_heartbeat(f->store, "node-1", held, 2, 12000, LEASE, CLAIM_TTL,
+					      &cancel, &n_cancel, &err),
 			 0);
 	assert_int_equal(n_cancel, 1);
 	assert_int_equal(cancel[0], b);
@@ -736,7 +750,7 @@ static void cancel_of_a_queued_task_ends_it_at_once(void **state)
 	assert_int_equal(conversation_metric(f, t.ret_conversation_id, "cancelled"), 1);
 	assert_int_equal(conversation_metric(f, t.ret_conversation_id, "failed"), 0);
 	struct store_candidates c;
-	assert_int_equal(store_task_candidates(f->store, 3000, 10, &c, &err), 0);
+	assert_int_equal(store_task_candidates(f->store, 3000, 10, false, &c, &err), 0);
 	assert_int_equal(c.n, 0);
 	store_candidates_release(&c);
 }
@@ -842,10 +856,10 @@ static void refunded_requeue_does_not_count_the_attempt(void **state)
 
 	struct store_candidates c;
 	struct store_error err;
-	assert_int_equal(store_task_candidates(f->store, 9999, 10, &c, &err), 0);
+	assert_int_equal(store_task_candidates(f->store, 9999, 10, false, &c, &err), 0);
 	assert_int_equal(c.n, 0);
 	store_candidates_release(&c);
-	assert_int_equal(store_task_candidates(f->store, 10000, 10, &c, &err), 0);
+	assert_int_equal(store_task_candidates(f->store, 10000, 10, false, &c, &err), 0);
 	assert_int_equal(c.n, 1);
 	store_candidates_release(&c);
 }
@@ -917,18 +931,18 @@ static void reclaim_requeues_an_expired_task_with_attempts_left(void **state)
 	create(f, &t, 1000);
 	start(f, t.id, "w1", "node-1", 1000);
 	struct store_error err;
-	assert_int_equal(store_task_set_pid(f->store, t.id, "node-1", 4242, 777, &err), 0);
+	assert_int_equal(store_task_set_pid(f->store, t.id, "node-1", 1, 4242, 777, &err), 0);
 	assert_int_equal(query_int(f, "SELECT pid FROM tasks WHERE id = %lld", (long long)t.id),
 			 4242);
 
 	struct store_lost_task *lost = NULL;
 	size_t n = 99;
-	assert_int_equal(store_task_reclaim(f->store, 1000 + LEASE - 1, &lost, &n, &err), 0);
+	assert_int_equal(store_task_reclaim(f->store, 1000 + LEASE - 1, NULL, 0, &lost, &n, &err), 0);
 	assert_int_equal(n, 0);
 	assert_null(lost);
 	assert_status(f, t.id, "running");
 
-	assert_int_equal(store_task_reclaim(f->store, 1000 + LEASE, &lost, &n, &err), 0);
+	assert_int_equal(store_task_reclaim(f->store, 1000 + LEASE, NULL, 0, &lost, &n, &err), 0);
 	assert_int_equal(n, 1);
 	/* Copied out first, so a failing check leaks nothing. */
 	struct store_lost_task got = lost[0];
@@ -961,7 +975,7 @@ static void reclaim_requeues_an_expired_task_with_attempts_left(void **state)
 	assert_int_equal(conversation_metric(f, t.ret_conversation_id, "failed"), 0);
 
 	/* Nothing more to reclaim. */
-	assert_int_equal(store_task_reclaim(f->store, 1000000, &lost, &n, &err), 0);
+	assert_int_equal(store_task_reclaim(f->store, 1000000, NULL, 0, &lost, &n, &err), 0);
 	assert_int_equal(n, 0);
 	store_lost_tasks_release(lost, n);
 }
@@ -976,7 +990,7 @@ static void reclaim_fails_an_expired_task_out_of_attempts(void **state)
 	struct store_lost_task *lost = NULL;
 	size_t n = 0;
 	struct store_error err;
-	assert_int_equal(store_task_reclaim(f->store, 1000 + LEASE, &lost, &n, &err), 0);
+	assert_int_equal(store_task_reclaim(f->store, 1000 + LEASE, NULL, 0, &lost, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(lost[0].host, "host-1");
 	assert_int_equal(lost[0].pid, 0); /* never recorded */
@@ -1017,7 +1031,7 @@ static void retry_requeues_a_failed_task_with_its_attempts_again(void **state)
 	start(f, t.id, "w1", "node-1", 5000);
 	struct store_lost_task *lost = NULL;
 	size_t n = 0;
-	assert_int_equal(store_task_reclaim(f->store, 5000 + LEASE, &lost, &n, &err), 0);
+	assert_int_equal(store_task_reclaim(f->store, 5000 + LEASE, NULL, 0, &lost, &n, &err), 0);
 	assert_int_equal(n, 1);
 	store_lost_tasks_release(lost, n);
 	get(f, t.id, &d);
@@ -1184,35 +1198,50 @@ static void flow_has_its_conversations_oldest_first_and_its_tasks(void **state)
 			 HQ_E_NOTFOUND);
 }
 
-static void changed_tasks_come_in_update_order_after_a_cursor(void **state)
+static void changed_tasks_come_in_commit_order_after_a_cursor(void **state)
 {
 	struct fixture *f = *state;
 	int64_t a = create_in_project(f, "api:a", NULL, 1000);
 	int64_t b = create_in_project(f, "api:b", NULL, 1000);
 	int64_t c = create_in_project(f, "api:c", NULL, 2000);
-	start(f, a, "w1", "node-1", 3000); /* a changes last */
+	/* a changes last, with an earlier clock than c's creation: the order
+	 * is the commit order, never the timestamps'. */
+	start(f, a, "w1", "node-1", 500);
 	struct store_task_list l;
 	struct store_error err;
-	int r = store_tasks_changed(f->store, 0, 0, 10, &l, &err);
+	int r = store_tasks_changed(f->store, 0, 10, &l, &err);
 	if (r < 0)
 		fail_msg("store_tasks_changed: %d %s", r, err.msg);
 	int64_t all[] = { b, c, a };
 	assert_ids(&l, all, 3);
-	assert_int_equal(l.rows[2].updated_at_ms, 3000);
+	assert_true(l.rows[0].change_seq < l.rows[1].change_seq);
+	assert_true(l.rows[1].change_seq < l.rows[2].change_seq);
+	int64_t seq_b = l.rows[0].change_seq, seq_a = l.rows[2].change_seq;
 	assert_false(l.more);
 	store_task_list_release(&l);
 
-	assert_int_equal(store_tasks_changed(f->store, 1000, b, 10, &l, &err), 0);
+	assert_int_equal(store_tasks_changed(f->store, seq_b, 10, &l, &err), 0);
 	int64_t after_b[] = { c, a };
 	assert_ids(&l, after_b, 2);
 	store_task_list_release(&l);
 
-	assert_int_equal(store_tasks_changed(f->store, 0, 0, 1, &l, &err), 0);
+	assert_int_equal(store_tasks_changed(f->store, 0, 1, &l, &err), 0);
 	assert_ids(&l, &b, 1);
 	assert_true(l.more);
 	store_task_list_release(&l);
 
-	assert_int_equal(store_tasks_changed(f->store, 3000, a, 10, &l, &err), 0);
+	assert_int_equal(store_tasks_changed(f->store, seq_a, 10, &l, &err), 0);
+	assert_int_equal(l.n, 0);
+	store_task_list_release(&l);
+
+	/* A heartbeat (lease only) is not a change followers need. */
+	int64_t *cancel = NULL;
+	size_t n_cancel = 0;
+	assert_int_equal(store_task_heartbeat(f->store, "node-1", &a, 1, 600, LEASE, CLAIM_TTL,
+					      &cancel, &n_cancel, &err),
+			 0);
+	free(cancel);
+	assert_int_equal(store_tasks_changed(f->store, seq_a, 10, &l, &err), 0);
 	assert_int_equal(l.n, 0);
 	store_task_list_release(&l);
 }
@@ -1301,7 +1330,7 @@ int main(void)
 		T(list_filters_by_each_field),
 		T(list_pages_newest_first_by_keyset),
 		T(flow_has_its_conversations_oldest_first_and_its_tasks),
-		T(changed_tasks_come_in_update_order_after_a_cursor),
+		T(changed_tasks_come_in_commit_order_after_a_cursor),
 		T(counts_tasks_by_status),
 		T(next_due_is_the_earliest_queued_task),
 	};

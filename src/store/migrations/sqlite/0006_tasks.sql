@@ -68,7 +68,11 @@ CREATE TABLE tasks (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
     started_at       INTEGER,
-    finished_at      INTEGER
+    finished_at      INTEGER,
+    -- Bumped by the triggers below on every change a reader follows
+    -- (status, attempt, worker, end): one writer commits them in this
+    -- order, so a cursor on it never skips a change committed late.
+    change_seq       INTEGER NOT NULL DEFAULT 0
 );
 
 -- The dispatcher's query: queued tasks that are due, by priority.
@@ -82,8 +86,20 @@ CREATE INDEX tasks_flow ON tasks (flow_id, id);
 CREATE INDEX tasks_parent ON tasks (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX tasks_event ON tasks (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX tasks_status ON tasks (status, id);
--- Changes in order, for the task-file sync.
-CREATE INDEX tasks_updated ON tasks (updated_at, id);
+-- Changes in commit order, for the task-file sync.
+CREATE INDEX tasks_changes ON tasks (change_seq);
+
+CREATE TRIGGER tasks_created AFTER INSERT ON tasks
+BEGIN
+    UPDATE tasks SET change_seq = (SELECT coalesce(max(change_seq), 0) + 1 FROM tasks)
+    WHERE id = new.id;
+END;
+
+CREATE TRIGGER tasks_changed
+AFTER UPDATE OF status, attempts, worker, exit_code, cancel_requested ON tasks
+BEGIN
+    UPDATE tasks SET change_seq = (SELECT max(change_seq) + 1 FROM tasks) WHERE id = new.id;
+END;
 
 -- One row per attempt that ended (the running one is the task itself).
 CREATE TABLE task_attempts (
