@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -251,14 +252,27 @@ static int start_dispatcher(struct config *cfg, struct store *store, const char 
 	};
 	/* Workspaces: the token reaches git through its credential helper
 	 * from the environment, never in argv. */
+	/* The root as an absolute path: agents start in their checkout and
+	 * get its path, which must not depend on their working directory. */
+	bool workspaces = false;
+	for (size_t i = 0; i < agents->n; i++)
+		workspaces |= agents->agents[i].workspace;
+	static char ws_root[PATH_MAX];
+	char made[PATH_MAX];
+	snprintf(made, sizeof(made), "%s", cfg->workspace_root);
+	if (workspaces && (file_mkdirs(made) < 0 || !realpath(cfg->workspace_root, ws_root))) {
+		log_msg(HQ_LOG_ERROR, "cannot create the workspace root", "workspace_root",
+			cfg->workspace_root, "error", strerror(errno), NULL);
+		return HQ_E_CONFIG;
+	}
 	static struct workspace_options ws;
 	ws = (struct workspace_options){
-		.root = cfg->workspace_root,
+		.root = ws_root,
 		.git_base = cfg->workspace_git_base,
 		.token = cfg->github_token,
 		.timeout_ms = cfg->workspace_timeout_ms,
 	};
-	opt.workspace = &ws;
+	opt.workspace = workspaces ? &ws : NULL;
 	int r = dispatcher_start(store, &opt, ret, err, sizeof(err));
 	if (r < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot start the worker pool", "error", err, NULL);
