@@ -7,9 +7,9 @@
 #ifndef HOOKQ_CLI_TARGET_H
 #define HOOKQ_CLI_TARGET_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <getopt.h>
 #include <stdio.h>
 
 #include <jansson.h>
