@@ -21,6 +21,9 @@
 #define METADATA_MAX (16 * 1024)
 #define REPOSITORY_MAX 200
 #define FLOW_TASKS_MAX 1000
+/* Follow-up tasks: children per task, and how deep a chain goes. */
+#define TASK_CHILDREN_MAX 100
+#define TASK_DEPTH_MAX 20
 
 static json_t *task_json(const struct store_task *t)
 {
@@ -268,6 +271,60 @@ bool admin_agent_ok(const struct admin *a, const char *agent, struct admin_reply
 	return true;
 }
 
+/* What a parent may have: at most TASK_CHILDREN_MAX children, a chain at
+ * most TASK_DEPTH_MAX deep; and a running agent (its token) adds children
+ * only for its own repository, never ahead of itself in the queue. Returns
+ * 0, 1 with out set, or a negative error. */
+static int child_limits(const struct admin *a, const struct store_task *parent, bool by_token,
+			const char *repo, const json_t *prio, struct admin_reply *out)
+{
+	struct store_error err;
+	struct store_task_filter f = { .parent_id = parent->id, .limit = TASK_CHILDREN_MAX };
+	struct store_task_list l;
+	int r = store_list_tasks(a->store, &f, &l, &err);
+	if (r < 0)
+		return admin_fail_store(out, r, &err) == 0 ? 1 : HQ_E_NOMEM;
+	bool full = l.n >= TASK_CHILDREN_MAX;
+	store_task_list_release(&l);
+	if (full) {
+		admin_fail(out, 429, "too_many_tasks",
+			   "task %lld has %d children already (the limit)", (long long)parent->id,
+			   TASK_CHILDREN_MAX);
+		return 1;
+	}
+	int depth = 1;
+	int64_t up = parent->parent_id;
+	while (up > 0) {
+		if (++depth >= TASK_DEPTH_MAX) {
+			admin_fail(out, 429, "too_many_tasks",
+				   "task %lld ends its chain: a chain of follow-ups has at most %d "
+				   "tasks",
+				   (long long)parent->id, TASK_DEPTH_MAX);
+			return 1;
+		}
+		struct store_task_detail d;
+		if ((r = store_get_task(a->store, up, &d, &err)) < 0)
+			break; /* a purged ancestor ends the chain */
+		up = d.task.parent_id;
+		store_task_detail_release(&d);
+	}
+	if (!by_token)
+		return 0;
+	if (repo && (!parent->project || strcmp(repo, parent->project) != 0)) {
+		admin_fail(out, 403, "forbidden",
+			   "a task's follow-ups work on its own repository ('%s')",
+			   parent->project ? parent->project : "none");
+		return 1;
+	}
+	if (prio && json_integer_value(prio) < parent->priority) {
+		admin_fail(out, 403, "forbidden",
+			   "a task's follow-ups cannot go ahead of it: priority at least %d",
+			   parent->priority);
+		return 1;
+	}
+	return 0;
+}
+
 static int create_task(const struct admin *a, const struct admin_request *req, int64_t now_ms,
 		       struct admin_reply *out)
 {
@@ -366,6 +423,10 @@ static int create_task(const struct admin *a, const struct admin_request *req, i
 			goto out_body;
 		}
 		have_parent = true;
+		if ((r = child_limits(a, &pd.task, token_task != 0, repo, prio, out)) != 0) {
+			r = r > 0 ? 0 : r;
+			goto out_parent;
+		}
 	}
 	if (!agent)
 		agent = have_parent ? pd.task.agent : a->default_agent;
@@ -435,7 +496,10 @@ static int create_task(const struct admin *a, const struct admin_request *req, i
 		.title = title,
 		.prompt = prompt,
 		.metadata_json = md_text,
-		.priority = prio ? (int)json_integer_value(prio) : 100,
+		/* A running agent's follow-up waits behind it by default. */
+		.priority = prio		  ? (int)json_integer_value(prio) :
+			    token_task && have_parent ? pd.task.priority :
+							100,
 		.max_attempts = ag ? (int)ag->max_attempts : 1,
 	};
 	r = store_create_tasks(a->store, &in, 1, now_ms, &err);

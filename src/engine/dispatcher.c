@@ -365,6 +365,18 @@ static char *output_text(const char *out, size_t len)
 	return t;
 }
 
+/* A git process preparing w's workspace is w's runner while it runs: a
+ * cancel or a shutdown ends it like an agent. */
+static void track_git(void *ctx, struct runner *r)
+{
+	struct dworker *w = ctx;
+	pthread_mutex_lock(&w->d->lock);
+	w->runner = r;
+	if (r && (w->cancel_asked || w->interrupt))
+		runner_cancel(r);
+	pthread_mutex_unlock(&w->d->lock);
+}
+
 /* The checkout an agent with workspace: true works in: its repository
  * at the event's ref (metadata.ref; else the default branch), in this
  * worker's directory. HQ_E_INVAL when the task cannot have one. */
@@ -391,8 +403,11 @@ static int prepare_workspace(struct dispatcher *d, const struct dworker *w,
 		snprintf(ref_copy, sizeof(ref_copy), "%s", ref);
 	json_decref(meta);
 	int64_t t0 = clock_now_ms();
-	int r = workspace_prepare(d->opt.workspace, w->name, repo, ref_copy[0] ? ref_copy : NULL,
-				  path, size, why, why_size);
+	struct workspace_options o = *d->opt.workspace;
+	o.on_git = track_git;
+	o.on_git_ctx = (void *)(uintptr_t)w;
+	int r = workspace_prepare(&o, w->name, repo, ref_copy[0] ? ref_copy : NULL, path, size,
+				  why, why_size);
 	char id[24], ms[24];
 	snprintf(id, sizeof(id), "%lld", (long long)t->id);
 	snprintf(ms, sizeof(ms), "%lld", (long long)(clock_now_ms() - t0));
@@ -436,6 +451,19 @@ static void run_task(struct dworker *w)
 	if (a->workspace) {
 		r = prepare_workspace(d, w, a, t, repo, workspace, sizeof(workspace), why,
 				      sizeof(why));
+		pthread_mutex_lock(&d->lock);
+		bool stop_now = w->cancel_asked || w->interrupt, interrupted_now = w->interrupt;
+		pthread_mutex_unlock(&d->lock);
+		if (stop_now) {
+			/* Cancelled or interrupted while git ran. */
+			snprintf(why, sizeof(why), "%s while its workspace was prepared",
+				 interrupted_now ? "interrupted" : "cancelled");
+			end.status = interrupted_now ? "queued" : "cancelled";
+			end.refund = interrupted_now;
+			end.next_attempt_at_ms = clock_now_ms();
+			outcome = interrupted_now ? "interrupted" : "cancelled";
+			goto out_end;
+		}
 		if (r < 0) {
 			outcome = unrunnable(d, a, t, r == HQ_E_INVAL, &end);
 			goto out_end;

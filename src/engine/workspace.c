@@ -29,12 +29,21 @@
 
 /* A fixed string of hookq's, run by git with sh: it hands git the token
  * from the environment, so the token is never in argv, the URL or the
- * repository's config. No payload text ever goes in it. The empty
- * credential.helper before it drops helpers from the user's config. */
+ * repository's config. No payload text ever goes in it. It is scoped to
+ * git_base ("credential.https://github.com.helper"): a checkout whose
+ * config an agent rewrote (url.*.insteadOf, another remote) sends it to no
+ * other host. The empty credential.helper before it clears every helper
+ * configured before (the user's, or one an agent added to the checkout:
+ * helpers are also told the password once it worked). */
 static const char helper_reset[] = "credential.helper=";
-static const char helper[] =
-	"credential.helper=!f() { echo username=x-access-token; "
-	"echo password=\"$HOOKQ_GIT_TOKEN\"; }; f";
+static const char helper_body[] =
+	"helper=!f() { echo username=x-access-token; echo password=\"$HOOKQ_GIT_TOKEN\"; }; f";
+/* An agent can write its checkout's .git: hooks, fsmonitor and the ext
+ * transport would run its commands in the git processes hookq starts
+ * there. */
+static const char no_hooks[] = "core.hooksPath=/dev/null";
+static const char no_fsmonitor[] = "core.fsmonitor=false";
+static const char no_ext[] = "protocol.ext.allow=never";
 
 static bool name_char(char c)
 {
@@ -245,18 +254,22 @@ static void git_failure(char *err, size_t err_size, const char *step, const char
 struct prep {
 	const struct workspace_options *o;
 	const char *token; /* NULL when none */
-	struct git_env env;
+	struct git_env env;   /* with the token: clone and fetch */
+	struct git_env plain; /* without: checkout and clean */
+	char url[PATH_MAX + REPOSITORY_MAX + 8];
+	char helper[PATH_MAX + sizeof(helper_body) + 16];
 	char *err;
 	size_t err_size;
 };
 
-/* Runs one git command; step names it in err. */
-static int run_git(struct prep *p, const char *step, const char *const *argv)
+/* Runs one git command (with the token in its environment only when it
+ * talks to the remote); step names it in err. */
+static int run_git(struct prep *p, const char *step, const char *const *argv, bool remote)
 {
 	struct runner_spec spec;
 	memset(&spec, 0, sizeof(spec));
 	spec.argv = argv;
-	spec.envp = p->env.envp;
+	spec.envp = remote ? p->env.envp : p->plain.envp;
 	spec.output_max = WORKSPACE_OUTPUT_MAX;
 	spec.timeout_ms = p->o->timeout_ms;
 	spec.kill_grace_ms = KILL_GRACE_MS;
@@ -267,8 +280,13 @@ static int run_git(struct prep *p, const char *step, const char *const *argv)
 		hq_set_err(p->err, p->err_size, "%s: %s", step, rerr);
 		return rc == HQ_E_NOMEM ? HQ_E_NOMEM : HQ_E_RETRY;
 	}
+	/* The caller may end it (a cancel, a shutdown) while it runs. */
+	if (p->o->on_git)
+		p->o->on_git(p->o->on_git_ctx, r);
 	struct runner_result res;
 	rc = runner_wait(r, &res);
+	if (p->o->on_git)
+		p->o->on_git(p->o->on_git_ctx, NULL);
 	runner_free(r);
 	if (rc < 0) {
 		hq_set_err(p->err, p->err_size, "%s: cannot supervise git: %s", step,
@@ -367,15 +385,8 @@ static int clone_into(struct prep *p, const char *dir, const char *parent, const
 		      const char *repository)
 {
 	const char *git = p->o->git ? p->o->git : "git";
-	size_t bl = strlen(p->o->git_base);
-	while (bl > 0 && p->o->git_base[bl - 1] == '/')
-		bl--;
-	char url[PATH_MAX + REPOSITORY_MAX + 8];
-	int n = snprintf(url, sizeof(url), "%.*s/%s.git", (int)bl, p->o->git_base, repository);
-	if (n < 0 || (size_t)n >= sizeof(url)) {
-		hq_set_err(p->err, p->err_size, "git base '%s' is too long", p->o->git_base);
-		return HQ_E_TOOBIG;
-	}
+	const char *url = p->url;
+	int n;
 	char tmp[PATH_MAX];
 	n = snprintf(tmp, sizeof(tmp), "%s/.%s" CLONE_SUFFIX "XXXXXX", parent, name);
 	if (n < 0 || (size_t)n >= sizeof(tmp))
@@ -388,10 +399,12 @@ static int clone_into(struct prep *p, const char *dir, const char *parent, const
 	 * leaves a directory that looks like a checkout. */
 	char step[REPOSITORY_MAX + 32];
 	snprintf(step, sizeof(step), "git clone of '%s'", repository);
-	const char *const argv[] = { git,	"-c",	     helper_reset, "-c",     helper,
-				     "clone",	"--no-checkout", "--origin",   "origin", "--",
-				     url,	tmp,	     NULL };
-	int rc = run_git(p, step, argv);
+	const char *const argv[] = { git,	   "-c",	  helper_reset,	 "-c", p->helper,
+				     "-c",	   no_hooks,	  "-c",		 no_fsmonitor,
+				     "-c",	   no_ext,	  "clone",	 "--no-checkout",
+				     "--origin", "origin",	  "--",		 url,
+				     tmp,	   NULL };
+	int rc = run_git(p, step, argv, true);
 	if (rc == 0 && rename(tmp, dir) < 0) {
 		hq_set_err(p->err, p->err_size, "cannot rename '%s' to '%s': %s", tmp, dir,
 			   strerror(errno));
@@ -407,21 +420,27 @@ static int update(struct prep *p, const char *dir, const char *ref)
 	const char *git = p->o->git ? p->o->git : "git";
 	char step[REF_MAX + 32];
 	snprintf(step, sizeof(step), "git fetch of '%s'", ref ? ref : "HEAD");
-	const char *const fetch[] = { git,     "-C",	  dir,	       "-c",	     helper_reset,
-				      "-c",    helper,	  "fetch",     "--prune",    "--no-tags",
-				      "origin", ref ? ref : "HEAD", NULL };
-	int rc = run_git(p, step, fetch);
+	/* From hookq's own URL, not the checkout's "origin" (an agent can
+	 * point that anywhere). */
+	const char *const fetch[] = { git,	    "-C",	dir,	      "-c", helper_reset,
+				      "-c",	    p->helper,	"-c",	      no_hooks,
+				      "-c",	    no_fsmonitor, "-c",	      no_ext,
+				      "fetch",	    "--no-tags", "--",	      p->url,
+				      ref ? ref : "HEAD", NULL };
+	int rc = run_git(p, step, fetch, true);
 	if (rc < 0)
 		return rc;
-	const char *const checkout[] = { git,	      "-C",	  dir,	      "checkout",
+	const char *const checkout[] = { git,	      "-C",	   dir,		 "-c",
+					 no_hooks,    "-c",	   no_fsmonitor, "checkout",
 					 "--force", "--detach", "FETCH_HEAD", NULL };
-	rc = run_git(p, "git checkout", checkout);
+	rc = run_git(p, "git checkout", checkout, false);
 	if (rc < 0)
 		return rc;
 	/* -ff also removes untracked nested repositories; without -x,
 	 * ignored files such as build caches stay warm. */
-	const char *const clean[] = { git, "-C", dir, "clean", "-ffd", NULL };
-	return run_git(p, "git clean", clean);
+	const char *const clean[] = { git,	    "-C", dir,	  "-c", no_hooks, "-c",
+				      no_fsmonitor, "clean", "-ffd", NULL };
+	return run_git(p, "git clean", clean, false);
 }
 
 int workspace_prepare(const struct workspace_options *o, const char *worker,
@@ -476,7 +495,19 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 
 	struct prep p = { .o = o, .token = o->token && *o->token ? o->token : NULL,
 			  .err = err, .err_size = err_size };
+	size_t bl = strlen(o->git_base);
+	while (bl > 0 && o->git_base[bl - 1] == '/')
+		bl--;
+	int un = snprintf(p.url, sizeof(p.url), "%.*s/%s.git", (int)bl, o->git_base, repository);
+	int hn = snprintf(p.helper, sizeof(p.helper), "credential.%.*s.%s", (int)bl, o->git_base,
+			  helper_body);
+	if (un < 0 || (size_t)un >= sizeof(p.url) || hn < 0 || (size_t)hn >= sizeof(p.helper)) {
+		hq_set_err(err, err_size, "git base '%s' is too long", o->git_base);
+		return HQ_E_TOOBIG;
+	}
 	int rc = git_env_init(&p.env, p.token);
+	if (rc == 0 && (rc = git_env_init(&p.plain, NULL)) < 0)
+		git_env_release(&p.env);
 	if (rc < 0) {
 		hq_set_err(err, err_size, "out of memory");
 		return rc;
@@ -515,5 +546,6 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 		memcpy(path, dir, (size_t)n + 1);
 out:
 	git_env_release(&p.env);
+	git_env_release(&p.plain);
 	return rc;
 }

@@ -15,6 +15,8 @@
 /* Bytes of each git command's output kept; err gets the end of it. */
 #define WORKSPACE_OUTPUT_MAX 4096
 
+struct runner;
+
 struct workspace_options {
 	const char *root;     /* directory of all workspaces (created 0700 if missing) */
 	const char *git_base; /* "https://github.com" or "file:///srv/git": the remote
@@ -25,6 +27,10 @@ struct workspace_options {
 	const char *token;
 	uint64_t timeout_ms; /* per git command; 0: none */
 	const char *git;     /* the git program; NULL: "git" from hookq's PATH */
+	/* Told of each git process when it starts (and NULL when it ended),
+	 * so a cancel or a shutdown can end it; NULL: not told. */
+	void (*on_git)(void *ctx, struct runner *r);
+	void *on_git_ctx;
 };
 
 /* Clones (first time) or fetches the repository, then checks out ref

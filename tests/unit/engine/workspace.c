@@ -419,47 +419,81 @@ static void the_token_is_masked_even_when_git_prints_it(void **state)
 }
 
 /* A git wrapper that asks the real git, with the -c options hookq gave to
- * fetch, what the credential helper answers; it also records every argv. */
-static void the_credential_helper_supplies_the_token(void **state)
+ * fetch, what the credential helpers answer for the remote's host and for
+ * another one; it also records every argv. The remote is
+ * https://example.com, which the wrapper maps to the local bare repository. */
+static void the_credential_helper_supplies_the_token_to_its_host_only(void **state)
 {
 	(void)state;
 	char root[PATH_MAX], path[PATH_MAX], git[PATH_MAX + 32], real[256],
-		text[PATH_MAX * 4];
+		text[PATH_MAX * 6];
 	struct workspace_options o = opts(root, sizeof(root));
+	o.git_base = "https://example.com";
 	sh_line(real, sizeof(real), "command -v git");
 	snprintf(git, sizeof(git), "%s/cred-git", tmp);
 	snprintf(text, sizeof(text),
 		 "#!/bin/sh\n"
 		 "printf '%%s\\n' \"$@\" >> '%s/argv.log'\n"
-		 "if [ \"$1\" = -C ] && [ \"$7\" = fetch ]; then\n"
-		 "  printf 'protocol=https\\nhost=example.com\\n\\n' | "
-		 "'%s' \"$1\" \"$2\" \"$3\" \"$4\" \"$5\" \"$6\" credential fill > '%s/cred.out' "
-		 "2>&1\n"
+		 "cfg=; fetch=; for a in \"$@\"; do\n"
+		 "  case \"$prev\" in -c) cfg=\"$cfg -c '$a'\";; esac\n"
+		 "  [ \"$a\" = fetch ] && fetch=1; prev=$a\n"
+		 "done\n"
+		 "if [ -n \"$fetch\" ]; then\n"
+		 "  for h in example.com evil.example; do\n"
+		 "    printf 'protocol=https\\nhost=%%s\\n\\n' $h | eval \"'%s' $cfg credential fill\" "
+		 "> '%s/cred-'$h 2>&1\n"
+		 "  done\n"
 		 "fi\n"
-		 "exec '%s' \"$@\"\n",
-		 tmp, real, tmp, real);
+		 "n=$#; i=0\n"
+		 "for a in \"$@\"; do i=$((i+1)); [ \"$a\" = https://example.com/acme/app.git ] && "
+		 "a='%s/acme/app.git'; set -- \"$@\" \"$a\"; done\n"
+		 "shift $n\n"
+		 "GIT_TERMINAL_PROMPT=0 exec '%s' \"$@\"\n",
+		 tmp, real, tmp, base, real);
 	write_script(git, text);
 	o.git = git;
 	o.token = "tok-SECRET-123";
 	prepare_ok(&o, "w1", "feature", path, sizeof(path));
 	assert_string_equal(read_text(file_in(path, "file.txt")), "feature\n");
-	char cred[PATH_MAX + 32], log[PATH_MAX + 32];
-	snprintf(cred, sizeof(cred), "%s/cred.out", tmp);
+	char cred[PATH_MAX + 32], other[PATH_MAX + 32], log[PATH_MAX + 32];
+	snprintf(cred, sizeof(cred), "%s/cred-example.com", tmp);
+	snprintf(other, sizeof(other), "%s/cred-evil.example", tmp);
 	const char *c = read_text(cred);
 	assert_non_null(c);
 	assert_non_null(strstr(c, "username=x-access-token\n"));
 	assert_non_null(strstr(c, "password=tok-SECRET-123\n"));
+	/* Another host (an agent's insteadOf or remote) gets no token. */
+	const char *e = read_text(other);
+	assert_non_null(e);
+	assert_null(strstr(e, "SECRET"));
 	snprintf(log, sizeof(log), "%s/argv.log", tmp);
 	const char *a = read_text(log);
 	assert_non_null(a);
 	assert_non_null(strstr(a, "clone\n"));
+	assert_non_null(strstr(a, "core.hooksPath=/dev/null\n"));
 	assert_null(strstr(a, "SECRET"));
 	/* Neither the helper nor the token is stored in the checkout. */
 	const char *cfg = read_text(file_in(path, ".git/config"));
 	assert_null(strstr(cfg, "SECRET"));
 	assert_null(strstr(cfg, "credential"));
-	assert_non_null(strstr(cfg, base));
-	sh("rm -f '%s' '%s'", cred, log);
+	sh("rm -f '%s' '%s' '%s'", cred, other, log);
+}
+
+/* Hooks an agent wrote into its checkout never run in hookq's git. */
+static void hooks_in_a_checkout_never_run(void **state)
+{
+	(void)state;
+	char root[PATH_MAX], path[PATH_MAX], marker[PATH_MAX + 32];
+	struct workspace_options o = opts(root, sizeof(root));
+	prepare_ok(&o, "w1", NULL, path, sizeof(path));
+	snprintf(marker, sizeof(marker), "%s/hook-ran", tmp);
+	sh("printf '#!/bin/sh\\ntouch %s\\n' > '%s/.git/hooks/post-checkout' && chmod 755 "
+	   "'%s/.git/hooks/post-checkout'",
+	   marker, path, path);
+	sh("git -C '%s' config core.hooksPath .git/hooks", path);
+	prepare_ok(&o, "w1", "feature", path, sizeof(path));
+	assert_string_equal(read_text(file_in(path, "file.txt")), "feature\n");
+	assert_int_equal(access(marker, F_OK), -1);
 }
 
 /* A clone that hangs is killed at the timeout, and the half-made clone
@@ -552,7 +586,8 @@ int main(void)
 		cmocka_unit_test(the_validators_accept_ordinary_names),
 		cmocka_unit_test(the_token_is_masked_in_err_when_git_fails),
 		cmocka_unit_test(the_token_is_masked_even_when_git_prints_it),
-		cmocka_unit_test(the_credential_helper_supplies_the_token),
+		cmocka_unit_test(the_credential_helper_supplies_the_token_to_its_host_only),
+		cmocka_unit_test(hooks_in_a_checkout_never_run),
 		cmocka_unit_test(a_git_command_that_hangs_times_out_and_leaves_no_checkout),
 		cmocka_unit_test(a_clone_left_by_a_crash_is_removed),
 		cmocka_unit_test(a_directory_that_is_not_a_checkout_is_left_alone),

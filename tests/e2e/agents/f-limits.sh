@@ -1,0 +1,14 @@
+#!/bin/sh
+# Follow-up limits e2e: a running task tries follow-ups its token must not
+# make (another repository, ahead of itself) and one it may; it records
+# each answer's status code, one per line.
+cat >/dev/null
+post() {
+	curl -sS -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $HOOKQ_TASK_TOKEN" \
+		-H 'content-type: application/json' --data "$1" "$HOOKQ_API_URL/api/tasks"
+}
+{
+	post '{"prompt":"elsewhere","repository":"evil/repo"}'
+	post '{"prompt":"ahead","priority":0}'
+	post '{"prompt":"fine"}'
+} >"$F_OUT"
