@@ -59,17 +59,23 @@ static int name(struct yamldoc *rd, yaml_node_t *map, const char *key, const cha
 	return r;
 }
 
-static int prompt(struct yamldoc *rd, yaml_node_t *map, const char *where, bool required,
-		  char **text_ret, struct template **ret)
+/* A template at key (prompt, external_id), parsed. */
+static int template_at(struct yamldoc *rd, yaml_node_t *map, const char *key, const char *where,
+		       bool required, char **text_ret, struct template **ret)
 {
-	int r = text(rd, map, "prompt", where, required, text_ret);
+	int r = text(rd, map, key, where, required, text_ret);
 	if (r < 0 || !*text_ret)
 		return r;
 	char terr[256];
 	if (template_parse(*text_ret, strlen(*text_ret), ret, terr, sizeof(terr)) < 0)
-		return yamldoc_fail(rd, yamldoc_map_get(rd, map, "prompt"), where, "prompt: %s",
-				    terr);
+		return yamldoc_fail(rd, yamldoc_map_get(rd, map, key), where, "%s: %s", key, terr);
 	return 0;
+}
+
+static int prompt(struct yamldoc *rd, yaml_node_t *map, const char *where, bool required,
+		  char **text_ret, struct template **ret)
+{
+	return template_at(rd, map, "prompt", where, required, text_ret, ret);
 }
 
 /* A YAML node as JSON, for conditions written in YAML (or as JSON, which
@@ -218,7 +224,7 @@ static int parse_route(struct yamldoc *rd, yaml_node_t *n, const char *where,
 	static const char *const keys[] = { "name",	       "provider",    "endpoint",
 					    "secret_env",      "secret_file", "command_prefix",
 					    "default_command", "commands",    "triggers",
-					    "secret",	       NULL };
+					    "secret",	       "external_id", NULL };
 	if (n->type != YAML_MAPPING_NODE)
 		return yamldoc_fail(rd, n, where,
 				    "a route is a mapping (name, provider, command_prefix, "
@@ -243,6 +249,9 @@ static int parse_route(struct yamldoc *rd, yaml_node_t *n, const char *where,
 		r = text(rd, n, "command_prefix", where, false, &rt->command_prefix);
 	if (r == 0)
 		r = name(rd, n, "default_command", where, false, &rt->default_command);
+	if (r == 0)
+		r = template_at(rd, n, "external_id", where, false, &rt->external_id_text,
+				&rt->external_id);
 	if (r < 0)
 		return r;
 	bool known = false;
@@ -482,6 +491,8 @@ void route_table_free(struct route_table *t)
 		free(rt->secret_file);
 		free(rt->command_prefix);
 		free(rt->default_command);
+		free(rt->external_id_text);
+		template_free(rt->external_id);
 	}
 	free(t->routes);
 	free(t);

@@ -53,6 +53,11 @@ struct route {
 	size_t n_commands;
 	struct route_trigger *triggers; /* sorted by priority, then file order */
 	size_t n_triggers;
+	/* What the route's events are about (their flow key), rendered from
+	 * the payload ("acme:{{ticket.id}}"); NULL: what the provider's
+	 * payload says (github:owner/repo#12, ...). */
+	char *external_id_text;
+	struct template *external_id;
 	int line;
 };
 

@@ -127,7 +127,10 @@ static int plan_one(const struct handler_options *opt, const struct store_claime
 	char origin[600];
 	snprintf(origin, sizeof(origin), "event:%lld:%s:%s", (long long)ev->id, route,
 		 command ? command : on ? on : kind);
-	const char *ext = json_string_value(json_object_get(doc, "external_id"));
+	/* The route's own flow key wins over the provider's. */
+	const char *ext = json_string_value(json_object_get(m, "external_id"));
+	if (!ext)
+		ext = json_string_value(json_object_get(doc, "external_id"));
 	char fallback[PROVIDER_ID_MAX + 64];
 	if (!ext) {
 		/* Nothing in the payload says what it is about: the flow is

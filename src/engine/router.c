@@ -441,6 +441,25 @@ static int authorize(const struct router *rt, const char *provider,
 	return authz_check(&rules, subj, why, size);
 }
 
+/* A route's own flow key for its match, rendered from the payload (an
+ * empty rendering leaves the provider's). */
+static json_t *with_external_id(const struct route *r, const json_t *root, json_t *match)
+{
+	if (!match || !r->external_id)
+		return match;
+	char *out = NULL;
+	size_t len = 0;
+	struct template_report rep;
+	if (template_render(r->external_id, root, 512, &out, &len, &rep) < 0) {
+		json_decref(match);
+		return NULL;
+	}
+	if (len > 0)
+		json_object_set_new(match, "external_id", json_stringn(out, len));
+	free(out);
+	return match;
+}
+
 /* One route's decision: a match object, or a skip with its reason. */
 static json_t *route_one(const struct router *rt, const struct route *r, const char *type,
 			 const struct event_info *info, json_t *root, const char *text,
@@ -478,10 +497,13 @@ static json_t *route_one(const struct router *rt, const struct route *r, const c
 					       m.args_len, "command", c->name);
 			json_object_set_new(root, "hookq", hq);
 			*matched = true;
-			return rendered(c->prompt, root,
-					json_pack("{s:s, s:s, s:s, s:s, s:s%}", "route", r->name,
-						  "kind", "command", "command", c->name, "agent",
-						  c->agent, "request", text + m.args_at, m.args_len));
+			return with_external_id(
+				r, root,
+				rendered(c->prompt, root,
+					 json_pack("{s:s, s:s, s:s, s:s, s:s%}", "route", r->name,
+						   "kind", "command", "command", c->name, "agent",
+						   c->agent, "request", text + m.args_at,
+						   m.args_len)));
 		}
 	}
 	for (size_t i = 0; i < r->n_triggers; i++) {
@@ -499,10 +521,12 @@ static json_t *route_one(const struct router *rt, const struct route *r, const c
 			}
 		}
 		*matched = true;
-		return rendered(prompt, root,
-				json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I}", "route", r->name, "kind",
-					  "trigger", "on", g->on, "command", g->command, "agent",
-					  agent, "priority", (json_int_t)g->priority));
+		return with_external_id(
+			r, root,
+			rendered(prompt, root,
+				 json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I}", "route", r->name,
+					   "kind", "trigger", "on", g->on, "command", g->command,
+					   "agent", agent, "priority", (json_int_t)g->priority)));
 	}
 	return json_pack("{s:s, s:s}", "route", r->name, "skipped",
 			 r->n_commands && text ? "no command in the text and no trigger matched" :

@@ -124,6 +124,18 @@ static void new_conversation_and_a_missing_external_id(void **state)
 	assert_null(info.tasks[0].command);
 	assert_string_equal(info.tasks[0].title, "brain");
 	event_info_release(&info);
+
+	/* A route's own flow key wins over the provider's. */
+	const char *own = "{\"type\":\"t\",\"external_id\":\"github:o/r#1\",\"matches\":"
+			  "[{\"route\":\"r\",\"kind\":\"command\",\"command\":\"c\","
+			  "\"agent\":\"brain\",\"prompt\":\"p\",\"external_id\":\"acme:T-9\"}]}";
+	memset(&info, 0, sizeof(info));
+	assert_int_equal(handler_plan_tasks(&opts, &ev, own, &info), 0);
+	assert_string_equal(info.tasks[0].external_id, "acme:T-9");
+	char flow[FLOW_ID_MAX];
+	assert_int_equal(flow_id_of("acme:T-9", flow), 0);
+	assert_string_equal(info.tasks[0].flow_id, flow);
+	event_info_release(&info);
 }
 
 static void no_agent_anywhere_makes_no_task(void **state)

@@ -110,10 +110,42 @@ static void the_rules_restrict_who_triggers(void **state)
 	router_free(r);
 }
 
+static void a_route_names_its_own_flow_key(void **state)
+{
+	(void)state;
+	static const char routes[] =
+		"routes:\n"
+		"  - provider: github\n"
+		"    external_id: \"ticket:{{repository.owner.login}}-{{issue.number}}\"\n"
+		"    command_prefix: \"@agent\"\n"
+		"    commands:\n"
+		"      - {name: fix, agent: brain, prompt: \"{{hookq.request}}\"}\n";
+	struct router_rules rules = { NULL, NULL, NULL, NULL, NULL };
+	struct router *r = NULL;
+	assert_int_equal(router_new(&rules, table(routes), NULL, &r), 0);
+	json_t *d = route(r, "issue_comment.created", comment, "alice", false);
+	json_t *m = json_array_get(json_object_get(d, "matches"), 0);
+	assert_string_equal(json_string_value(json_object_get(m, "external_id")), "ticket:o-3");
+	/* The provider's own stays on the decision. */
+	assert_string_equal(json_string_value(json_object_get(d, "external_id")), "github:o/r#3");
+	json_decref(d);
+	router_free(r);
+	/* A template that does not parse is refused with where it is. */
+	struct route_table *t = NULL;
+	char err[512];
+	static const char bad[] = "routes:\n  - provider: github\n    external_id: \"{{x\"\n";
+	assert_int_equal(route_table_parse(bad, strlen(bad), "t.yaml", providers, &t, err,
+					   sizeof(err)),
+			 HQ_E_CONFIG);
+	assert_non_null(strstr(err, "t.yaml:3:"));
+	assert_non_null(strstr(err, "external_id: "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_command_is_matched_rendered_and_located),
+		cmocka_unit_test(a_route_names_its_own_flow_key),
 		cmocka_unit_test(a_swapped_table_applies_to_the_next_event),
 		cmocka_unit_test(the_rules_restrict_who_triggers),
 	};
