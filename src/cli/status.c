@@ -69,6 +69,19 @@ static void print_table(json_t *doc, const char *where)
 		else
 			printf("%-16s %s\n", "processor", state ? state : "?");
 	}
+	json_t *tasks = json_object_get(doc, "tasks");
+	if (json_is_object(tasks))
+		printf("%-16s queued %lld  running %lld  succeeded %lld  failed %lld  "
+		       "timed_out %lld  cancelled %lld  dead_letter %lld\n",
+		       "tasks", int_at(tasks, "queued"), int_at(tasks, "running"),
+		       int_at(tasks, "succeeded"), int_at(tasks, "failed"),
+		       int_at(tasks, "timed_out"), int_at(tasks, "cancelled"),
+		       int_at(tasks, "dead_letter"));
+	json_t *pool = json_object_get(doc, "pool");
+	if (json_is_object(pool))
+		printf("%-16s %lld of %lld workers busy  started %lld  lost %lld\n", "pool",
+		       int_at(pool, "busy"), int_at(pool, "workers"), int_at(pool, "started"),
+		       int_at(pool, "lost"));
 }
 
 int cli_status(int argc, char **argv)
