@@ -16,12 +16,15 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "clients/github.h"
 #include "core/agent.h"
 #include "core/config.h"
 #include "engine/dispatcher.h"
 #include "engine/handler.h"
 #include "engine/ingest.h"
+#include "engine/outbox.h"
 #include "engine/processor.h"
+#include "engine/replies.h"
 #include "core/route.h"
 #include "engine/router.h"
 #include "engine/status.h"
@@ -133,6 +136,8 @@ static int lookup_webhook(void *ctx, const char *provider, const char *id, bool 
 	return strcmp(owner, provider) == 0 ? 0 : HQ_E_NOTFOUND;
 }
 
+static int read_secret_file(const char *key, const char *path, char **ret);
+
 /* The dispatcher once it runs: it starts after the HTTP server (agents
  * are told its port) and stops before it (agents still running in the
  * shutdown grace can create follow-up tasks), while the processor, the
@@ -141,12 +146,79 @@ static int lookup_webhook(void *ctx, const char *provider, const char *id, bool 
 static struct dispatcher *running_dispatcher;
 static pthread_rwlock_t dispatcher_lock = PTHREAD_RWLOCK_INITIALIZER;
 
+/* The outbox runs from before the processor starts until after the
+ * dispatcher and the processor stopped: no lock needed. */
+static struct outbox *running_outbox;
+
 static void wake_dispatcher(void *ctx)
 {
 	(void)ctx;
 	pthread_rwlock_rdlock(&dispatcher_lock);
 	dispatcher_wake(running_dispatcher);
 	pthread_rwlock_unlock(&dispatcher_lock);
+	/* New tasks wrote their first replies (👀). */
+	outbox_wake(running_outbox);
+}
+
+static void wake_outbox(void *ctx)
+{
+	(void)ctx;
+	outbox_wake(running_outbox);
+}
+
+/* Every secret value configured: never said in a reply. */
+static size_t secret_values(struct config *cfg, const char **out, size_t max)
+{
+	size_t n = 0;
+	for (const struct config_option *o = config_options; o->key && n < max; o++) {
+		if (o->type != CONFIG_SECRET)
+			continue;
+		char *const *v = (char *const *)(const void *)((const char *)cfg + o->offset);
+		if (*v && **v)
+			out[n++] = *v;
+	}
+	return n;
+}
+
+/* The GitHub client replies go through: a token or an App (its key as
+ * PEM text, or the path of a PEM file). NULL without credentials. */
+static int github_setup(struct config *cfg, struct github_client **ret)
+{
+	*ret = NULL;
+	char *pem = NULL;
+	if (cfg->github_app_id && *cfg->github_app_id) {
+		if (!cfg->github_app_key) {
+			fprintf(stderr, "hookq: github.app_id (GITHUB_APP_ID) needs "
+					"GITHUB_APP_PRIVATE_KEY or github.app_private_key_file\n");
+			return HQ_E_CONFIG;
+		}
+		if (strncmp(cfg->github_app_key, "-----BEGIN", 10) != 0 &&
+		    read_secret_file("github.app_private_key", cfg->github_app_key, &pem) < 0)
+			return HQ_E_CONFIG;
+	} else if (!cfg->github_token || !*cfg->github_token) {
+		return 0;
+	}
+	struct github_options go = {
+		.api_url = cfg->github_api_url,
+		.token = cfg->github_token,
+		.app_id = cfg->github_app_id && *cfg->github_app_id ? cfg->github_app_id : NULL,
+		.app_private_key_pem = pem ? pem : cfg->github_app_key,
+		.installation_id = (int64_t)cfg->github_app_installation_id,
+		.timeout_ms = (long)cfg->outbox_timeout_ms,
+	};
+	if (!go.app_id)
+		go.app_private_key_pem = NULL;
+	char err[512];
+	int r = github_client_new(&go, ret, err, sizeof(err));
+	if (pem) {
+		crypto_cleanse(pem, strlen(pem));
+		free(pem);
+	}
+	if (r < 0) {
+		fprintf(stderr, "hookq: %s\n", err);
+		return HQ_E_CONFIG;
+	}
+	return 0;
 }
 
 static bool cancel_on_node(void *ctx, int64_t id)
@@ -204,8 +276,9 @@ static int agent_attempts(void *ctx, const char *name)
 /* Starts the worker pool when agents are configured. */
 static int start_dispatcher(struct config *cfg, struct store *store, const char *owner,
 			    const struct agent_table *agents, struct http_server *http,
-			    char ***workers, char ***ci_workers, struct taskfiles **taskfiles,
-			    char *run_dir, size_t run_dir_size, struct dispatcher **ret)
+			    const struct replies_options *replies, char ***workers,
+			    char ***ci_workers, struct taskfiles **taskfiles, char *run_dir,
+			    size_t run_dir_size, struct dispatcher **ret)
 {
 	char err[512];
 	size_t n = 0, n_ci = 0;
@@ -249,6 +322,8 @@ static int start_dispatcher(struct config *cfg, struct store *store, const char 
 		.run_dir = run_dir,
 		.api_url = api_url,
 		.taskfiles = *taskfiles,
+		.replies = replies,
+		.wrote_replies = wake_outbox,
 	};
 	/* Workspaces: the token reaches git through its credential helper
 	 * from the environment, never in argv. */
@@ -620,6 +695,8 @@ int cli_serve(int argc, char **argv)
 	struct store *store = NULL;
 	struct ingest *ingest = NULL;
 	struct processor *processor = NULL;
+	struct outbox *outbox = NULL;
+	struct github_client *github = NULL;
 	struct http_server *http = NULL;
 	int exit_code = CLI_EXIT_FAILURE;
 
@@ -711,6 +788,44 @@ int cli_serve(int argc, char **argv)
 	}
 	char owner[128];
 	node_id(owner, sizeof(owner));
+
+	/* Replies: planned with tasks and their ends, sent by the outbox. */
+	if (github_setup(&cfg, &github) < 0) {
+		exit_code = CLI_EXIT_CONFIG;
+		goto out_store;
+	}
+	static const char *secrets[CONFIG_MAX_SECRETS];
+	static struct replies_options replies;
+	replies = (struct replies_options){
+		.github = github != NULL,
+		.slack = true, /* slash commands reply through response_url */
+		.jira = cfg.jira_base_url && cfg.jira_email && cfg.jira_api_token,
+		.reactions = cfg.reply_reactions,
+		.comment = cfg.reply_comment,
+		.output_max = (size_t)cfg.reply_output_max,
+		.max_attempts = (int)cfg.outbox_max_attempts,
+		.secrets = secrets,
+		.n_secrets = secret_values(&cfg, secrets, CONFIG_MAX_SECRETS),
+	};
+	struct outbox_options oopt = {
+		.owner = owner,
+		.senders = (unsigned)cfg.outbox_senders,
+		.lease_ms = cfg.outbox_timeout_ms * 2 + 10000,
+		.poll_ms = cfg.poll_ms,
+		.backoff = { 2000, 600000 },
+		.timeout_ms = (long)cfg.outbox_timeout_ms,
+		.github = github,
+		.slack_api_url = cfg.slack_api_url,
+		.slack_token = cfg.slack_bot_token,
+		.jira_base_url = cfg.jira_base_url,
+		.jira_email = cfg.jira_email,
+		.jira_token = cfg.jira_api_token,
+	};
+	if ((r = outbox_start(store, &oopt, &outbox)) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the outbox", "error", hq_strerror(r), NULL);
+		goto out_store;
+	}
+	running_outbox = outbox;
 	struct router_rules rules = {
 		.allowed_orgs = cfg.allowed_orgs,
 		.allowed_users = cfg.allowed_users,
@@ -745,6 +860,7 @@ int cli_serve(int argc, char **argv)
 		.agent_attempts = agent_attempts,
 		.agent_ctx = agents,
 		.default_agent = default_agent,
+		.replies = &replies,
 	};
 	struct processor_options popt = {
 		.owner = owner,
@@ -838,7 +954,8 @@ int cli_serve(int argc, char **argv)
 	}
 
 	if (agents->n) {
-		r = start_dispatcher(&cfg, store, owner, agents, http, &workers, &ci_workers,
+		r = start_dispatcher(&cfg, store, owner, agents, http, &replies, &workers,
+				     &ci_workers,
 				     &taskfiles, run_dir, sizeof(run_dir), &dispatcher);
 		if (r < 0) {
 			exit_code = r == HQ_E_CONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
@@ -919,6 +1036,15 @@ out_processor:
 			   "dead_lettered", pst.dead);
 	}
 out_store:
+	if (outbox) {
+		/* Last: what the pool and the processor wrote is sent while they
+		 * stop; what is left waits in the store for the next start. */
+		struct outbox_stats ost;
+		outbox_stop(outbox, &ost);
+		running_outbox = NULL;
+		log_counts("replies", "sent", ost.sent, "retried", ost.retried, "dead", ost.dead);
+	}
+	github_client_free(github);
 	store_close(store);
 	if (exit_code == CLI_EXIT_OK)
 		log_msg(HQ_LOG_INFO, "stopped", NULL);

@@ -17,6 +17,7 @@ static const char *const log_format_names[] = { "kv", "json", NULL };
 static const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
 static const char *const algorithm_names[] = { "sha1", "sha256", "sha512", NULL };
 static const char *const encoding_names[] = { "hex", "base64", NULL };
+static const char *const comment_names[] = { "always", "on_failure", "never", NULL };
 
 #define OFF(field) offsetof(struct config, field)
 #define KIB 1024ull
@@ -204,6 +205,47 @@ const struct config_option config_options[] = {
 	  "when set, only texts that @mention this login trigger work" },
 	{ "authz.bot_login", "HOOKQ_BOT_LOGIN", NULL, CONFIG_STRING, OFF(bot_login), 0, 0, NULL,
 	  NULL, "hookq's own account: its events never trigger work" },
+	{ "replies.comment", "REPLY_COMMENT", NULL, CONFIG_ENUM, OFF(reply_comment), 0, 0,
+	  comment_names, "always",
+	  "when a task's end is commented on its issue: always, on_failure, never" },
+	{ "replies.reactions", "REPLY_REACTIONS", NULL, CONFIG_BOOL, OFF(reply_reactions), 0, 0,
+	  NULL, "true", "react on GitHub: eyes when a task is made, rocket or confused at its end" },
+	{ "replies.output_max", "REPLY_OUTPUT_MAX", NULL, CONFIG_SIZE, OFF(reply_output_max), 256,
+	  60 * 1024, NULL, "4KiB", "the tail of an agent's output quoted in a reply" },
+	{ "outbox.senders", "OUTBOX_SENDERS", NULL, CONFIG_COUNT, OFF(outbox_senders), 1, 16,
+	  NULL, "2", "threads that send replies" },
+	{ "outbox.max_attempts", "OUTBOX_MAX_ATTEMPTS", NULL, CONFIG_COUNT,
+	  OFF(outbox_max_attempts), 1, 100, NULL, "10",
+	  "attempts at sending a reply before it is dead" },
+	{ "outbox.timeout", "OUTBOX_TIMEOUT", NULL, CONFIG_DURATION, OFF(outbox_timeout_ms), 1000,
+	  300000, NULL, "30s", "limit of each request that sends a reply" },
+	{ "github.api_url", "GITHUB_API_URL", NULL, CONFIG_STRING, OFF(github_api_url), 0, 0,
+	  NULL, "https://api.github.com",
+	  "GitHub's REST API (GitHub Enterprise Server: https://HOST/api/v3)" },
+	{ "github.app_id", "GITHUB_APP_ID", NULL, CONFIG_STRING, OFF(github_app_id), 0, 0, NULL,
+	  NULL, "reply as this GitHub App (with its private key) instead of GITHUB_TOKEN" },
+	{ "github.app_private_key", "GITHUB_APP_PRIVATE_KEY", NULL, CONFIG_SECRET,
+	  OFF(github_app_key), 0, 0, NULL, NULL,
+	  "the GitHub App's private key: PEM text, or the path of a PEM file" },
+	{ "github.app_private_key_file", "GITHUB_APP_PRIVATE_KEY_FILE", NULL, CONFIG_PATH,
+	  OFF(github_app_key_file), 0, 0, NULL, NULL, "file holding the GitHub App's private key" },
+	{ "github.app_installation_id", "GITHUB_APP_INSTALLATION_ID", NULL, CONFIG_COUNT,
+	  OFF(github_app_installation_id), 0, 9007199254740991ull, NULL, "0",
+	  "the App's installation when an event does not name one (0: from the event)" },
+	{ "slack.bot_token", "SLACK_BOT_TOKEN", NULL, CONFIG_SECRET, OFF(slack_bot_token), 0, 0,
+	  NULL, NULL, "Slack bot token: replies in threads with chat.postMessage" },
+	{ "slack.bot_token_file", "SLACK_BOT_TOKEN_FILE", NULL, CONFIG_PATH,
+	  OFF(slack_bot_token_file), 0, 0, NULL, NULL, "file holding the Slack bot token" },
+	{ "slack.api_url", "SLACK_API_URL", NULL, CONFIG_STRING, OFF(slack_api_url), 0, 0, NULL,
+	  "https://slack.com/api", "Slack's Web API" },
+	{ "jira.base_url", "JIRA_BASE_URL", NULL, CONFIG_STRING, OFF(jira_base_url), 0, 0, NULL,
+	  NULL, "Jira site for replies (https://your-site.atlassian.net)" },
+	{ "jira.email", "JIRA_EMAIL", NULL, CONFIG_STRING, OFF(jira_email), 0, 0, NULL, NULL,
+	  "the Jira account replies are posted as" },
+	{ "jira.api_token", "JIRA_API_TOKEN", NULL, CONFIG_SECRET, OFF(jira_api_token), 0, 0,
+	  NULL, NULL, "that account's API token" },
+	{ "jira.api_token_file", "JIRA_API_TOKEN_FILE", NULL, CONFIG_PATH,
+	  OFF(jira_api_token_file), 0, 0, NULL, NULL, "file holding the Jira API token" },
 	{ "admin.username", "ADMIN_USERNAME", NULL, CONFIG_STRING, OFF(admin_username),
 	  0, 0, NULL, "admin", "admin API user name" },
 	{ "admin.password", "ADMIN_PASSWORD", NULL, CONFIG_SECRET, OFF(admin_password),
@@ -363,11 +405,14 @@ static const char *const twins[][2] = {
 	{ "generic.secret", "generic.secret_file" },
 	{ "admin.password", "admin.password_file" },
 	{ "github.token", "github.token_file" },
+	{ "github.app_private_key", "github.app_private_key_file" },
+	{ "slack.bot_token", "slack.bot_token_file" },
+	{ "jira.api_token", "jira.api_token_file" },
 };
 #define TWINS (sizeof(twins) / sizeof(twins[0]))
-/* The webhook secrets among the twins: all but the last two (the admin
- * password and the GitHub token). */
-#define PROVIDER_TWINS (TWINS - 2)
+/* The webhook secrets among the twins: the first ones (then come the
+ * admin password and the credentials hookq replies with). */
+#define PROVIDER_TWINS (TWINS - 5)
 
 static const struct config_option *twin_of(const struct config_option *o)
 {

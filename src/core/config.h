@@ -16,8 +16,9 @@ enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
 enum config_algorithm { CONFIG_ALG_SHA1, CONFIG_ALG_SHA256, CONFIG_ALG_SHA512 };
 enum config_encoding { CONFIG_ENC_HEX, CONFIG_ENC_BASE64 };
+enum config_comment { CONFIG_COMMENT_ALWAYS, CONFIG_COMMENT_ON_FAILURE, CONFIG_COMMENT_NEVER };
 
-#define CONFIG_MAX_SECRETS 16
+#define CONFIG_MAX_SECRETS 24
 #define CONFIG_MAX_OPTIONS 128
 #define CONFIG_LIST_MAX 64 /* names in a list option (pool.workers) */
 
@@ -66,6 +67,15 @@ struct config {
 	char *workspace_git_base;
 	uint64_t workspace_timeout_ms;
 	char *github_token, *github_token_file;
+	/* replies */
+	int reply_comment; /* enum config_comment */
+	bool reply_reactions;
+	uint64_t reply_output_max;
+	uint64_t outbox_senders, outbox_max_attempts, outbox_timeout_ms;
+	char *github_api_url, *github_app_id, *github_app_key, *github_app_key_file;
+	uint64_t github_app_installation_id;
+	char *slack_bot_token, *slack_bot_token_file, *slack_api_url;
+	char *jira_base_url, *jira_email, *jira_api_token, *jira_api_token_file;
 	char *test_agent;     /* NULL or empty: the first agent defined */
 	/* secrets and credentials */
 	char *github_secret;

@@ -16,6 +16,12 @@ void event_info_release(struct event_info *info)
 		free(t->title);
 		free(t->external_id);
 		free(t->metadata_json);
+		for (size_t j = 0; j < t->n_replies; j++) {
+			free(t->replies[j].name);
+			free(t->replies[j].kind);
+			free(t->replies[j].target_json);
+			free(t->replies[j].body_json);
+		}
 	}
 	free(info->tasks);
 	info->tasks = NULL;

@@ -8,6 +8,11 @@
 
 #define EVENT_FIELD_MAX 256
 
+/* A reply a new task causes (an outbox entry), as plain strings. */
+struct event_reply {
+	char *name, *kind, *target_json, *body_json;
+};
+
 /* A task an event asks for: what routing matched, made ready to store. */
 struct event_task {
 	char *origin;			/* "event:<id>:<route>:<command>": unique */
@@ -19,6 +24,8 @@ struct event_task {
 	char *metadata_json;		/* reply_to, event type, test, ... */
 	bool new_conversation, test;
 	int priority, max_attempts;
+	struct event_reply replies[2];
+	size_t n_replies;
 };
 
 struct event_info {

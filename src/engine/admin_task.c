@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/flow.h"
 #include "engine/admin.h"
@@ -287,7 +288,7 @@ static int child_limits(const struct admin *a, const struct store_task *parent, 
 	bool full = l.n >= TASK_CHILDREN_MAX;
 	store_task_list_release(&l);
 	if (full) {
-		admin_fail(out, 429, "too_many_tasks",
+		admin_fail(out, 409, "too_many_tasks",
 			   "task %lld has %d children already (the limit)", (long long)parent->id,
 			   TASK_CHILDREN_MAX);
 		return 1;
@@ -296,21 +297,24 @@ static int child_limits(const struct admin *a, const struct store_task *parent, 
 	int64_t up = parent->parent_id;
 	while (up > 0) {
 		if (++depth >= TASK_DEPTH_MAX) {
-			admin_fail(out, 429, "too_many_tasks",
+			admin_fail(out, 409, "too_many_tasks",
 				   "task %lld ends its chain: a chain of follow-ups has at most %d "
 				   "tasks",
 				   (long long)parent->id, TASK_DEPTH_MAX);
 			return 1;
 		}
 		struct store_task_detail d;
-		if ((r = store_get_task(a->store, up, &d, &err)) < 0)
+		if ((r = store_get_task(a->store, up, &d, &err)) == HQ_E_NOTFOUND)
 			break; /* a purged ancestor ends the chain */
+		if (r < 0)
+			return admin_fail_store(out, r, &err) == 0 ? 1 : HQ_E_NOMEM;
 		up = d.task.parent_id;
 		store_task_detail_release(&d);
 	}
 	if (!by_token)
 		return 0;
-	if (repo && (!parent->project || strcmp(repo, parent->project) != 0)) {
+	/* GitHub names are case-insensitive. */
+	if (repo && (!parent->project || strcasecmp(repo, parent->project) != 0)) {
 		admin_fail(out, 403, "forbidden",
 			   "a task's follow-ups work on its own repository ('%s')",
 			   parent->project ? parent->project : "none");

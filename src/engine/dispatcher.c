@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/backoff.h"
+#include "engine/replies.h"
 #include "engine/runner.h"
 #include "engine/taskfiles.h"
 #include "engine/workspace.h"
@@ -370,11 +371,24 @@ static char *output_text(const char *out, size_t len)
 static void track_git(void *ctx, struct runner *r)
 {
 	struct dworker *w = ctx;
-	pthread_mutex_lock(&w->d->lock);
+	struct dispatcher *d = w->d;
+	pthread_mutex_lock(&d->lock);
 	w->runner = r;
 	if (r && (w->cancel_asked || w->interrupt))
 		runner_cancel(r);
-	pthread_mutex_unlock(&w->d->lock);
+	pthread_mutex_unlock(&d->lock);
+	if (!r)
+		return;
+	/* Recorded like an agent's: a rescue after a crash ends a clone or
+	 * fetch left running. */
+	pid_t pid = runner_pid(r);
+	uint64_t start = 0;
+	(void)runner_proc_starttime(pid, &start);
+	struct store_error err;
+	if (store_task_set_pid(d->store, w->task.id, d->owner, w->task.attempts, pid,
+			       (int64_t)start, &err) < 0 &&
+	    err.msg[0])
+		log_msg(HQ_LOG_WARN, "cannot record a git process", "error", err.msg, NULL);
 }
 
 /* The checkout an agent with workspace: true works in: its repository
@@ -551,11 +565,20 @@ static void run_task(struct dworker *w)
 	 * after a crash must find its group to end it. If it cannot be
 	 * recorded, the agent is ended at once and the attempt fails. */
 	struct store_error serr;
-	bool unrecorded = false;
-	if (store_task_set_pid(d->store, t->id, d->owner, t->attempts, pid, (int64_t)pid_start,
-			       &serr) < 0) {
+	bool unrecorded = false, taken = false;
+	int pr = 0;
+	for (int i = 0; i < 3; i++) {
+		if ((pr = store_task_set_pid(d->store, t->id, d->owner, t->attempts, pid,
+					     (int64_t)pid_start, &serr)) >= 0 ||
+		    pr == HQ_E_CONFLICT)
+			break;
+		struct timespec pause = { 0, 50 * 1000000L };
+		nanosleep(&pause, NULL);
+	}
+	if (pr < 0) {
 		log_store(d, "cannot record a task's process; ending it", &serr);
 		unrecorded = true;
+		taken = pr == HQ_E_CONFLICT;
 		runner_cancel(run);
 	}
 	{
@@ -572,9 +595,14 @@ static void run_task(struct dworker *w)
 	pthread_mutex_unlock(&d->lock);
 	runner_free(run);
 	if (r == 0 && unrecorded) {
-		snprintf(why, sizeof(why), "its process could not be recorded: %s", serr.msg);
-		fail_or_retry(d, a, t, "failed", &end);
-		outcome = "failed";
+		/* Not the agent's fault: queued again without counting the
+		 * attempt (when the task was taken over, the end is refused). */
+		snprintf(why, sizeof(why), "its process could not be recorded%s: %s",
+			 taken ? " (taken over)" : "", serr.msg);
+		end.status = "queued";
+		end.refund = true;
+		end.next_attempt_at_ms = clock_now_ms() + 1000;
+		outcome = "interrupted";
 		runner_result_release(&res);
 		memset(&res, 0, sizeof(res));
 		goto out_end;
@@ -650,7 +678,21 @@ out_end:
 		d->stats.failed++;
 	pthread_mutex_unlock(&d->lock);
 	log_end(w, &end, outcome ? outcome : "failed");
+	/* An end for good says so where the task came from (written with
+	 * the end, sent by the outbox). */
+	struct replies_plan replies = { 0 };
+	if (d->opt.replies && strcmp(end.status, "queued") != 0) {
+		size_t out_len = end.output ? strlen(end.output) : 0;
+		if (replies_on_end(d->opt.replies, t, end.status, end.error, end.output, out_len,
+				   (uint64_t)end.output_bytes, end.run_ms, &replies) == 0) {
+			end.outbox = replies.items;
+			end.n_outbox = replies.n;
+		}
+	}
 	record_end(w, &end);
+	if (replies.n && d->opt.wrote_replies)
+		d->opt.wrote_replies(d->opt.replies_ctx);
+	replies_plan_release(&replies);
 	if (event_file[0])
 		(void)unlink(event_file);
 	runner_result_release(&res);
@@ -726,15 +768,13 @@ static void rescue(struct dispatcher *d)
 		snprintf(id, sizeof(id), "%lld", (long long)lost[i].id);
 		if (lost[i].host && strcmp(lost[i].host, d->host) == 0) {
 			size_t killed = 0;
-			char task_var[48], attempt_var[48];
-			snprintf(task_var, sizeof(task_var), "HOOKQ_TASK_ID=%lld",
-				 (long long)lost[i].id);
-			snprintf(attempt_var, sizeof(attempt_var), "HOOKQ_ATTEMPT=%d",
-				 lost[i].attempt);
-			int kr = lost[i].pid > 1 ? runner_kill_leftover((pid_t)lost[i].pid,
-									(uint64_t)lost[i].pid_start,
-									&killed) :
-						   runner_kill_by_env(task_var, attempt_var, &killed);
+			int kr = HQ_E_NOTFOUND;
+			if (lost[i].pid > 1)
+				kr = runner_kill_leftover((pid_t)lost[i].pid,
+							  (uint64_t)lost[i].pid_start, &killed);
+			else if (lost[i].has_token_hash)
+				kr = runner_kill_by_env("HOOKQ_TASK_TOKEN", lost[i].token_hash,
+							&killed);
 			if (kr == 0)
 				snprintf(killed_text, sizeof(killed_text), "%zu", killed);
 		}
@@ -876,6 +916,8 @@ static size_t assign(struct dispatcher *d)
 				}
 			}
 		}
+		if (d->stopping)
+			pick = -1; /* stopping: nothing more starts */
 		if (pick >= 0)
 			d->workers[pick].reserved = true;
 		pthread_mutex_unlock(&d->lock);
@@ -908,6 +950,10 @@ static size_t assign(struct dispatcher *d)
 		}
 		w->task = task;
 		w->state = WORKER_ASSIGNED;
+		/* Stopping began while it was started: it is queued again at
+		 * once, its attempt not counted. */
+		if (d->stopping)
+			w->interrupt = true;
 		memcpy(w->token, token_hex, sizeof(w->token));
 		crypto_cleanse(token, sizeof(token));
 		crypto_cleanse(token_hex, sizeof(token_hex));
@@ -1073,7 +1119,7 @@ void dispatcher_stop(struct dispatcher *d, struct dispatcher_stats *stats)
 	for (;;) {
 		bool busy = false;
 		for (size_t i = 0; i < d->n_workers; i++)
-			busy |= d->workers[i].state != WORKER_IDLE;
+			busy |= d->workers[i].state != WORKER_IDLE || d->workers[i].reserved;
 		if (!busy || pthread_cond_timedwait(&d->idle, &d->lock, &until) != 0)
 			break;
 	}

@@ -21,6 +21,7 @@
 struct dispatcher;
 struct taskfiles;
 struct workspace_options;
+struct replies_options;
 
 struct dispatcher_options {
 	const char *owner; /* this node: the lease owner of its tasks */
@@ -42,6 +43,11 @@ struct dispatcher_options {
 	/* Checkouts for agents with workspace: true (NULL: such tasks
 	 * dead-letter, saying why). */
 	const struct workspace_options *workspace;
+	/* What a task's end says back; NULL: nothing. */
+	const struct replies_options *replies;
+	/* Called after an end wrote replies (the outbox's wake-up). */
+	void (*wrote_replies)(void *ctx);
+	void *replies_ctx;
 };
 
 struct dispatcher_stats {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/flow.h"
+#include "engine/replies.h"
 #include "engine/router.h"
 #include "providers/provider.h"
 #include "util/error.h"
@@ -154,9 +155,10 @@ static int plan_one(const struct handler_options *opt, const struct store_claime
 	snprintf(title, sizeof(title), "%s%s%s", command ? command : agent,
 		 subject ? ": " : "", subject ? subject : "");
 	const char *type = json_string_value(json_object_get(doc, "type"));
-	json_t *meta = json_pack("{s:s, s:s, s:O?, s:b, s:O?}", "external_id", ext, "event_type",
-				 type ? type : ev->event_type, "reply_to", reply, "test", t->test,
-				 "ref", json_object_get(doc, "ref"));
+	json_t *meta = json_pack("{s:s, s:s, s:s, s:O?, s:b, s:O?}", "provider", ev->provider,
+				 "external_id", ext, "event_type", type ? type : ev->event_type,
+				 "reply_to", reply, "test", t->test, "ref",
+				 json_object_get(doc, "ref"));
 	if (!meta)
 		return HQ_E_NOMEM;
 	t->metadata_json = json_dumps(meta, JSON_COMPACT);
@@ -180,6 +182,11 @@ static int plan_one(const struct handler_options *opt, const struct store_claime
 	if (!t->metadata_json || !t->origin || !t->route || (command && !t->command) ||
 	    !t->agent || !t->prompt || !t->title || !t->external_id)
 		return HQ_E_NOMEM;
+	/* What its creation says back (👀 on the comment that asked). */
+	if (opt && opt->replies)
+		return replies_on_create(opt->replies, ev->provider, reply, t->test, t->replies,
+					 sizeof(t->replies) / sizeof(t->replies[0]),
+					 &t->n_replies);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "store/store.h"
 
 struct router;
+struct replies_options;
 
 /* The provider name of events `hookq test` sends: they run on the CI
  * pool and never reach a provider's API. */
@@ -31,6 +32,8 @@ struct handler_options {
 	/* The agent of test events and of create_task commands without
 	 * one; NULL: such tasks are not created (the decision says why). */
 	const char *default_agent;
+	/* What new tasks say back (a reaction); NULL: nothing. */
+	const struct replies_options *replies;
 };
 
 /* A processor_handle_fn; ctx is a struct handler_options. */

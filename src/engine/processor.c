@@ -101,10 +101,20 @@ static int tasks_in(const struct store_claimed *ev, struct event_info *info,
 		    struct store_outcome *o)
 {
 	struct store_task_in *in = calloc(info->n_tasks, sizeof(*in));
-	if (!in)
+	struct store_outbox_in *replies = calloc(info->n_tasks * 2 + 1, sizeof(*replies));
+	if (!in || !replies) {
+		free(in);
+		free(replies);
 		return HQ_E_NOMEM;
+	}
 	for (size_t i = 0; i < info->n_tasks; i++) {
 		const struct event_task *t = &info->tasks[i];
+		struct store_outbox_in *mine = replies + i * 2;
+		for (size_t k = 0; k < t->n_replies && k < 2; k++)
+			mine[k] = (struct store_outbox_in){ .name = t->replies[k].name,
+							    .kind = t->replies[k].kind,
+							    .target_json = t->replies[k].target_json,
+							    .body_json = t->replies[k].body_json };
 		in[i] = (struct store_task_in){
 			.origin = t->origin,
 			.event_id = ev->id,
@@ -121,10 +131,13 @@ static int tasks_in(const struct store_claimed *ev, struct event_info *info,
 			.metadata_json = t->metadata_json,
 			.priority = t->priority,
 			.max_attempts = t->max_attempts,
+			.outbox = mine,
+			.n_outbox = t->n_replies < 2 ? t->n_replies : 2,
 		};
 	}
 	o->tasks = in;
 	o->n_tasks = info->n_tasks;
+	o->replies = replies;
 	return 0;
 }
 
@@ -237,8 +250,10 @@ static size_t process_batch(struct worker *w)
 		if (tasks && p->opt.tasks_created)
 			p->opt.tasks_created(p->opt.tasks_ctx);
 	}
-	for (size_t i = 0; i < claim.n; i++)
+	for (size_t i = 0; i < claim.n; i++) {
 		free(out[i].tasks);
+		free(out[i].replies);
+	}
 	free(out);
 	for (size_t i = 0; i < claim.n; i++)
 		event_info_release(&info[i]);

@@ -274,7 +274,22 @@ static void locate(const char *provider, const json_t *root, json_t *doc)
 		} else if (repo && ref) {
 			snprintf(id, sizeof(id), "github:%s@%s", repo, ref);
 			ext = id;
+		} else if (repo && json_object_get(root, "comment")) {
+			/* A commit comment: replies react on it. */
+			const char *cid = scalar(at(root, "comment.id"), b, sizeof(b));
+			const char *sha = json_string_value(at(root, "comment.commit_id"));
+			if (cid && sha) {
+				snprintf(id, sizeof(id), "github:%s@%s", repo, sha);
+				ext = id;
+				reply = json_pack("{s:s, s:s, s:s}", "repository", repo, "comment_id",
+						  cid, "comment_kind", "commit_comment");
+			}
 		}
+		/* A GitHub App replies as the installation the event came
+		 * through. */
+		json_t *inst = at(root, "installation.id");
+		if (reply && json_is_integer(inst))
+			json_object_set(reply, "installation", inst);
 	} else if (strcmp(provider, "gitlab") == 0) {
 		const char *proj = json_string_value(at(root, "project.path_with_namespace"));
 		const char *iid = scalar(at(root, "object_attributes.iid"), a, sizeof(a));

@@ -1,6 +1,7 @@
 #include "engine/runner.h"
 
 #include <dirent.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/crypto.h"
 #include "util/error.h"
 
 /* Bytes moved per read or write: the default pipe capacity, so one call
@@ -654,22 +656,24 @@ int runner_kill_leftover(pid_t pgid, uint64_t starttime, size_t *killed)
 	return 0;
 }
 
-/* Whether the environment block env (NUL-separated, len bytes) holds the
- * exact entry var ("NAME=value"). */
-static bool environ_has(const char *env, size_t len, const char *var)
+/* The value of NAME= in the environment block env (NUL-separated, len
+ * bytes), its length in *vl; NULL when absent. */
+static const char *environ_get(const char *env, size_t len, const char *name, size_t *vl)
 {
-	size_t vl = strlen(var);
+	size_t nl = strlen(name);
 	for (size_t i = 0; i < len;) {
 		const char *e = env + i;
 		size_t el = strnlen(e, len - i);
-		if (el == vl && memcmp(e, var, vl) == 0)
-			return true;
+		if (el > nl && memcmp(e, name, nl) == 0 && e[nl] == '=') {
+			*vl = el - nl - 1;
+			return e + nl + 1;
+		}
 		i += el + 1;
 	}
-	return false;
+	return NULL;
 }
 
-int runner_kill_by_env(const char *var1, const char *var2, size_t *killed)
+int runner_kill_by_env(const char *name, const unsigned char hash[32], size_t *killed)
 {
 	DIR *dir = opendir("/proc");
 	if (!dir)
@@ -689,7 +693,6 @@ int runner_kill_by_env(const char *var1, const char *var2, size_t *killed)
 			continue;
 		char path[48];
 		snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
-		/* Only processes of this user can be read: others are not ours. */
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
@@ -701,9 +704,14 @@ int runner_kill_by_env(const char *var1, const char *var2, size_t *killed)
 			if (got > 0)
 				len += (size_t)got;
 		close(fd);
-		if (!environ_has(env, len, var1) || (var2 && !environ_has(env, len, var2)))
+		/* A value secret to one attempt: whatever process holds it is
+		 * that attempt's, whichever hookq or user started it. */
+		size_t vl = 0;
+		const char *v = environ_get(env, len, name, &vl);
+		unsigned char digest[CRYPTO_SHA256_LEN];
+		if (!v || crypto_sha256(v, vl, digest) < 0 ||
+		    CRYPTO_memcmp(digest, hash, sizeof(digest)) != 0)
 			continue;
-		/* The agent's whole group when it still leads one, else itself. */
 		pid_t pgid = getpgid((pid_t)pid);
 		if (pgid > 1 && pgid != own_group && kill(-pgid, SIGKILL) == 0)
 			n++;
@@ -711,6 +719,7 @@ int runner_kill_by_env(const char *var1, const char *var2, size_t *killed)
 			n++;
 	}
 	closedir(dir);
+	crypto_cleanse(env, RUNNER_ENVIRON_MAX);
 	free(env);
 	*killed = n;
 	return 0;

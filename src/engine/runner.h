@@ -92,9 +92,10 @@ int runner_kill_leftover(pid_t pgid, uint64_t starttime, size_t *killed);
 #define RUNNER_ENVIRON_MAX (256 * 1024)
 
 /* For restart recovery when no group was recorded (a crash right after
- * the spawn): SIGKILLs the process group of every process of this user
- * whose environment holds the entry var1 ("HOOKQ_TASK_ID=12") and, when
- * not NULL, var2 ("HOOKQ_ATTEMPT=3"). *killed counts the groups. */
-int runner_kill_by_env(const char *var1, const char *var2, size_t *killed);
+ * the spawn): SIGKILLs the process group of every process whose
+ * environment holds the variable name with a value whose SHA-256 is hash
+ * (an attempt's HOOKQ_TASK_TOKEN: secret to that attempt, so no other
+ * process matches). *killed counts the groups. */
+int runner_kill_by_env(const char *name, const unsigned char hash[32], size_t *killed);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -138,7 +139,7 @@ static char *concat(const char *a, const char *b)
 }
 
 /* The environment of every git command. */
-#define ENV_MAX 8
+#define ENV_MAX 12
 struct git_env {
 	char *owned[ENV_MAX]; /* malloc'd entries; token_i is wiped on free */
 	const char *envp[ENV_MAX];
@@ -155,7 +156,7 @@ static void git_env_release(struct git_env *e)
 	}
 }
 
-static int git_env_init(struct git_env *e, const char *token)
+static int git_env_init(struct git_env *e, const char *token, const char *protocols)
 {
 	memset(e, 0, sizeof(*e));
 	e->token_i = -1;
@@ -173,6 +174,14 @@ static int git_env_init(struct git_env *e, const char *token)
 	e->envp[n++] = "GIT_TERMINAL_PROMPT=0";
 	e->envp[n++] = "GIT_ASKPASS=";
 	e->envp[n++] = "LANG=C";
+	/* Only hookq's settings: not the system's or a (shared) home's, which
+	 * an agent running as this user could have written. */
+	e->envp[n++] = "GIT_CONFIG_NOSYSTEM=1";
+	e->envp[n++] = "GIT_CONFIG_GLOBAL=/dev/null";
+	/* Only git_base's transport: no ssh (and its sshCommand), no ext. */
+	if (!(e->envp[n] = e->owned[n] = concat("GIT_ALLOW_PROTOCOL=", protocols)))
+		goto out_nomem;
+	n++;
 	if (token) {
 		if (!(e->envp[n] = e->owned[n] = concat("HOOKQ_GIT_TOKEN=", token)))
 			goto out_nomem;
@@ -415,6 +424,50 @@ static int clone_into(struct prep *p, const char *dir, const char *parent, const
 	return rc;
 }
 
+/* Writes the checkout's .git/config afresh (temp file, rename over it)
+ * and drops .git/info/attributes: nothing an agent wrote there reaches the
+ * git commands hookq runs. */
+static int reset_config(struct prep *p, const char *dir)
+{
+	if (strpbrk(p->url, "\"\n\r\\")) {
+		hq_set_err(p->err, p->err_size, "git base '%s' cannot be written to a git config",
+			   p->o->git_base);
+		return HQ_E_INVAL;
+	}
+	char tmp[PATH_MAX + 32], cfg[PATH_MAX + 16], attrs[PATH_MAX + 32];
+	int n1 = snprintf(tmp, sizeof(tmp), "%s/.git/config.hookq-XXXXXX", dir);
+	int n2 = snprintf(cfg, sizeof(cfg), "%s/.git/config", dir);
+	int n3 = snprintf(attrs, sizeof(attrs), "%s/.git/info/attributes", dir);
+	if (n1 < 0 || (size_t)n1 >= sizeof(tmp) || n2 < 0 || (size_t)n2 >= sizeof(cfg) || n3 < 0 ||
+	    (size_t)n3 >= sizeof(attrs))
+		return HQ_E_TOOBIG;
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		hq_set_err(p->err, p->err_size, "cannot write '%s': %s", tmp, strerror(errno));
+		return HQ_E_IO;
+	}
+	char text[PATH_MAX + 512];
+	int len = snprintf(text, sizeof(text),
+			   "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n"
+			   "\tbare = false\n\tlogallrefupdates = true\n"
+			   "[remote \"origin\"]\n\turl = %s\n"
+			   "\tfetch = +refs/heads/*:refs/remotes/origin/*\n",
+			   p->url);
+	bool ok = len > 0 && (size_t)len < sizeof(text) &&
+		  write(fd, text, (size_t)len) == (ssize_t)len;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, cfg) < 0) {
+		hq_set_err(p->err, p->err_size, "cannot write '%s': %s", cfg, strerror(errno));
+		unlink(tmp);
+		return HQ_E_IO;
+	}
+	if (unlink(attrs) < 0 && errno != ENOENT) {
+		hq_set_err(p->err, p->err_size, "cannot remove '%s': %s", attrs, strerror(errno));
+		return HQ_E_IO;
+	}
+	return 0;
+}
+
 static int update(struct prep *p, const char *dir, const char *ref)
 {
 	const char *git = p->o->git ? p->o->git : "git";
@@ -505,8 +558,12 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 		hq_set_err(err, err_size, "git base '%s' is too long", o->git_base);
 		return HQ_E_TOOBIG;
 	}
-	int rc = git_env_init(&p.env, p.token);
-	if (rc == 0 && (rc = git_env_init(&p.plain, NULL)) < 0)
+	/* The transport git_base names, and file for the checkout itself. */
+	const char *protocols = strncmp(o->git_base, "https://", 8) == 0 ? "https:file" :
+				strncmp(o->git_base, "http://", 7) == 0	 ? "http:file" :
+									   "file";
+	int rc = git_env_init(&p.env, p.token, protocols);
+	if (rc == 0 && (rc = git_env_init(&p.plain, NULL, protocols)) < 0)
 		git_env_release(&p.env);
 	if (rc < 0) {
 		hq_set_err(err, err_size, "out of memory");
@@ -531,6 +588,11 @@ int workspace_prepare(const struct workspace_options *o, const char *worker,
 		int ln = snprintf(lock, sizeof(lock), "%s/.git/index.lock", dir);
 		if (ln > 0 && (size_t)ln < sizeof(lock))
 			unlink(lock);
+		/* The agent could write this checkout's .git: its config (an
+		 * insteadOf to another host, an sshCommand, a filter driver, a
+		 * proxy) would run in hookq's git. hookq writes it anew. */
+		if ((rc = reset_config(&p, dir)) < 0)
+			goto out;
 	} else if (errno != ENOENT) {
 		hq_set_err(err, err_size, "cannot inspect workspace '%s': %s", dir,
 			   strerror(errno));

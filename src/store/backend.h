@@ -89,9 +89,25 @@ struct store_task_ops {
 	int (*next_due)(struct store *s, int64_t *ret, struct store_error *err);
 };
 
+/* The outbox. */
+struct store_outbox_ops {
+	int (*claim)(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
+		     size_t max, struct store_outbox_item **ret, size_t *n,
+		     struct store_error *err);
+	int (*finish)(struct store *s, int64_t id, const char *owner,
+		      const struct store_outbox_end *end, int64_t now_ms, struct store_error *err);
+	int (*reclaim)(struct store *s, int64_t now_ms, size_t *n, struct store_error *err);
+	int (*list)(struct store *s, const struct store_outbox_filter *f,
+		    struct store_outbox_list *ret, struct store_error *err);
+	int (*retry)(struct store *s, int64_t id, int64_t now_ms, struct store_error *err);
+	int (*count)(struct store *s, struct store_outbox_counts *ret, struct store_error *err);
+	int (*next_due)(struct store *s, int64_t *ret, struct store_error *err);
+};
+
 struct store {
 	const struct store_ops *ops;
 	const struct store_task_ops *task_ops;
+	const struct store_outbox_ops *outbox_ops;
 };
 
 int store_sqlite_open(const char *path, const struct store_options *opt,

@@ -270,6 +270,7 @@ static void sqlite_close(struct store *base)
 	sqlite3_finalize(s->purge);
 	sqlite3_finalize(s->purge_dead);
 	sqlite_task_finalize(s);
+	sqlite_outbox_finalize(s);
 	sqlite3_close(s->checkpointer);
 	sqlite3_close(s->reader);
 	/* Closing the last connection checkpoints and removes the WAL. */
@@ -1430,6 +1431,7 @@ int store_sqlite_open(const char *path, const struct store_options *opt,
 		return HQ_E_NOMEM;
 	s->base.ops = &sqlite_ops;
 	s->base.task_ops = &sqlite_task_ops;
+	s->base.outbox_ops = &sqlite_outbox_ops;
 	s->sync = opt->synchronous;
 	atomic_init(&s->webhooks_waiting, 0);
 	pthread_mutex_init(&s->write_lock, NULL);

@@ -12,6 +12,7 @@
 #include "store/backend.h"
 
 #define SQLITE_TASK_STMTS 16
+#define SQLITE_OUTBOX_STMTS 8
 
 struct sqlite_store {
 	struct store base;
@@ -39,6 +40,8 @@ struct sqlite_store {
 
 	/* Task statements, prepared once on first use (sqlite_task.c). */
 	sqlite3_stmt *task_stmt[SQLITE_TASK_STMTS];
+	/* Outbox statements (sqlite_outbox.c). */
+	sqlite3_stmt *outbox_stmt[SQLITE_OUTBOX_STMTS];
 };
 
 int sqlite_fail(sqlite3 *db, int rc, const char *what, struct store_error *err);
@@ -62,5 +65,13 @@ int sqlite_task_insert(struct sqlite_store *s, struct store_task_in *t, int64_t 
 		       struct store_error *err);
 extern const struct store_task_ops sqlite_task_ops;
 void sqlite_task_finalize(struct sqlite_store *s);
+
+/* Writes one reply inside the writer's open transaction (nothing when
+ * origin exists). */
+int sqlite_outbox_insert(struct sqlite_store *s, const struct store_outbox_in *in,
+			 const char *origin, int64_t task_id, int64_t now_ms,
+			 struct store_error *err);
+extern const struct store_outbox_ops sqlite_outbox_ops;
+void sqlite_outbox_finalize(struct sqlite_store *s);
 
 #endif

@@ -241,6 +241,13 @@ int sqlite_task_insert(struct sqlite_store *s, struct store_task_in *t, int64_t 
 	if (rc != SQLITE_ROW)
 		return sqlite_fail(s->writer, rc, "creating a task", err);
 	t->duplicate = false;
+	/* The replies its creation causes, in the same transaction. */
+	for (size_t i = 0; i < t->n_outbox; i++) {
+		char origin[700];
+		snprintf(origin, sizeof(origin), "%s:%s", t->origin, t->outbox[i].name);
+		if ((r = sqlite_outbox_insert(s, &t->outbox[i], origin, t->id, now_ms, err)) < 0)
+			return r;
+	}
 	if ((r = stmt(s, TS_CONVERSATION_COUNT,
 		      "UPDATE conversations SET tasks = tasks + 1, updated_at = ?2 WHERE id = ?1",
 		      &st, err)) < 0)
@@ -389,7 +396,7 @@ static int sqlite_task_candidates(struct store *base, int64_t now_ms, size_t lim
 			 * their project runs one. */
 			"  AND (t.project IS NULL OR NOT EXISTS (SELECT 1 FROM claims c"
 			"   JOIN tasks b INDEXED BY tasks_leases ON b.status = 'running'"
-			"    AND b.worker = c.worker"
+			"    AND b.worker = c.worker AND b.lease_owner = c.node"
 			"   WHERE c.project = t.project AND c.expires_at > ?1))"
 			"  AND (?3 = 0 OR t.project IS NULL OR NOT EXISTS (SELECT 1"
 			"   FROM tasks r INDEXED BY tasks_running_project"
@@ -783,7 +790,7 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 		     " finished_at = CASE WHEN ?3 = 'queued' AND NOT cancel_requested THEN NULL"
 		     "  ELSE ?10 END, updated_at = ?10"
 		     " WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempts = ?11"
-		     " RETURNING conversation_id, project, ?11, started_at, status",
+		     " RETURNING conversation_id, project, ?11, started_at, status, retry_base",
 		     &st, err);
 	if (r < 0)
 		return r;
@@ -803,7 +810,7 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 	char conv[STORE_CONVERSATION_ID_MAX] = "", status[16] = "";
 	char *project = NULL;
 	bool nomem = false;
-	int attempt = 0;
+	int attempt = 0, retry_base = 0;
 	int64_t started = 0;
 	if (rc == SQLITE_ROW) {
 		copy_id(conv, sizeof(conv), sqlite3_column_text(st, 0));
@@ -811,6 +818,7 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 		attempt = sqlite3_column_int(st, 2);
 		started = sqlite3_column_int64(st, 3);
 		copy_id(status, sizeof(status), sqlite3_column_text(st, 4));
+		retry_base = sqlite3_column_int(st, 5);
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE) {
@@ -828,6 +836,14 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 	r = attempt_row(s, c->id, attempt, c->worker, started, c->now_ms, outcome, e, err);
 	if (r == 0)
 		r = metrics(s, conv, queued ? "queued" : status, e->run_ms, c->now_ms, err);
+	/* The replies its end causes, once per run (an operator retry is a
+	 * new run: retry_base tells them apart). */
+	for (size_t i = 0; r == 0 && !queued && i < e->n_outbox; i++) {
+		char origin[128];
+		snprintf(origin, sizeof(origin), "task:%lld:%d:%s", (long long)c->id, retry_base,
+			 e->outbox[i].name);
+		r = sqlite_outbox_insert(s, &e->outbox[i], origin, c->id, c->now_ms, err);
+	}
 	if (r == 0 && project && c->claim_ttl_ms > 0) {
 		r = stmt(s, TS_CLAIM_RELEASE,
 			 "UPDATE claims SET expires_at = ?3, last_activity = ?4"
@@ -876,13 +892,14 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		" finished_at = CASE WHEN cancel_requested OR attempts - retry_base >= max_attempts"
 		"  THEN ?1 END,"
 		" error = 'lost: its lease expired (the node running it died or stalled)',"
-		" lease_owner = NULL, lease_expires_at = NULL, token_hash = NULL,"
-		" cancel_requested = 0"
+		/* The token's hash stays (no longer valid: not running) so the
+		 * rescuer can find the attempt's processes by it. */
+		" lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0"
 		" WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_leases"
 		"  WHERE status = 'running' AND lease_expires_at <= ?1"
 		"  AND id NOT IN (SELECT value FROM json_each(?2)))"
 		" RETURNING id, host, pid, pid_start, status, conversation_id, attempts, worker,"
-		" started_at, project",
+		" started_at, project, token_hash",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqlite_fail(s->writer, rc, "preparing the reclaim", err);
@@ -919,6 +936,10 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		w->worker = column_dup_opt(st, 7, &nomem);
 		w->started = sqlite3_column_int64(st, 8);
 		w->project = column_dup_opt(st, 9, &nomem);
+		if (sqlite3_column_bytes(st, 10) == (int)sizeof(l->token_hash)) {
+			memcpy(l->token_hash, sqlite3_column_blob(st, 10), sizeof(l->token_hash));
+			l->has_token_hash = true;
+		}
 		if (nomem)
 			r = HQ_E_NOMEM;
 	}

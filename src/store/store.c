@@ -525,3 +525,76 @@ void store_claims_release(struct store_claim_row *c, size_t n)
 	}
 	free(c);
 }
+
+/* Outbox */
+
+int store_outbox_claim(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
+		       size_t max, struct store_outbox_item **ret, size_t *n,
+		       struct store_error *err)
+{
+	return s->outbox_ops->claim(s, owner, now_ms, lease_ms, max, ret, n, err);
+}
+
+int store_outbox_finish(struct store *s, int64_t id, const char *owner,
+			const struct store_outbox_end *end, int64_t now_ms, struct store_error *err)
+{
+	return s->outbox_ops->finish(s, id, owner, end, now_ms, err);
+}
+
+int store_outbox_reclaim(struct store *s, int64_t now_ms, size_t *n, struct store_error *err)
+{
+	return s->outbox_ops->reclaim(s, now_ms, n, err);
+}
+
+int store_outbox_list(struct store *s, const struct store_outbox_filter *f,
+		      struct store_outbox_list *ret, struct store_error *err)
+{
+	return s->outbox_ops->list(s, f, ret, err);
+}
+
+int store_outbox_retry(struct store *s, int64_t id, int64_t now_ms, struct store_error *err)
+{
+	return s->outbox_ops->retry(s, id, now_ms, err);
+}
+
+int store_outbox_count(struct store *s, struct store_outbox_counts *ret, struct store_error *err)
+{
+	return s->outbox_ops->count(s, ret, err);
+}
+
+int store_outbox_next_due(struct store *s, int64_t *ret, struct store_error *err)
+{
+	return s->outbox_ops->next_due(s, ret, err);
+}
+
+bool store_outbox_status_valid(const char *status)
+{
+	static const char *const names[] = { "pending", "sending", "sent", "dead", NULL };
+	for (const char *const *n = names; *n; n++)
+		if (strcmp(*n, status) == 0)
+			return true;
+	return false;
+}
+
+void store_outbox_items_release(struct store_outbox_item *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++) {
+		struct store_outbox_item *it = &items[i];
+		free(it->origin);
+		free(it->kind);
+		free(it->target_json);
+		free(it->body_json);
+		free(it->status);
+		free(it->last_error);
+		free(it->result);
+	}
+	free(items);
+}
+
+void store_outbox_list_release(struct store_outbox_list *l)
+{
+	if (!l)
+		return;
+	store_outbox_items_release(l->items, l->n);
+	memset(l, 0, sizeof(*l));
+}

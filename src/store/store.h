@@ -71,6 +71,17 @@ void store_claim_release(struct store_claim *c);
 
 struct store_task_in;
 
+/* A reply to send through the outbox, written with the change that
+ * causes it. Attached to a task, name makes it unique within the task's
+ * run ("eyes", "comment"): a second write of the same reply finds the
+ * first. */
+struct store_outbox_in {
+	const char *name;
+	const char *kind; /* reaction, comment, slack_reply, jira_comment, output_message */
+	const char *target_json, *body_json;
+	int max_attempts;
+};
+
 enum store_outcome_kind {
 	STORE_OUTCOME_DONE,  /* completed */
 	STORE_OUTCOME_RETRY, /* pending again at next_attempt_at, or dead
@@ -92,6 +103,8 @@ struct store_outcome {
 	 * transaction (once: their origins are unique). */
 	struct store_task_in *tasks;
 	size_t n_tasks;
+	/* Storage the caller keeps for the tasks' replies (freed with it). */
+	struct store_outbox_in *replies;
 };
 
 /* Writes url to out with any password replaced by "***"
@@ -297,6 +310,10 @@ struct store_task_in {
 	const char *metadata_json; /* NULL: {} */
 	int priority;
 	int max_attempts;
+	/* Replies the creation causes (a reaction on the comment that asked):
+	 * made only when the task is new. */
+	const struct store_outbox_in *outbox;
+	size_t n_outbox;
 
 	int64_t id;
 	bool duplicate;
@@ -395,6 +412,10 @@ struct store_task_end {
 	const char *output; /* the tail; NULL: none */
 	int64_t output_bytes;
 	int64_t run_ms;
+	/* Replies the end causes (a result comment, a reaction), when the
+	 * task ends for good (not when it is queued again). */
+	const struct store_outbox_in *outbox;
+	size_t n_outbox;
 };
 
 /* Ends attempt `attempt` of task id run by owner; the project's claim
@@ -412,6 +433,10 @@ struct store_lost_task {
 	int attempt;
 	char *host;		/* NULL when not recorded */
 	int64_t pid, pid_start; /* 0 when not recorded */
+	/* The SHA-256 of the attempt's HOOKQ_TASK_TOKEN: in the environment of
+	 * its processes, it finds them when no pid was recorded. */
+	unsigned char token_hash[32];
+	bool has_token_hash;
 };
 
 /* Running tasks whose lease expired by now_ms (their node died or
@@ -520,6 +545,76 @@ int store_count_tasks(struct store *s, struct store_task_counts *ret, struct sto
 
 /* When the earliest queued task is due (INT64_MAX when none is). */
 int store_task_next_due(struct store *s, int64_t *ret, struct store_error *err);
+
+/* The outbox. */
+struct store_outbox_item {
+	int64_t id, task_id; /* task_id 0: none */
+	char *origin, *kind, *target_json, *body_json, *status;
+	char *last_error, *result; /* NULL when none */
+	int attempts, max_attempts;
+	bool uncertain; /* an earlier attempt may have been received */
+	int64_t next_attempt_at_ms, lease_expires_at_ms, created_at_ms, updated_at_ms, sent_at_ms;
+};
+void store_outbox_items_release(struct store_outbox_item *items, size_t n);
+
+/* Claims up to max due pending replies for owner until now_ms + lease_ms,
+ * counting the attempt. */
+int store_outbox_claim(struct store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
+		       size_t max, struct store_outbox_item **ret, size_t *n,
+		       struct store_error *err);
+
+enum store_outbox_outcome { STORE_OUTBOX_SENT, STORE_OUTBOX_RETRY, STORE_OUTBOX_DEAD };
+
+struct store_outbox_end {
+	enum store_outbox_outcome outcome;
+	int64_t next_attempt_at_ms; /* RETRY */
+	bool uncertain;		    /* RETRY: this attempt may have been received */
+	const char *error;	    /* RETRY, DEAD */
+	const char *result;	    /* SENT: what the receiver made, or NULL */
+};
+
+/* Records how the claimed attempt at reply id ended; a RETRY whose
+ * attempts are used up becomes dead. HQ_E_CONFLICT when owner no longer
+ * holds it. */
+int store_outbox_finish(struct store *s, int64_t id, const char *owner,
+			const struct store_outbox_end *end, int64_t now_ms, struct store_error *err);
+
+/* Replies whose sender's lease expired go back to pending, uncertain
+ * (their attempt may have been received), or dead when attempts are used
+ * up. */
+int store_outbox_reclaim(struct store *s, int64_t now_ms, size_t *n, struct store_error *err);
+
+struct store_outbox_filter {
+	const char *status; /* NULL: any */
+	int64_t task_id;    /* 0: any */
+	int64_t before_id;
+	size_t limit;
+};
+
+struct store_outbox_list {
+	struct store_outbox_item *items;
+	size_t n;
+	bool more;
+};
+
+int store_outbox_list(struct store *s, const struct store_outbox_filter *f,
+		      struct store_outbox_list *ret, struct store_error *err);
+void store_outbox_list_release(struct store_outbox_list *l);
+
+/* A dead reply goes back to pending, due at now_ms, with its attempts
+ * granted again. HQ_E_NOTFOUND, HQ_E_CONFLICT when it is not dead. */
+int store_outbox_retry(struct store *s, int64_t id, int64_t now_ms, struct store_error *err);
+
+struct store_outbox_counts {
+	int64_t pending, sending, sent, dead;
+};
+int store_outbox_count(struct store *s, struct store_outbox_counts *ret, struct store_error *err);
+
+/* When the earliest pending reply is due (INT64_MAX when none is). */
+int store_outbox_next_due(struct store *s, int64_t *ret, struct store_error *err);
+
+/* Whether status names a state replies can be in. */
+bool store_outbox_status_valid(const char *status);
 
 /* Whether status names a state tasks can be in. */
 bool store_task_status_valid(const char *status);

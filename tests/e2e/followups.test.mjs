@@ -16,7 +16,7 @@ async function api(srv, method, path, body) {
   return { status: res.status, json: await res.json().catch(() => null) };
 }
 
-test('a token makes follow-ups only for its own repository and behind itself; children and depth are capped', async (t) => {
+test('a token makes follow-ups only for its own repository and behind itself; children and depth are capped (409)', async (t) => {
   const dir = tempDir(t);
   const out = join(dir, 'codes');
   const cfg = join(dir, 'hookq.yaml');
@@ -43,7 +43,7 @@ test('a token makes follow-ups only for its own repository and behind itself; ch
     assert.equal(r.status, 201, JSON.stringify(r.json));
   }
   const over = await api(srv, 'POST', '/api/tasks', { prompt: 'one more', agent: 'idle', parent_task_id: root1.json.id });
-  assert.equal(over.status, 429);
+  assert.equal(over.status, 409);
   assert.match(over.json.message, /has 100 children already/);
 
   // A chain of 20 tasks at most.
@@ -54,6 +54,6 @@ test('a token makes follow-ups only for its own repository and behind itself; ch
     up = r.json.id;
   }
   const deep = await api(srv, 'POST', '/api/tasks', { prompt: 'too deep', agent: 'idle', parent_task_id: up });
-  assert.equal(deep.status, 429);
+  assert.equal(deep.status, 409);
   assert.match(deep.json.message, /chain of follow-ups has at most 20 tasks/);
 });

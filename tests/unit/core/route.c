@@ -108,7 +108,7 @@ static void mistakes_are_named_with_file_line_and_column(void **state)
 		{ "routes:\n  - name: x\n",
 		  "hookq.yaml:2:5: routes[0]: 'provider' is required" },
 		{ "routes:\n  - provider: github\n    comands: []\n",
-		  "hookq.yaml:3:5: routes[0]: unknown key 'comands' (expected name, provider, endpoint, secret_env, secret_file, command_prefix, default_command, commands, triggers, secret)" },
+		  "hookq.yaml:3:5: routes[0]: unknown key 'comands' (expected name, provider, endpoint, secret_env, secret_file, command_prefix, default_command, commands, triggers, secret, external_id)" },
 		{ "routes:\n  - provider: github\n",
 		  "hookq.yaml:2:5: routes[0]: a route needs commands or triggers" },
 		{ "routes:\n  - provider: github\n    commands:\n      - {name: fix, agent: a, prompt: p}\n",

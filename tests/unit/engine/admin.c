@@ -236,7 +236,7 @@ static void replays_wake_the_processor_only_when_something_was_queued(void **sta
 	struct store_error err;
 	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2, 1000, 1, 1 << 20, &c, &err), 0);
 	store_claim_release(&c);
-	struct store_outcome dead = { id, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL, NULL, NULL, 0 };
+	struct store_outcome dead = { id, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL, NULL, NULL, 0, NULL };
 	assert_int_equal(store_finish_events(f->store, "n", &dead, 1, 1000, NULL, &err), 0);
 
 	struct admin_param none = { "status", "completed" };

@@ -131,7 +131,7 @@ static void events_survive_close_and_reopen(void **state)
 	assert_int_equal(b.id, a.id);
 	int version = 0;
 	assert_int_equal(store_schema_version(f->store, &version, &err), 0);
-	assert_int_equal(version, 6);
+	assert_int_equal(version, 7);
 }
 
 static void one_bad_event_does_not_refuse_its_batch(void **state)
@@ -265,10 +265,10 @@ static void outcomes_complete_retry_or_dead_letter(void **state)
 	assert_int_equal(c.n, 4);
 	store_claim_release(&c);
 	struct store_outcome o[4] = {
-		{ done, STORE_OUTCOME_DONE, 0, NULL, "opened", "o/r", "octocat", "{\"routes\":[]}", NULL, 0 },
-		{ retry, STORE_OUTCOME_RETRY, 4100, "HTTP 502 from agent", NULL, NULL, NULL, NULL, NULL, 0 },
-		{ dead, STORE_OUTCOME_DEAD, 0, "malformed JSON at line 1 column 2", NULL, NULL, NULL, NULL, NULL, 0 },
-		{ last, STORE_OUTCOME_RETRY, 4100, "timeout", NULL, NULL, NULL, NULL, NULL, 0 },
+		{ done, STORE_OUTCOME_DONE, 0, NULL, "opened", "o/r", "octocat", "{\"routes\":[]}", NULL, 0, NULL },
+		{ retry, STORE_OUTCOME_RETRY, 4100, "HTTP 502 from agent", NULL, NULL, NULL, NULL, NULL, 0, NULL },
+		{ dead, STORE_OUTCOME_DEAD, 0, "malformed JSON at line 1 column 2", NULL, NULL, NULL, NULL, NULL, 0, NULL },
+		{ last, STORE_OUTCOME_RETRY, 4100, "timeout", NULL, NULL, NULL, NULL, NULL, 0, NULL },
 	};
 	size_t applied = 0;
 	assert_int_equal(store_finish_events(f->store, "n", o, 4, 200, &applied, &err), 0);
@@ -324,7 +324,7 @@ static void expired_lease_returns_to_pending_and_old_owner_cannot_finish(void **
 	assert_int_equal(store_claim_events(f->store, "live-node", 1200, 1000, 1, 1 << 20, &c, &err), 0);
 	assert_int_equal(c.n, 1);
 	store_claim_release(&c);
-	struct store_outcome late = { id, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
+	struct store_outcome late = { id, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL };
 	size_t applied = 99;
 	assert_int_equal(store_finish_events(f->store, "dead-node", &late, 1, 1300, &applied, &err), 0);
 	assert_int_equal(applied, 0);
@@ -348,11 +348,11 @@ static void purge_deletes_only_old_completed_events(void **state)
 	assert_int_equal(store_claim_events(f->store, "n", 10, 1000, 10, 1 << 20, &c, &err), 0);
 	store_claim_release(&c);
 	struct store_outcome o1[2] = {
-		{ old, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 },
-		{ dead, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL, NULL, NULL, 0 },
+		{ old, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL },
+		{ dead, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL, NULL, NULL, 0, NULL },
 	};
 	assert_int_equal(store_finish_events(f->store, "n", o1, 2, 100, NULL, &err), 0);
-	struct store_outcome o2 = { recent, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
+	struct store_outcome o2 = { recent, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL };
 	assert_int_equal(store_finish_events(f->store, "n", &o2, 1, 5000, NULL, &err), 0);
 	size_t purged = 0;
 	assert_int_equal(store_purge_events(f->store, "completed", 1000, 100, &purged, &err), 0);
@@ -385,8 +385,8 @@ static void list_pages_newest_first_by_keyset(void **state)
 	assert_int_equal(store_claim_events(f->store, "n", 5000, 1000, 100, 1 << 20, &c, &err), 0);
 	store_claim_release(&c);
 	struct store_outcome o[2] = {
-		{ ids[3], STORE_OUTCOME_DEAD, 0, "bad three", NULL, NULL, NULL, NULL, NULL, 0 },
-		{ ids[5], STORE_OUTCOME_DEAD, 0, "bad five", NULL, NULL, NULL, NULL, NULL, 0 },
+		{ ids[3], STORE_OUTCOME_DEAD, 0, "bad three", NULL, NULL, NULL, NULL, NULL, 0, NULL },
+		{ ids[5], STORE_OUTCOME_DEAD, 0, "bad five", NULL, NULL, NULL, NULL, NULL, 0, NULL },
 	};
 	assert_int_equal(store_finish_events(f->store, "n", o, 2, 5100, NULL, &err), 0);
 
@@ -491,14 +491,14 @@ static void detail_has_headers_decoded_body_and_failed_attempts(void **state)
 	struct store_claim c;
 	assert_int_equal(store_claim_events(f->store, "host:1:a/w0", 100, 1000, 1, 1 << 20, &c, &err), 0);
 	store_claim_release(&c);
-	struct store_outcome retry = { id, STORE_OUTCOME_RETRY, 300, "HTTP 502", NULL, NULL, NULL, NULL, NULL, 0 };
+	struct store_outcome retry = { id, STORE_OUTCOME_RETRY, 300, "HTTP 502", NULL, NULL, NULL, NULL, NULL, 0, NULL };
 	assert_int_equal(store_finish_events(f->store, "host:1:a/w0", &retry, 1, 200, NULL, &err), 0);
 	assert_int_equal(store_claim_events(f->store, "host:1:a/w1", 300, 1000, 1, 1 << 20, &c, &err), 0);
 	store_claim_release(&c);
 	assert_int_equal(store_reclaim_expired(f->store, 1400, NULL, &err), 0);
 	assert_int_equal(store_claim_events(f->store, "host:2:b/w0", 1500, 1000, 1, 1 << 20, &c, &err), 0);
 	store_claim_release(&c);
-	struct store_outcome dead = { id, STORE_OUTCOME_RETRY, 9000, "timeout", NULL, NULL, NULL, NULL, NULL, 0 };
+	struct store_outcome dead = { id, STORE_OUTCOME_RETRY, 9000, "timeout", NULL, NULL, NULL, NULL, NULL, 0, NULL };
 	assert_int_equal(store_finish_events(f->store, "host:2:b/w0", &dead, 1, 1600, NULL, &err), 0);
 
 	struct store_event_detail d;
@@ -547,8 +547,8 @@ static void purge_dead_letters_by_age_takes_their_attempts(void **state)
 	struct store_error err;
 	assert_int_equal(store_claim_events(f->store, "n", 10, 1000, 10, 1 << 20, &c, &err), 0);
 	store_claim_release(&c);
-	struct store_outcome o1 = { old, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL, NULL, NULL, 0 };
-	struct store_outcome o2 = { young, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL, NULL, NULL, 0 };
+	struct store_outcome o1 = { old, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL, NULL, NULL, 0, NULL };
+	struct store_outcome o2 = { young, STORE_OUTCOME_DEAD, 0, "bad", NULL, NULL, NULL, NULL, NULL, 0, NULL };
 	assert_int_equal(store_finish_events(f->store, "n", &o1, 1, 100, NULL, &err), 0);
 	assert_int_equal(store_finish_events(f->store, "n", &o2, 1, 5000, NULL, &err), 0);
 	size_t purged = 99;

@@ -89,16 +89,23 @@ CREATE INDEX tasks_status ON tasks (status, id);
 -- Changes in commit order, for the task-file sync.
 CREATE INDEX tasks_changes ON tasks (change_seq);
 
+-- The change counter: one row, bumped by every followed change. A counter
+-- of its own (not max(change_seq) + 1) never hands out a number twice, also
+-- once tasks are deleted.
+CREATE TABLE task_changes (seq INTEGER NOT NULL);
+INSERT INTO task_changes (seq) VALUES (0);
+
 CREATE TRIGGER tasks_created AFTER INSERT ON tasks
 BEGIN
-    UPDATE tasks SET change_seq = (SELECT coalesce(max(change_seq), 0) + 1 FROM tasks)
-    WHERE id = new.id;
+    UPDATE task_changes SET seq = seq + 1;
+    UPDATE tasks SET change_seq = (SELECT seq FROM task_changes) WHERE id = new.id;
 END;
 
 CREATE TRIGGER tasks_changed
 AFTER UPDATE OF status, attempts, worker, exit_code, cancel_requested ON tasks
 BEGIN
-    UPDATE tasks SET change_seq = (SELECT max(change_seq) + 1 FROM tasks) WHERE id = new.id;
+    UPDATE task_changes SET seq = seq + 1;
+    UPDATE tasks SET change_seq = (SELECT seq FROM task_changes) WHERE id = new.id;
 END;
 
 -- One row per attempt that ended (the running one is the task itself).
