@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
 
 #include "clients/github.h"
 #include "fake.h"
@@ -570,6 +571,56 @@ static void an_app_whose_jwt_github_refuses_fails(void **state)
 	fake_stop(f);
 }
 
+struct sender {
+	struct github_client *gh;
+	int ok;
+};
+
+static void *send_comments(void *arg)
+{
+	struct sender *s = arg;
+	for (int i = 0; i < 5; i++) {
+		struct client_result r;
+		if (github_create_comment(s->gh, 0, "o/r", 3, "hi", NOW, &r) == 0 &&
+		    r.outcome == CLIENT_OK)
+			s->ok++;
+	}
+	return NULL;
+}
+
+static void sender_threads_share_one_app_client(void **state)
+{
+	(void)state;
+	struct fake_server *f = fake_start();
+	struct app_server s = { .expect_now_s = NOW / 1000 };
+	iso_time(NOW / 1000 + 3600, s.expires_at, sizeof(s.expires_at));
+	fake_handle(f, app_handler, &s);
+	for (int i = 0; i < 20; i++)
+		fake_script(f, 201, "{\"id\":1}", NULL);
+	struct github_options o = { .api_url = fake_url(f),
+				    .app_id = "12345",
+				    .app_private_key_pem = app_pem,
+				    .installation_id = 42 };
+	char err[256];
+	struct github_client *gh;
+	assert_int_equal(github_client_new(&o, &gh, err, sizeof(err)), 0);
+	pthread_t th[4];
+	struct sender senders[4];
+	for (int i = 0; i < 4; i++) {
+		senders[i] = (struct sender){ gh, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, send_comments, &senders[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(senders[i].ok, 5);
+	}
+	/* Threads that found no token at first may each have fetched one. */
+	assert_in_range(s.tokens, 1, 4);
+	assert_int_equal(s.bad_jwts, 0);
+	github_client_free(gh);
+	fake_stop(f);
+}
+
 static void client_options_are_checked(void **state)
 {
 	(void)state;
@@ -649,6 +700,7 @@ int main(void)
 		cmocka_unit_test(an_app_signs_a_jwt_and_caches_the_installation_token),
 		cmocka_unit_test(an_app_drops_a_refused_token_and_retries),
 		cmocka_unit_test(an_app_whose_jwt_github_refuses_fails),
+		cmocka_unit_test(sender_threads_share_one_app_client),
 		cmocka_unit_test(client_options_are_checked),
 	};
 	return cmocka_run_group_tests(tests, app_group_setup, app_group_teardown);
