@@ -15,6 +15,8 @@ const struct cli_command cli_commands[] = {
 	{ "flows", "show a flow's tasks as a tree, by conversation", cli_flows, cli_flows_help },
 	{ "workers", "list a running server's workers and their tasks", cli_workers,
 	  cli_workers_help },
+	{ "outbox", "list, show or retry the replies hookq sends back", cli_outbox,
+	  cli_outbox_help },
 	{ "test", "send a test task to a running server (and wait for it)", cli_test,
 	  cli_test_help },
 	{ "routes", "check the routes of a configuration file", cli_routes, cli_routes_help },

@@ -38,6 +38,8 @@ int cli_flows(int argc, char **argv);
 void cli_flows_help(FILE *out);
 int cli_workers(int argc, char **argv);
 void cli_workers_help(FILE *out);
+int cli_outbox(int argc, char **argv);
+void cli_outbox_help(FILE *out);
 int cli_test(int argc, char **argv);
 void cli_test_help(FILE *out);
 int cli_routes(int argc, char **argv);

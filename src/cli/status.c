@@ -77,6 +77,11 @@ static void print_table(json_t *doc, const char *where)
 		       int_at(tasks, "succeeded"), int_at(tasks, "failed"),
 		       int_at(tasks, "timed_out"), int_at(tasks, "cancelled"),
 		       int_at(tasks, "dead_letter"));
+	json_t *outbox = json_object_get(doc, "outbox");
+	if (json_is_object(outbox))
+		printf("%-16s pending %lld  sending %lld  sent %lld  dead %lld\n", "outbox",
+		       int_at(outbox, "pending"), int_at(outbox, "sending"), int_at(outbox, "sent"),
+		       int_at(outbox, "dead"));
 	json_t *pool = json_object_get(doc, "pool");
 	if (json_is_object(pool))
 		printf("%-16s %lld of %lld workers busy  started %lld  lost %lld\n", "pool",

@@ -972,6 +972,8 @@ int admin_handle(const struct admin *a, const struct admin_request *req, int64_t
 	int tr = admin_task_handle(a, req, now_ms, out);
 	if (tr <= 0)
 		return tr;
+	if ((tr = admin_outbox_handle(a, req, now_ms, out)) <= 0)
+		return tr;
 	if (req->body_len > 0)
 		return admin_fail(out, 400, "bad_request",
 			    "this endpoint takes its parameters in the query string, not in a body");

@@ -79,7 +79,8 @@ struct admin_reply {
 /* Answers GET /api/events, GET /api/events/{id},
  * POST /api/events/{id}/retry, POST /api/events/retry,
  * POST /api/events/purge, the dynamic webhooks under /api/webhooks, and
- * tasks, flows, workers and test events (admin_task.c). Returns 0 when
+ * tasks, flows, workers and test events (admin_task.c), and the outbox
+ * (admin_outbox.c). Returns 0 when
  * out holds an answer (a success
  * or an error to send), < 0 only when none could be made (out of
  * memory). Release out with admin_reply_release(). */
@@ -91,6 +92,12 @@ void admin_reply_release(struct admin_reply *r);
  * /api/test. Returns 1 when path is none of them. */
 int admin_task_handle(const struct admin *a, const struct admin_request *req, int64_t now_ms,
 		      struct admin_reply *out);
+
+/* The outbox endpoints (admin_outbox.c): GET /api/outbox,
+ * GET /api/outbox/{id}, POST /api/outbox/{id}/retry. Returns 1 when path
+ * is none of them. */
+int admin_outbox_handle(const struct admin *a, const struct admin_request *req, int64_t now_ms,
+			struct admin_reply *out);
 
 /* The tokens the API takes in paths and filters (flow ids, cursors,
  * provider names): 1..64 of [a-z0-9_-]. Public so that the CLI checks an

@@ -69,6 +69,18 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 				  (json_int_t)tc.failed, "timed_out", (json_int_t)tc.timed_out,
 				  "cancelled", (json_int_t)tc.cancelled, "dead_letter",
 				  (json_int_t)tc.dead_letter);
+	struct store_outbox_counts oc;
+	if ((r = store_outbox_count(src->store, &oc, err)) < 0) {
+		json_decref(events);
+		json_decref(age);
+		json_decref(ingest);
+		json_decref(proc);
+		json_decref(tasks);
+		return r;
+	}
+	json_t *outbox = json_pack("{s:I, s:I, s:I, s:I}", "pending", (json_int_t)oc.pending,
+				   "sending", (json_int_t)oc.sending, "sent", (json_int_t)oc.sent,
+				   "dead", (json_int_t)oc.dead);
 	json_t *pool = json_null();
 	struct dispatcher_stats ds;
 	size_t busy, total;
@@ -83,10 +95,10 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 	}
 	json_t *uptime = src->started_ms ? json_integer((now_ms - src->started_ms) / 1000) :
 					   json_null();
-	json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "status", "ok",
-				"version", src->version, "uptime_s", uptime, "events", events,
+	json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "status",
+				"ok", "version", src->version, "uptime_s", uptime, "events", events,
 				"oldest_pending_age_s", age, "ingest", ingest, "processor", proc,
-				"tasks", tasks, "pool", pool);
+				"tasks", tasks, "outbox", outbox, "pool", pool);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (!text)
@@ -95,7 +107,8 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 	return 0;
 }
 
-/* Tasks by state, and the worker pool's counters when it runs. */
+/* Tasks and replies by state, and the worker pool's counters when it
+ * runs. */
 static int task_metrics(const struct status_sources *src, struct buf *out,
 			struct store_error *err)
 {
@@ -116,6 +129,19 @@ static int task_metrics(const struct status_sources *src, struct buf *out,
 		       (long long)tc.queued, (long long)tc.running, (long long)tc.succeeded,
 		       (long long)tc.failed, (long long)tc.timed_out, (long long)tc.cancelled,
 		       (long long)tc.dead_letter);
+	struct store_outbox_counts oc;
+	if (r == 0)
+		r = store_outbox_count(src->store, &oc, err);
+	if (r == 0)
+		r = buf_printf(out,
+			       "# HELP hookq_outbox Replies in the outbox by state.\n"
+			       "# TYPE hookq_outbox gauge\n"
+			       "hookq_outbox{status=\"pending\"} %lld\n"
+			       "hookq_outbox{status=\"sending\"} %lld\n"
+			       "hookq_outbox{status=\"sent\"} %lld\n"
+			       "hookq_outbox{status=\"dead\"} %lld\n",
+			       (long long)oc.pending, (long long)oc.sending, (long long)oc.sent,
+			       (long long)oc.dead);
 	struct dispatcher_stats ds;
 	size_t busy, total;
 	if (r < 0 || !src->pool || src->pool(NULL, &ds, &busy, &total) < 0)

@@ -1,7 +1,7 @@
 /* status: what GET /status reports, gathered from the running parts and
  * the store: counts by state, the oldest pending event's age, duplicates,
- * the processor's and the committer's counters, tasks by state and the
- * worker pool's counters, uptime and version. */
+ * the processor's and the committer's counters, tasks and outbox replies
+ * by state, the worker pool's counters, uptime and version. */
 #ifndef HOOKQ_ENGINE_STATUS_H
 #define HOOKQ_ENGINE_STATUS_H
 
