@@ -357,7 +357,12 @@ static int app_group_setup(void **state)
 		return -1;
 	char *data;
 	long len = BIO_get_mem_data(b, &data);
-	app_pem = strndup(data, (size_t)len);
+	/* BIO data has no terminating NUL: copy exactly len bytes. */
+	app_pem = len > 0 ? malloc((size_t)len + 1) : NULL;
+	if (app_pem) {
+		memcpy(app_pem, data, (size_t)len);
+		app_pem[len] = '\0';
+	}
 	BIO_free(b);
 	return app_pem ? 0 : -1;
 }
@@ -643,7 +648,9 @@ static void client_options_are_checked(void **state)
 	assert_true(PEM_write_bio_PrivateKey(b, ec, NULL, NULL, 0, NULL, NULL));
 	char *data;
 	long len = BIO_get_mem_data(b, &data);
-	char *ec_pem = strndup(data, (size_t)len);
+	char *ec_pem = calloc(1, (size_t)len + 1);
+	assert_non_null(ec_pem);
+	memcpy(ec_pem, data, (size_t)len);
 	struct github_options ec_app = { .app_id = "1", .app_private_key_pem = ec_pem };
 	assert_int_equal(github_client_new(&ec_app, &gh, err, sizeof(err)), HQ_E_CONFIG);
 	assert_string_equal(err, "GITHUB_APP_PRIVATE_KEY: not an RSA private key in PEM");
