@@ -92,7 +92,8 @@ static void print_list(json_t *doc)
 		/* A pending reply's next attempt, a sent one's time; nothing
 		 * for the others. */
 		if (cli_str_at(e, "sent_at"))
-			snprintf(when, sizeof(when), "sent %s", cli_when(e, "sent_at", t, sizeof(t)));
+			snprintf(when, sizeof(when), "sent %s",
+				 cli_when(e, "sent_at", t, sizeof(t)));
 		else if (cli_str_at(e, "next_attempt_at"))
 			snprintf(when, sizeof(when), "next %s",
 				 cli_when(e, "next_attempt_at", t, sizeof(t)));
@@ -101,8 +102,7 @@ static void print_list(json_t *doc)
 		printf("%-8lld %-14s %-8s %-9s %-8s %-24s  %s\n", cli_int_at(e, "id"),
 		       cell(cli_str_at(e, "kind"), 14, k, sizeof(k)),
 		       cell(cli_str_at(e, "status"), 8, st, sizeof(st)), tries, task, when,
-		       cell(cli_str_at(e, "last_error") ? cli_str_at(e, "last_error") : "", 80,
-			    err, sizeof(err)));
+		       cell(cli_str_at(e, "last_error"), 80, err, sizeof(err)));
 	}
 	const char *next = cli_str_at(doc, "next_cursor");
 	if (next) {

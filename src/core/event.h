@@ -11,6 +11,7 @@
 /* A reply a new task causes (an outbox entry), as plain strings. */
 struct event_reply {
 	char *name, *kind, *target_json, *body_json;
+	int max_attempts;
 };
 
 /* A task an event asks for: what routing matched, made ready to store. */

@@ -18,8 +18,10 @@
 #include "util/error.h"
 #include "util/log.h"
 
-/* Entries claimed per round by one sender. */
-#define CLAIM_MAX 8
+/* Entries claimed per round by one sender: one, so that a lease (twice
+ * the request timeout and some) always covers the send it guards; a batch
+ * sent one by one could outlive it and be sent again by another sender. */
+#define CLAIM_MAX 1
 
 struct outbox {
 	struct store *store;

@@ -114,7 +114,8 @@ static int tasks_in(const struct store_claimed *ev, struct event_info *info,
 			mine[k] = (struct store_outbox_in){ .name = t->replies[k].name,
 							    .kind = t->replies[k].kind,
 							    .target_json = t->replies[k].target_json,
-							    .body_json = t->replies[k].body_json };
+							    .body_json = t->replies[k].body_json,
+							    .max_attempts = t->replies[k].max_attempts };
 		in[i] = (struct store_task_in){
 			.origin = t->origin,
 			.event_id = ev->id,

@@ -95,6 +95,7 @@ int replies_on_create(const struct replies_options *o, const char *provider,
 		return 0;
 	int r = reply_set(&out[0], "eyes", "reaction", dumps(target),
 			  dumps(json_pack("{s:s}", "content", "eyes")));
+	out[0].max_attempts = o->max_attempts;
 	*n = 1;
 	return r;
 }

@@ -242,9 +242,13 @@ static int sqlite_outbox_list(struct store *base, const struct store_outbox_filt
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	size_t limit = f->limit ? f->limit : 50;
 	char sql[512];
-	snprintf(sql, sizeof(sql),
-		 "SELECT " ITEM_COLUMNS " FROM outbox WHERE id < ?1%s%s ORDER BY id DESC LIMIT ?4",
-		 f->status ? " AND status = ?2" : "", f->task_id > 0 ? " AND task_id = ?3" : "");
+	int sn = snprintf(sql, sizeof(sql),
+			  "SELECT " ITEM_COLUMNS
+			  " FROM outbox WHERE id < ?1%s%s ORDER BY id DESC LIMIT ?4",
+			  f->status ? " AND status = ?2" : "",
+			  f->task_id > 0 ? " AND task_id = ?3" : "");
+	if (sn < 0 || (size_t)sn >= sizeof(sql))
+		return HQ_E_TOOBIG;
 	memset(ret, 0, sizeof(*ret));
 	pthread_mutex_lock(&s->read_lock);
 	sqlite3_stmt *st = NULL;
@@ -272,8 +276,9 @@ static int sqlite_outbox_retry(struct store *base, int64_t id, int64_t now_ms,
 	sqlite_background_lock(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->writer,
+				    /* Its full attempts again (not more each time). */
 				    "UPDATE outbox SET status = 'pending', next_attempt_at = ?2,"
-				    " max_attempts = attempts + max_attempts, updated_at = ?2"
+				    " attempts = 0, updated_at = ?2"
 				    " WHERE id = ?1 AND status = 'dead'",
 				    -1, &st, NULL);
 	if (rc == SQLITE_OK) {

@@ -602,7 +602,8 @@ int store_outbox_list(struct store *s, const struct store_outbox_filter *f,
 void store_outbox_list_release(struct store_outbox_list *l);
 
 /* A dead reply goes back to pending, due at now_ms, with its attempts
- * granted again. HQ_E_NOTFOUND, HQ_E_CONFLICT when it is not dead. */
+ * counted from zero again. HQ_E_NOTFOUND, HQ_E_CONFLICT when it is not
+ * dead. */
 int store_outbox_retry(struct store *s, int64_t id, int64_t now_ms, struct store_error *err);
 
 struct store_outbox_counts {

@@ -110,6 +110,17 @@ export async function startRecorder({ publicKey = null, appId = null, tokenLifeS
       rec.hanging.push(res);
       return;
     }
+    if (canned?.delayMs) {
+      // Answers (canned, or as usual) only after a while.
+      entry.delayed = canned.delayMs;
+      const rest = { ...canned, delayMs: 0 };
+      setTimeout(() => respond(req, res, u, r, entry, rest.status ? rest : null), canned.delayMs);
+      return;
+    }
+    respond(req, res, u, r, entry, canned);
+  }
+
+  function respond(req, res, u, r, entry, canned) {
     if (canned) {
       entry.canned = canned.status;
       return answer(res, canned.status, canned.body ?? { message: 'canned' }, canned.headers);
@@ -178,7 +189,8 @@ export async function startRecorder({ publicKey = null, appId = null, tokenLifeS
     for (const s of sockets) s.destroy();
   };
 
-  // Queues canned answers for a route: {status, headers, body} or 'hang'.
+  // Queues canned answers for a route: {status, headers, body}, 'hang',
+  // or {delayMs} (the usual answer, late; with status: a canned one, late).
   rec.script = (name, ...answers) => {
     rec.scripts.set(name, [...(rec.scripts.get(name) || []), ...answers]);
   };

@@ -29,12 +29,12 @@ const ghRoute = (extra = {}) => ({ name: 'github', provider: 'github', command_p
 
 // A recorder and a hookq whose replies go to it; the agent "r" is
 // r-reply.sh with agentOpts merged in.
-async function setup(t, { env = {}, routes = [ghRoute()], agentOpts = {}, extraAgents = {}, recorder = {}, logLevel } = {}) {
+async function setup(t, { env = {}, routes = [ghRoute()], agentOpts = {}, extraAgents = {}, recorder = {}, logLevel, tokenValue = TOKEN } = {}) {
   const dir = tempDir(t);
   const rec = await startRecorder(recorder);
   t.after(() => rec.close());
   const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, TOKEN);
+  writeFileSync(tokenFile, tokenValue);
   const agents = { r: { command: [AGENT], timeout: '30s', ...agentOpts,
     set_env: { R_TOKEN_FILE: tokenFile, ...(agentOpts.set_env || {}) } } };
   for (const [name, o] of Object.entries(extraAgents)) {
@@ -150,6 +150,12 @@ test('issue comment: eyes on the comment, then rocket and one comment with the m
   assert.equal(rec.commentsOn(REPO, 1).length, 1);
   assert.ok(posts[0].at >= reactions[0].at, 'eyes before the comment');
   assert.ok(!srv.logs.includes(TOKEN), 'the token never appears in hookq\'s logs');
+  // The admin API shows the task's replies as sent, the comment with its id.
+  const ob = await api(srv, 'GET', `/api/outbox?task_id=${task.id}`);
+  assert.equal(ob.status, 200, ob.text);
+  assert.deepEqual(ob.json.replies.map((r) => [r.kind, r.status]).sort(), [['comment', 'sent'], ['reaction', 'sent'], ['reaction', 'sent']]);
+  assert.equal(String(ob.json.replies.find((r) => r.kind === 'comment').result), String(rec.commentsOn(REPO, 1)[0].id));
+  assert.ok(!ob.text.includes(TOKEN));
 });
 
 // ------------------------------------------------------------------ 2
@@ -220,6 +226,15 @@ test('REPLY_COMMENT=on_failure and never, per outcome', async (t) => {
   }
 });
 
+test('REPLY_REACTIONS=false: no reactions, the comment still', async (t) => {
+  const { rec, srv } = await setup(t, { env: { REPLY_REACTIONS: 'false' } });
+  const { task } = await commentOn(srv);
+  assert.equal((await ended(srv, task.id)).status, 'succeeded');
+  await settled(srv);
+  assert.equal(rec.of('reaction').length, 0);
+  assert.equal(rec.of('comment.create').length, 1);
+});
+
 test('a task its agent retries (max_attempts 2, fails twice) still makes one comment and one end reaction', async (t) => {
   const { rec, srv } = await setup(t, { agentOpts: { max_attempts: 2, retry_backoff: '1s', retry_backoff_max: '1s',
     set_env: { R_EXIT: '3' } } });
@@ -270,7 +285,8 @@ test('the service down for 3 s: every reply arrives once it is back, once each',
   assert.equal(rec.requests.length, 0, 'nothing arrived while down');
   await rec.restart();
   const rows = await settled(srv, 30000);
-  assert.deepEqual(reactionsOn(rec, `/repos/${REPO}/issues/comments/492700400/reactions`), ['eyes', 'rocket']);
+  // After an outage the two reactions may arrive in either order.
+  assert.deepEqual(reactionsOn(rec, `/repos/${REPO}/issues/comments/492700400/reactions`).sort(), ['eyes', 'rocket']);
   assert.equal(rec.of('comment.create').length, 1);
   assert.equal(rec.commentsOn(REPO, 1).length, 1);
   assert.ok(rows.every((r) => r.attempts >= 2), `each reply failed while down and was retried: ${JSON.stringify(rows.map((r) => [r.kind, r.attempts]))}`);
@@ -330,36 +346,61 @@ test('GitHub App: a verified JWT buys an installation token, used for every repl
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048,
     publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs1', format: 'pem' } });
   const APP_ID = '123456';
-  const { rec, srv } = await setup(t, { env: { GITHUB_TOKEN: undefined, GITHUB_APP_ID: APP_ID, GITHUB_APP_PRIVATE_KEY: privateKey },
-    recorder: { publicKey, appId: APP_ID }, logLevel: 'debug' });
+  // One sender, so replies go one after the other (the concurrent case is the next test).
+  const { rec, srv } = await setup(t, { env: { GITHUB_TOKEN: undefined, GITHUB_APP_ID: APP_ID, GITHUB_APP_PRIVATE_KEY: privateKey,
+    OUTBOX_SENDERS: '1' }, recorder: { publicKey, appId: APP_ID }, logLevel: 'debug' });
   const first = await commentOn(srv, { commentId: 7001, installation: 4242 });
   assert.equal((await ended(srv, first.task.id)).status, 'succeeded');
   await settled(srv);
   const toks = rec.of('access_token');
-  assert.equal(toks.length, 1, 'one token request');
-  assert.equal(toks[0].path, '/app/installations/4242/access_tokens', 'the installation the event came through');
-  assert.equal(toks[0].jwtProblem, null, `the JWT verifies: ${toks[0].jwtProblem}`);
-  const token = toks[0].issued;
+  assert.ok(toks.length >= 1, 'a token was asked for');
+  for (const q of toks) {
+    assert.equal(q.path, '/app/installations/4242/access_tokens', 'the installation the event came through');
+    assert.equal(q.jwtProblem, null, `the JWT verifies: ${q.jwtProblem}`);
+    assert.match(q.headers.accept || '', /application\/vnd\.github\+json/);
+  }
+  const issued = new Set(toks.map((q) => q.issued));
   const rpath = `/repos/${REPO}/issues/comments/7001/reactions`;
-  for (const q of rec.of('reaction')) assertGitHubRequest(q, { path: rpath, auth: `Bearer ${token}` });
   assert.deepEqual(reactionsOn(rec, rpath), ['eyes', 'rocket']);
-  const posts = rec.of('comment.create');
-  assert.equal(posts.length, 1);
-  assertGitHubRequest(posts[0], { path: `/repos/${REPO}/issues/1/comments`, auth: `Bearer ${token}` });
+  assert.equal(rec.of('comment.create').length, 1);
+  assertGitHubRequest(rec.of('comment.create')[0], { path: `/repos/${REPO}/issues/1/comments`, auth: rec.of('comment.create')[0].headers.authorization });
+  const firstRound = toks.length;
 
   const second = await commentOn(srv, { commentId: 7002, installation: 4242 });
   assert.equal((await ended(srv, second.task.id)).status, 'succeeded');
   await settled(srv);
-  assert.equal(rec.of('access_token').length, 1, 'the token is reused within its life');
   assert.deepEqual(reactionsOn(rec, `/repos/${REPO}/issues/comments/7002/reactions`), ['eyes', 'rocket']);
-  for (const q of rec.requests.filter((x) => x.route !== 'access_token')) {
-    assert.equal(q.headers.authorization, `Bearer ${token}`, `${q.method} ${q.path}`);
-  }
   assert.equal(rec.of('comment.create').length, 2);
-  assert.ok(!srv.logs.includes(token), 'the installation token is not logged');
+  for (const q of rec.requests.filter((x) => x.route !== 'access_token')) {
+    const tok = (q.headers.authorization || '').replace(/^Bearer /, '');
+    assert.ok(q.headers.authorization?.startsWith('Bearer ') && issued.has(tok),
+      `${q.method} ${q.path} carries an issued installation token: ${q.headers.authorization?.slice(0, 16)}`);
+  }
+  assert.equal(rec.of('access_token').length, firstRound, 'a later reply reuses the cached token');
+  for (const tok of issued) assert.ok(!srv.logs.includes(tok), 'an installation token is not logged');
   const keyBody = privateKey.split('\n')[1];
   assert.ok(!srv.logs.includes(keyBody), 'the private key is not logged');
   for (const q of rec.of('comment.create')) assert.ok(!q.body.body.includes(keyBody));
+  assert.equal(rec.of('access_token').length, 1, 'one token request in all');
+});
+
+test('GitHub App: replies sent at once by two senders share one token request', async (t) => {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs1', format: 'pem' } });
+  const APP_ID = '123457';
+  const { rec, srv } = await setup(t, { env: { GITHUB_TOKEN: undefined, GITHUB_APP_ID: APP_ID, GITHUB_APP_PRIVATE_KEY: privateKey,
+    OUTBOX_SENDERS: '2' }, recorder: { publicKey, appId: APP_ID } });
+  // GitHub takes 800 ms to issue the token: meanwhile the task ends and
+  // its 🚀 and comment are due on the other sender.
+  rec.script('access_token', { delayMs: 800 });
+  const { task } = await commentOn(srv, { commentId: 7101, installation: 4242 });
+  assert.equal((await ended(srv, task.id)).status, 'succeeded');
+  await settled(srv);
+  assert.deepEqual(reactionsOn(rec, `/repos/${REPO}/issues/comments/7101/reactions`).sort(), ['eyes', 'rocket']);
+  assert.equal(rec.of('comment.create').length, 1);
+  const toks = rec.of('access_token');
+  assert.equal(toks.length, 1, `each sender asked for its own token while the first request was under way: ${toks.length} requests, ` +
+    JSON.stringify(toks.map((q) => q.at - toks[0].at)) + ' ms apart');
 });
 
 // ------------------------------------------------------------------ 9
@@ -399,7 +440,7 @@ async function eventIdOf(srv, delivery) {
 }
 
 test('slack: a slash command is answered on its response_url; an app_mention in a thread with chat.postMessage', async (t) => {
-  const { rec, srv: s } = await setup(t, { env: (r) => ({ GITHUB_TOKEN: undefined, SLACK_SIGNING_SECRET: SLACK_SECRET,
+  const { rec, srv: s } = await setup(t, { tokenValue: SLACK_SECRET, env: (r) => ({ GITHUB_TOKEN: undefined, SLACK_SIGNING_SECRET: SLACK_SECRET,
     SLACK_BOT_TOKEN: SLACK_BOT, SLACK_API_URL: `${r.url}/api` }), routes: [{ name: 'slack', provider: 'slack', command_prefix: '/agent',
     commands: [{ name: 'fix', agent: 'r', prompt: 'Fix: {{hookq.request}}' }],
     triggers: [{ on: 'app_mention', agent: 'r', prompt: 'Asked: {{event.text}}' }] }] });
@@ -423,7 +464,7 @@ test('slack: a slash command is answered on its response_url; an app_mention in 
   assert.equal(resp[0].body.response_type, 'in_channel');
   assert.match(resp[0].body.text, new RegExp(`task ${t1.id}\\b`));
   assert.match(resp[0].body.text, /r-reply-last-line/);
-  assert.ok(!resp[0].body.text.includes(FAKE) && !resp[0].body.text.includes(TOKEN), 'redacted');
+  assert.ok(!resp[0].body.text.includes(FAKE) && !resp[0].body.text.includes(SLACK_SECRET), 'redacted');
 
   const ev = JSON.stringify({ token: 'x', team_id: 'T0001', api_app_id: 'A0001', type: 'event_callback',
     event_id: 'Ev0REPLY1', event_time: Math.floor(Date.now() / 1000),
@@ -452,7 +493,7 @@ test('jira: an issue_created event is answered with a comment on the issue, Basi
   const JSECRET = 'jira-e2e-webhook-secret-r-7b21';
   const EMAIL = 'bot@example.com';
   const JTOKEN = 'ATATT3xFfGF0-e2e-jira-api-token';
-  const { rec, srv } = await setup(t, { env: (r) => ({ GITHUB_TOKEN: undefined, JIRA_WEBHOOK_SECRET: JSECRET,
+  const { rec, srv } = await setup(t, { tokenValue: JTOKEN, env: (r) => ({ GITHUB_TOKEN: undefined, JIRA_WEBHOOK_SECRET: JSECRET,
     JIRA_BASE_URL: r.url, JIRA_EMAIL: EMAIL, JIRA_API_TOKEN: JTOKEN }),
     routes: [{ name: 'jira', provider: 'jira', triggers: [{ on: 'jira:issue_created', agent: 'r', prompt: 'Do {{issue.key}}' }] }] });
   const body = JSON.stringify({ timestamp: Date.now(), webhookEvent: 'jira:issue_created', issue_event_type_name: 'issue_created',
@@ -475,7 +516,8 @@ test('jira: an issue_created event is answered with a comment on the issue, Basi
   assert.deepEqual(Object.keys(posts[0].body), ['body']);
   assert.match(posts[0].body.body, new RegExp(`task ${task.id}\\b`));
   assert.match(posts[0].body.body, /r-reply-last-line/);
-  assert.ok(!posts[0].body.body.includes(FAKE) && !posts[0].body.body.includes(TOKEN));
+  assert.ok(!posts[0].body.body.includes(FAKE), 'the ghp_ token is redacted');
+  assert.ok(!posts[0].body.body.includes(JTOKEN), 'the Jira API token is redacted');
   assert.equal(rec.requests.length, 1, 'nothing else (nothing to GitHub)');
   assert.ok(!srv.logs.includes(JTOKEN), 'the Jira token is not logged');
 });

@@ -65,6 +65,7 @@ static void a_github_comment_gets_eyes_on_that_comment(void **state)
 	assert_int_equal(json_integer_value(json_object_get(t, "installation")), 7);
 	json_decref(t);
 	assert_string_equal(out[0].body_json, "{\"content\":\"eyes\"}");
+	assert_int_equal(out[0].max_attempts, 10);
 	event_replies_release(out, n);
 
 	/* An issue without a comment: on the issue. */

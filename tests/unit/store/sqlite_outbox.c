@@ -151,7 +151,8 @@ static void claimed_replies_end_sent_retried_or_dead(void **state)
 	assert_int_equal(store_outbox_list(f->store, &flt, &l, &err), 0);
 	assert_int_equal(l.n, 1);
 	assert_int_equal(l.items[0].id, b);
-	assert_int_equal(l.items[0].max_attempts, 6);
+	assert_int_equal(l.items[0].max_attempts, 3);
+	assert_int_equal(l.items[0].attempts, 0);
 	store_outbox_list_release(&l);
 	flt.status = "sent";
 	assert_int_equal(store_outbox_list(f->store, &flt, &l, &err), 0);
