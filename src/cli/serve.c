@@ -799,6 +799,7 @@ int cli_serve(int argc, char **argv)
 	replies = (struct replies_options){
 		.github = github != NULL,
 		.slack = true, /* slash commands reply through response_url */
+		.slack_bot = cfg.slack_bot_token && *cfg.slack_bot_token,
 		.jira = cfg.jira_base_url && cfg.jira_email && cfg.jira_api_token,
 		.reactions = cfg.reply_reactions,
 		.comment = cfg.reply_comment,

@@ -328,10 +328,10 @@ int replies_on_end(const struct replies_options *o, const struct store_task *t,
 		const char *url = json_string_value(json_object_get(reply_to, "response_url"));
 		const char *channel = json_string_value(json_object_get(reply_to, "channel"));
 		const char *thread = json_string_value(json_object_get(reply_to, "thread_ts"));
-		json_t *where = url ? json_pack("{s:s}", "response_url", url) :
-			      channel ? json_pack("{s:s, s:s?}", "channel", channel, "thread_ts",
-						  thread) :
-					NULL;
+		json_t *where = url		       ? json_pack("{s:s}", "response_url", url) :
+				channel && o->slack_bot ? json_pack("{s:s, s:s?}", "channel", channel,
+								      "thread_ts", thread) :
+							    NULL;
 		if (where)
 			r = plan_add(ret, o, "reply", "slack_reply", dumps(where),
 				     text_body(plain_reply(o, t, status, error, output, output_len,

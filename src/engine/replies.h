@@ -20,6 +20,8 @@
 
 struct replies_options {
 	bool github, slack, jira; /* which senders are configured */
+	bool slack_bot;		  /* Slack threads (chat.postMessage) need the bot token;
+				   * slash commands answer on their response_url */
 	bool reactions;
 	int comment;	   /* enum config_comment */
 	size_t output_max; /* bytes of output quoted */

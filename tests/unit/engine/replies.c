@@ -20,6 +20,7 @@ static struct replies_options options(void)
 {
 	struct replies_options o = { .github = true,
 				     .slack = true,
+				     .slack_bot = true,
 				     .jira = true,
 				     .reactions = true,
 				     .comment = CONFIG_COMMENT_ALWAYS,
@@ -218,6 +219,12 @@ static void slack_and_jira_get_their_replies(void **state)
 	assert_string_equal(json_string_value(json_object_get(where, "thread_ts")), "1.2");
 	json_decref(where);
 	replies_plan_release(&p);
+	/* A thread without the bot token: no reply (it could not be sent). */
+	o.slack_bot = false;
+	assert_int_equal(replies_on_end(&o, &thread, "failed", "boom", "", 0, 0, 1, &p), 0);
+	assert_int_equal(p.n, 0);
+	replies_plan_release(&p);
+	o.slack_bot = true;
 	struct store_task jira = task("{\"provider\":\"jira\",\"reply_to\":{\"issue\":\"PROJ-7\"}}");
 	assert_int_equal(replies_on_end(&o, &jira, "succeeded", NULL, "x\n", 2, 2, 1, &p), 0);
 	assert_int_equal(p.n, 1);
