@@ -800,6 +800,7 @@ int cli_serve(int argc, char **argv)
 		.github = github != NULL,
 		.slack = true, /* slash commands reply through response_url */
 		.slack_bot = cfg.slack_bot_token && *cfg.slack_bot_token,
+		.slack_response_prefix = cfg.slack_response_prefix,
 		.jira = cfg.jira_base_url && cfg.jira_email && cfg.jira_api_token,
 		.reactions = cfg.reply_reactions,
 		.comment = cfg.reply_comment,

@@ -45,8 +45,12 @@ struct github_client {
 	EVP_PKEY *key;
 	int64_t installation_id;
 	long timeout_ms;
-	pthread_mutex_t lock; /* guards cache */
+	pthread_mutex_t lock; /* guards cache and fetching */
 	struct github_cached cache[GITHUB_TOKENS_MAX];
+	/* Installations whose token one thread is fetching: the others wait
+	 * for it instead of asking GitHub too (fetched is signalled). */
+	int64_t fetching[GITHUB_TOKENS_MAX];
+	pthread_cond_t fetched;
 };
 
 /* The credential one call uses. */
@@ -188,6 +192,11 @@ int github_client_new(const struct github_options *o, struct github_client **ret
 		free(c);
 		return HQ_E_SYSTEM;
 	}
+	if (pthread_cond_init(&c->fetched, NULL) != 0) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return HQ_E_SYSTEM;
+	}
 	size_t len = strlen(api);
 	while (len > 0 && api[len - 1] == '/')
 		len--;
@@ -230,6 +239,7 @@ void github_client_free(struct github_client *c)
 	free(c->app_id);
 	free(c->api_url);
 	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->fetched);
 	free(c);
 }
 
@@ -509,24 +519,49 @@ static int github_auth_get(struct github_client *c, int64_t installation_id, int
 		return -1;
 	}
 	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < GITHUB_TOKENS_MAX; i++) {
-		struct github_cached *e = &c->cache[i];
-		if (e->installation_id == a->installation_id && now_ms < e->refresh_at_ms) {
-			a->token = strdup(e->token);
+	ssize_t mine = -1;
+	for (;;) {
+		for (size_t i = 0; i < GITHUB_TOKENS_MAX && !a->token; i++) {
+			struct github_cached *e = &c->cache[i];
+			if (e->installation_id == a->installation_id && now_ms < e->refresh_at_ms)
+				a->token = strdup(e->token);
+		}
+		if (a->token)
+			break;
+		bool busy = false;
+		for (size_t i = 0; i < GITHUB_TOKENS_MAX; i++)
+			busy |= c->fetching[i] == a->installation_id;
+		if (!busy) {
+			/* This thread fetches; others of this installation wait. */
+			for (size_t i = 0; i < GITHUB_TOKENS_MAX && mine < 0; i++)
+				if (c->fetching[i] == 0)
+					mine = (ssize_t)i;
+			if (mine >= 0)
+				c->fetching[mine] = a->installation_id;
 			break;
 		}
+		/* Bounded: a fetch ends within the request timeout. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += c->timeout_ms / 1000 + 2;
+		if (pthread_cond_timedwait(&c->fetched, &c->lock, &until) != 0)
+			break;
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (a->token)
 		return 0;
-	/* Fetched without the lock: other installations' calls go on. Two
-	 * threads may both fetch one; both tokens are valid. */
+	/* Fetched without the lock: other installations' calls go on. */
 	int64_t refresh_at = 0;
-	if (github_fetch_token(c, a->installation_id, now_ms, &a->token, &refresh_at, ret) < 0)
-		return -1;
-	if (refresh_at > now_ms)
+	int r = github_fetch_token(c, a->installation_id, now_ms, &a->token, &refresh_at, ret);
+	if (r == 0 && refresh_at > now_ms)
 		github_cache_put(c, a->installation_id, a->token, refresh_at);
-	return 0;
+	if (mine >= 0) {
+		pthread_mutex_lock(&c->lock);
+		c->fetching[mine] = 0;
+		pthread_cond_broadcast(&c->fetched);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return r < 0 ? -1 : 0;
 }
 
 static void github_auth_release(struct github_auth *a)

@@ -74,7 +74,7 @@ struct config {
 	uint64_t outbox_senders, outbox_max_attempts, outbox_timeout_ms;
 	char *github_api_url, *github_app_id, *github_app_key, *github_app_key_file;
 	uint64_t github_app_installation_id;
-	char *slack_bot_token, *slack_bot_token_file, *slack_api_url;
+	char *slack_bot_token, *slack_bot_token_file, *slack_api_url, *slack_response_prefix;
 	char *jira_base_url, *jira_email, *jira_api_token, *jira_api_token_file;
 	char *test_agent;     /* NULL or empty: the first agent defined */
 	/* secrets and credentials */

@@ -326,6 +326,9 @@ int replies_on_end(const struct replies_options *o, const struct store_task *t,
 		}
 	} else if (strcmp(provider, "slack") == 0 && o->slack && comment) {
 		const char *url = json_string_value(json_object_get(reply_to, "response_url"));
+		const char *pre = o->slack_response_prefix;
+		if (url && (!pre || !*pre || strncmp(url, pre, strlen(pre)) != 0))
+			url = NULL;
 		const char *channel = json_string_value(json_object_get(reply_to, "channel"));
 		const char *thread = json_string_value(json_object_get(reply_to, "thread_ts"));
 		json_t *where = url		       ? json_pack("{s:s}", "response_url", url) :

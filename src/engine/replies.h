@@ -22,6 +22,9 @@ struct replies_options {
 	bool github, slack, jira; /* which senders are configured */
 	bool slack_bot;		  /* Slack threads (chat.postMessage) need the bot token;
 				   * slash commands answer on their response_url */
+	/* A response_url is answered only when it starts with this (Slack's
+	 * own): hookq never posts an agent's output where a payload says. */
+	const char *slack_response_prefix;
 	bool reactions;
 	int comment;	   /* enum config_comment */
 	size_t output_max; /* bytes of output quoted */

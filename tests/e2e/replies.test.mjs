@@ -441,7 +441,8 @@ async function eventIdOf(srv, delivery) {
 
 test('slack: a slash command is answered on its response_url; an app_mention in a thread with chat.postMessage', async (t) => {
   const { rec, srv: s } = await setup(t, { tokenValue: SLACK_SECRET, env: (r) => ({ GITHUB_TOKEN: undefined, SLACK_SIGNING_SECRET: SLACK_SECRET,
-    SLACK_BOT_TOKEN: SLACK_BOT, SLACK_API_URL: `${r.url}/api` }), routes: [{ name: 'slack', provider: 'slack', command_prefix: '/agent',
+    SLACK_BOT_TOKEN: SLACK_BOT, SLACK_API_URL: `${r.url}/api`,
+    SLACK_RESPONSE_URL_PREFIX: `${r.url}/slack-response/` }), routes: [{ name: 'slack', provider: 'slack', command_prefix: '/agent',
     commands: [{ name: 'fix', agent: 'r', prompt: 'Fix: {{hookq.request}}' }],
     triggers: [{ on: 'app_mention', agent: 'r', prompt: 'Asked: {{event.text}}' }] }] });
 

@@ -21,6 +21,7 @@ static struct replies_options options(void)
 	struct replies_options o = { .github = true,
 				     .slack = true,
 				     .slack_bot = true,
+				     .slack_response_prefix = "https://hooks.slack.com/",
 				     .jira = true,
 				     .reactions = true,
 				     .comment = CONFIG_COMMENT_ALWAYS,
@@ -210,6 +211,12 @@ static void slack_and_jira_get_their_replies(void **state)
 	assert_int_equal(p.n, 1);
 	assert_string_equal(p.items[0].kind, "slack_reply");
 	assert_string_equal(p.items[0].target_json, "{\"response_url\":\"https://hooks.slack.com/x\"}");
+	replies_plan_release(&p);
+	/* A response_url elsewhere than Slack's is never posted to. */
+	struct store_task odd = task("{\"provider\":\"slack\",\"reply_to\":{"
+				     "\"response_url\":\"https://evil.example/x\"}}");
+	assert_int_equal(replies_on_end(&o, &odd, "succeeded", NULL, "ok\n", 3, 3, 1, &p), 0);
+	assert_int_equal(p.n, 0);
 	replies_plan_release(&p);
 	struct store_task thread = task("{\"provider\":\"slack\",\"reply_to\":{\"channel\":\"C1\","
 					"\"thread_ts\":\"1.2\"}}");
