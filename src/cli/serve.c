@@ -26,6 +26,7 @@
 #include "engine/processor.h"
 #include "engine/replies.h"
 #include "core/route.h"
+#include "core/template.h"
 #include "engine/router.h"
 #include "engine/status.h"
 #include "engine/taskfiles.h"
@@ -697,6 +698,7 @@ int cli_serve(int argc, char **argv)
 	struct processor *processor = NULL;
 	struct outbox *outbox = NULL;
 	struct github_client *github = NULL;
+	struct template *comment_template = NULL;
 	struct http_server *http = NULL;
 	int exit_code = CLI_EXIT_FAILURE;
 
@@ -796,6 +798,16 @@ int cli_serve(int argc, char **argv)
 	}
 	static const char *secrets[CONFIG_MAX_SECRETS];
 	static struct replies_options replies;
+	if (cfg.reply_template && *cfg.reply_template) {
+		char terr[256];
+		if (template_parse(cfg.reply_template, strlen(cfg.reply_template), &comment_template,
+				   terr, sizeof(terr)) < 0) {
+			fprintf(stderr, "hookq: replies.comment_template (REPLY_COMMENT_TEMPLATE): %s\n",
+				terr);
+			exit_code = CLI_EXIT_CONFIG;
+			goto out_store;
+		}
+	}
 	replies = (struct replies_options){
 		.github = github != NULL,
 		.slack = true, /* slash commands reply through response_url */
@@ -805,6 +817,7 @@ int cli_serve(int argc, char **argv)
 		.reactions = cfg.reply_reactions,
 		.comment = cfg.reply_comment,
 		.output_max = (size_t)cfg.reply_output_max,
+		.comment_template = comment_template,
 		.max_attempts = (int)cfg.outbox_max_attempts,
 		.secrets = secrets,
 		.n_secrets = secret_values(&cfg, secrets, CONFIG_MAX_SECRETS),
@@ -1047,6 +1060,7 @@ out_store:
 		log_counts("replies", "sent", ost.sent, "retried", ost.retried, "dead", ost.dead);
 	}
 	github_client_free(github);
+	template_free(comment_template);
 	store_close(store);
 	if (exit_code == CLI_EXIT_OK)
 		log_msg(HQ_LOG_INFO, "stopped", NULL);

@@ -69,6 +69,7 @@ struct config {
 	char *github_token, *github_token_file;
 	/* replies */
 	int reply_comment; /* enum config_comment */
+	char *reply_template; /* NULL: the built-in comment */
 	bool reply_reactions;
 	uint64_t reply_output_max;
 	uint64_t outbox_senders, outbox_max_attempts, outbox_timeout_ms;

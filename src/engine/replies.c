@@ -183,10 +183,55 @@ static size_t longest_backticks(const char *s, size_t len)
 	return best;
 }
 
+/* The comment from the operator's template: every value is inserted as
+ * text (the template language evaluates nothing), redacted like the
+ * built-in one. */
+static char *templated_comment(const struct replies_options *o, const struct store_task *t,
+			       const char *status, const char *error, const char *output,
+			       size_t output_len, uint64_t output_total, int64_t run_ms)
+{
+	size_t shown = 0;
+	char *tail = output_len ? shown_output(o, output, output_len, &shown) : strdup("");
+	char *why = shown_text(o, error);
+	char *title = shown_text(o, t->title);
+	json_t *root = tail && why && title ?
+			       json_pack("{s:{s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:f, s:s, s:s?},"
+					 " s:s%, s:I}",
+					 "task", "id", (json_int_t)t->id, "title", title, "agent",
+					 t->agent, "worker", t->worker ? t->worker : "", "status",
+					 status, "status_text", status_words(status), "attempts",
+					 t->attempts - t->retry_base, "error", why, "run_s",
+					 (double)run_ms / 1000.0, "flow_id", t->flow_id, "external_id",
+					 t->external_id, "output", tail, shown, "output_bytes",
+					 (json_int_t)output_total) :
+			       NULL;
+	free(tail);
+	free(why);
+	free(title);
+	if (!root)
+		return NULL;
+	char *text = NULL;
+	size_t len = 0;
+	struct template_report rep;
+	int r = template_render(o->comment_template, root, COMMENT_MAX, &text, &len, &rep);
+	json_decref(root);
+	if (r < 0)
+		return NULL;
+	char *out = malloc(len + 64);
+	if (out)
+		snprintf(out, len + 64, REPLIES_MARKER_FMT "\n%.*s", (long long)t->id, (int)len,
+			 text);
+	free(text);
+	return out;
+}
+
 static char *github_comment(const struct replies_options *o, const struct store_task *t,
 			    const char *status, const char *error, const char *output,
 			    size_t output_len, uint64_t output_total, int64_t run_ms)
 {
+	if (o->comment_template)
+		return templated_comment(o, t, status, error, output, output_len, output_total,
+					 run_ms);
 	struct buf b;
 	buf_init(&b, COMMENT_MAX + 1024);
 	size_t shown = 0;

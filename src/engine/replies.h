@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "core/event.h"
+#include "core/template.h"
 #include "store/store.h"
 
 /* The hidden marker a result comment carries, so that a sender unsure
@@ -29,6 +30,11 @@ struct replies_options {
 	int comment;	   /* enum config_comment */
 	size_t output_max; /* bytes of output quoted */
 	int max_attempts;  /* of each entry */
+	/* The result comment's text, rendered from {"task": {id, title,
+	 * agent, worker, status, status_text, attempts, error, run_s, flow_id,
+	 * external_id}, "output": the shown tail, "output_bytes"}; NULL: the
+	 * built-in text. The marker is put before it either way. */
+	const struct template *comment_template;
 	/* Values never to say (tokens, passwords), redacted wherever they
 	 * appear in what is said; with the well-known token shapes. */
 	const char *const *secrets;

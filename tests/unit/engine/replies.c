@@ -272,6 +272,30 @@ static void a_long_output_is_cut_to_its_tail_from_a_line(void **state)
 	replies_plan_release(&p);
 }
 
+static void an_operator_template_shapes_the_comment(void **state)
+{
+	(void)state;
+	struct replies_options o = options();
+	const char tmpl[] = "{{task.status_text}} in {{task.run_s}}s: {{task.error}}\n{{output}}";
+	char err[256];
+	struct template *t = NULL;
+	assert_int_equal(template_parse(tmpl, strlen(tmpl), &t, err, sizeof(err)), 0);
+	o.comment_template = t;
+	struct store_task task_ = task(github_meta);
+	const char out[] = "leaked tok-ABCDEFGH-123 {{task.id}}\n";
+	struct replies_plan p;
+	assert_int_equal(replies_on_end(&o, &task_, "failed", "exit 2", out, strlen(out), 40, 1500,
+					&p),
+			 0);
+	json_t *b;
+	const char *text = body_text(&p, 1, &b);
+	assert_string_equal(text, "<!-- hookq:task=42 -->\nfailed in 1.5s: exit 2\n"
+				  "leaked [REDACTED] {{task.id}}\n");
+	json_decref(b);
+	replies_plan_release(&p);
+	template_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,6 +304,7 @@ int main(void)
 		cmocka_unit_test(the_comment_policy_and_test_tasks),
 		cmocka_unit_test(slack_and_jira_get_their_replies),
 		cmocka_unit_test(a_long_output_is_cut_to_its_tail_from_a_line),
+		cmocka_unit_test(an_operator_template_shapes_the_comment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
