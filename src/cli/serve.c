@@ -825,7 +825,9 @@ int cli_serve(int argc, char **argv)
 	struct outbox_options oopt = {
 		.owner = owner,
 		.senders = (unsigned)cfg.outbox_senders,
-		.lease_ms = cfg.outbox_timeout_ms * 2 + 10000,
+		/* Longer than any one send can take: a token fetch waited for and
+		 * made, up to 10 pages looking for a marker, the POST. */
+		.lease_ms = cfg.outbox_timeout_ms * 16 + 10000,
 		.poll_ms = cfg.poll_ms,
 		.backoff = { 2000, 600000 },
 		.timeout_ms = (long)cfg.outbox_timeout_ms,

@@ -74,7 +74,7 @@ int github_create_comment(struct github_client *c, int64_t installation_id, cons
 /* Finds the oldest comment on the issue whose body contains marker: ret->id
  * is its id, 0 when there is none. Reads up to GITHUB_FIND_PAGES_MAX pages
  * of 100 comments. */
-#define GITHUB_FIND_PAGES_MAX 50
+#define GITHUB_FIND_PAGES_MAX 10
 int github_find_comment(struct github_client *c, int64_t installation_id, const char *repo,
 			int64_t number, const char *marker, int64_t now_ms,
 			struct client_result *ret);

@@ -270,6 +270,21 @@ static void mask_shapes(struct scan *s, unsigned char *mask)
 		if (e)
 			mask_range(mask, p, e, &hi);
 	}
+	/* A key whose BEGIN line was cut off (text that is a tail): from the
+	 * start through the first END armour that no BEGIN precedes. */
+	const unsigned char *h = memmem(s->t, s->len, "-----END ", 9);
+	while (h) {
+		size_t at_end = (size_t)(h - s->t);
+		size_t e = pem_armour_end(s, at_end + 9);
+		if (e) {
+			if (!memmem(s->t, at_end, "-----BEGIN ", 11)) {
+				size_t top = 0;
+				mask_range(mask, 0, e, &top);
+			}
+			break;
+		}
+		h = memmem(s->t + at_end + 1, s->len - at_end - 1, "-----END ", 9);
+	}
 }
 
 static void mask_auth(const struct scan *s, unsigned char *mask)

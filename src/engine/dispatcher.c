@@ -435,6 +435,13 @@ static int prepare_workspace(struct dispatcher *d, const struct dworker *w,
 	return r;
 }
 
+static const char *id_text(int64_t id)
+{
+	static _Thread_local char text[24];
+	snprintf(text, sizeof(text), "%lld", (long long)id);
+	return text;
+}
+
 /* Runs w's assigned task to its end. */
 static void run_task(struct dworker *w)
 {
@@ -684,10 +691,11 @@ out_end:
 	if (d->opt.replies && strcmp(end.status, "queued") != 0) {
 		size_t out_len = end.output ? strlen(end.output) : 0;
 		if (replies_on_end(d->opt.replies, t, end.status, end.error, end.output, out_len,
-				   (uint64_t)end.output_bytes, end.run_ms, &replies) == 0) {
-			end.outbox = replies.items;
-			end.n_outbox = replies.n;
-		}
+				   (uint64_t)end.output_bytes, end.run_ms, &replies) < 0)
+			log_msg(HQ_LOG_WARN, "the result comment could not be made; the rest is sent",
+				"task_id", id_text(t->id), NULL);
+		end.outbox = replies.items;
+		end.n_outbox = replies.n;
 	}
 	record_end(w, &end);
 	if (replies.n && d->opt.wrote_replies)

@@ -193,15 +193,23 @@ static void settle(struct sender *s, const struct store_outbox_item *it,
 		log_item(it, "reply dead", res, HQ_LOG_ERROR);
 		count(o, &o->stats.dead);
 	}
+	/* Recorded with a few tries: a reply sent and left "sending" would be
+	 * sent again once its lease expires. */
 	struct store_error err;
-	int r = store_outbox_finish(o->store, it->id, s->owner, &end, now, &err);
-	if (r < 0 && r != HQ_E_CONFLICT) {
+	for (int i = 0; i < 5; i++) {
+		int r = store_outbox_finish(o->store, it->id, s->owner, &end, now, &err);
+		if (r == 0 || r == HQ_E_CONFLICT)
+			return;
 		log_msg(HQ_LOG_ERROR, "cannot record a reply", "error", err.msg, NULL);
 		count(o, &o->stats.store_errors);
+		struct timespec pause = { 0, (long)(100 + 200 * i) * 1000000L };
+		nanosleep(&pause, NULL);
 	}
 }
 
-static size_t send_round(struct sender *s)
+/* Sends what is due; returns how many it claimed, -1 after a store error
+ * (the caller then waits a poll interval instead of trying at once). */
+static ssize_t send_round(struct sender *s)
 {
 	struct outbox *o = s->o;
 	struct store_outbox_item *items = NULL;
@@ -211,7 +219,7 @@ static size_t send_round(struct sender *s)
 			       CLAIM_MAX, &items, &n, &err) < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot claim replies", "error", err.msg, NULL);
 		count(o, &o->stats.store_errors);
-		return 0;
+		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct client_result res;
@@ -219,7 +227,7 @@ static size_t send_round(struct sender *s)
 		settle(s, &items[i], &res);
 	}
 	store_outbox_items_release(items, n);
-	return n;
+	return (ssize_t)n;
 }
 
 static void *sender_main(void *arg)
@@ -255,13 +263,14 @@ static void *sender_main(void *arg)
 			}
 			next_reclaim = now + (int64_t)(o->opt.lease_ms / 2);
 		}
-		if (send_round(s) > 0)
+		ssize_t sent = send_round(s);
+		if (sent > 0)
 			continue;
 		now = clock_now_ms();
 		int64_t wake_at = now + (int64_t)o->opt.poll_ms;
 		int64_t due = INT64_MAX;
 		struct store_error err;
-		if (store_outbox_next_due(o->store, &due, &err) == 0 && due < wake_at)
+		if (sent == 0 && store_outbox_next_due(o->store, &due, &err) == 0 && due < wake_at)
 			wake_at = due;
 		if (s->index == 0 && next_reclaim < wake_at)
 			wake_at = next_reclaim;

@@ -93,6 +93,15 @@ static void maintain(struct processor *p, int64_t now)
 		}
 		count(p, &p->stats.purged, purged);
 	} while (purged == PURGE_BATCH);
+	/* Replies sent or dead as long ago go with them. */
+	do {
+		purged = 0;
+		if (store_outbox_purge(p->store, before, PURGE_BATCH, &purged, &err) < 0) {
+			log_store_error("cannot purge replies", &err);
+			count(p, &p->stats.store_errors, 1);
+			return;
+		}
+	} while (purged == PURGE_BATCH);
 }
 
 /* The tasks routing planned for ev, as the store takes them (pointing

@@ -13,6 +13,14 @@
 /* A GitHub comment holds at most 65,536 characters; ours stay well under. */
 #define COMMENT_MAX (60 * 1024)
 
+void replies_marker(const struct store_task *t, char *out, size_t size)
+{
+	/* The run (an operator retry is a new one) and the task's creation
+	 * time (another hookq's task 12 is not this one) make it unique. */
+	snprintf(out, size, "<!-- hookq:task=%lld run=%d created=%lld -->", (long long)t->id,
+		 t->retry_base, (long long)t->created_at_ms);
+}
+
 void replies_plan_release(struct replies_plan *p)
 {
 	if (!p)
@@ -132,27 +140,33 @@ static const char *status_words(const char *status)
 	return "failed";
 }
 
-/* The output's tail as text fit to show: at most max bytes starting on a
- * line (or UTF-8) boundary, valid UTF-8, secrets redacted. */
+/* The output's tail as text fit to show: redacted first (a secret the
+ * cut would split is still whole there), then at most max bytes starting
+ * on a line that is complete, valid UTF-8. */
 static char *shown_output(const struct replies_options *o, const char *out, size_t len,
 			  size_t *shown_len)
 {
-	size_t from = len > o->output_max ? len - o->output_max : 0;
-	if (from > 0) {
-		const char *nl = memchr(out + from, '\n', len - from);
-		if (nl && (size_t)(nl - (out + from)) < 200)
-			from = (size_t)(nl - out) + 1;
-		while (from < len && ((unsigned char)out[from] & 0xC0) == 0x80)
-			from++;
-	}
 	size_t rl = 0, count = 0;
-	char *red = redact(out + from, len - from, o->secrets, o->n_secrets, &rl, &count);
+	char *red = redact(out, len, o->secrets, o->n_secrets, &rl, &count);
 	if (!red)
 		return NULL;
 	size_t sl = 0;
 	char *clean = utf8_sanitize(red, rl, &sl);
 	free(red);
-	*shown_len = clean ? sl : 0;
+	if (!clean)
+		return NULL;
+	size_t from = sl > o->output_max ? sl - o->output_max : 0;
+	if (from > 0) {
+		/* Drop the partial first line; a line longer than the whole
+		 * tail is cut on a character. */
+		const char *nl = memchr(clean + from, '\n', sl - from);
+		if (nl && nl + 1 < clean + sl)
+			from = (size_t)(nl - clean) + 1;
+		while (from < sl && ((unsigned char)clean[from] & 0xC0) == 0x80)
+			from++;
+	}
+	memmove(clean, clean + from, sl - from + 1);
+	*shown_len = sl - from;
 	return clean;
 }
 
@@ -217,10 +231,11 @@ static char *templated_comment(const struct replies_options *o, const struct sto
 	json_decref(root);
 	if (r < 0)
 		return NULL;
-	char *out = malloc(len + 64);
+	char marker[128];
+	replies_marker(t, marker, sizeof(marker));
+	char *out = malloc(len + sizeof(marker) + 2);
 	if (out)
-		snprintf(out, len + 64, REPLIES_MARKER_FMT "\n%.*s", (long long)t->id, (int)len,
-			 text);
+		snprintf(out, len + sizeof(marker) + 2, "%s\n%.*s", marker, (int)len, text);
 	free(text);
 	return out;
 }
@@ -233,7 +248,7 @@ static char *github_comment(const struct replies_options *o, const struct store_
 		return templated_comment(o, t, status, error, output, output_len, output_total,
 					 run_ms);
 	struct buf b;
-	buf_init(&b, COMMENT_MAX + 1024);
+	buf_init(&b, COMMENT_MAX * 2);
 	size_t shown = 0;
 	char *tail = output_len ? shown_output(o, output, output_len, &shown) : NULL;
 	char *why = shown_text(o, error);
@@ -243,11 +258,13 @@ static char *github_comment(const struct replies_options *o, const struct store_
 		r = HQ_E_NOMEM;
 	const char *mark = strcmp(status, "succeeded") == 0 ? "✅" : "❌";
 	int attempts = t->attempts - t->retry_base;
+	char marker[128];
+	replies_marker(t, marker, sizeof(marker));
 	if (r == 0)
 		r = buf_printf(&b,
-			       REPLIES_MARKER_FMT "\n%s **%s** %s — task %lld (agent `%s`, worker "
-					     "`%s`, %d attempt%s, %.1f s)\n",
-			       (long long)t->id, mark, title, status_words(status),
+			       "%s\n%s **%s** %s — task %lld (agent `%s`, worker "
+			       "`%s`, %d attempt%s, %.1f s)\n",
+			       marker, mark, title, status_words(status),
 			       (long long)t->id, t->agent, t->worker ? t->worker : "-", attempts,
 			       attempts == 1 ? "" : "s", (double)run_ms / 1000.0);
 	if (r == 0 && why[0] && strcmp(status, "succeeded") != 0)
@@ -287,7 +304,7 @@ static char *plain_reply(const struct replies_options *o, const struct store_tas
 			 size_t output_len, bool jira)
 {
 	struct buf b;
-	buf_init(&b, COMMENT_MAX + 1024);
+	buf_init(&b, COMMENT_MAX * 2);
 	size_t shown = 0;
 	char *tail = output_len ? shown_output(o, output, output_len, &shown) : NULL;
 	char *why = shown_text(o, error);
@@ -318,14 +335,14 @@ static char *plain_reply(const struct replies_options *o, const struct store_tas
 	return b.data;
 }
 
-static char *text_body(char *text, long long task_id, bool marker)
+static char *text_body(char *text, const struct store_task *t, bool marker)
 {
 	if (!text)
 		return NULL;
 	json_t *b = json_pack("{s:s}", "text", text);
 	if (b && marker) {
-		char m[64];
-		snprintf(m, sizeof(m), REPLIES_MARKER_FMT, task_id);
+		char m[128];
+		replies_marker(t, m, sizeof(m));
 		json_object_set_new(b, "marker", json_string(m));
 	}
 	free(text);
@@ -364,10 +381,12 @@ int replies_on_end(const struct replies_options *o, const struct store_task *t,
 			json_t *inst = json_object_get(reply_to, "installation");
 			if (where && json_is_integer(inst))
 				json_object_set(where, "installation", inst);
-			r = plan_add(ret, o, "comment", "comment", dumps(where),
-				     text_body(github_comment(o, t, status, error, output, output_len,
-							      output_total, run_ms),
-					       (long long)t->id, true));
+			/* A comment that cannot be made leaves the reaction. */
+			if (plan_add(ret, o, "comment", "comment", dumps(where),
+				     text_body(github_comment(o, t, status, error, output,
+							      output_len, output_total, run_ms),
+					       t, true)) < 0)
+				r = 1;
 		}
 	} else if (strcmp(provider, "slack") == 0 && o->slack && comment) {
 		const char *url = json_string_value(json_object_get(reply_to, "response_url"));
@@ -384,7 +403,7 @@ int replies_on_end(const struct replies_options *o, const struct store_task *t,
 			r = plan_add(ret, o, "reply", "slack_reply", dumps(where),
 				     text_body(plain_reply(o, t, status, error, output, output_len,
 							   false),
-					       (long long)t->id, false));
+					       t, false));
 	} else if (strcmp(provider, "jira") == 0 && o->jira && comment) {
 		const char *issue = json_string_value(json_object_get(reply_to, "issue"));
 		if (issue)
@@ -392,10 +411,10 @@ int replies_on_end(const struct replies_options *o, const struct store_task *t,
 				     dumps(json_pack("{s:s}", "issue", issue)),
 				     text_body(plain_reply(o, t, status, error, output, output_len,
 							   true),
-					       (long long)t->id, false));
+					       t, false));
 	}
 	json_decref(meta);
 	if (r < 0)
 		replies_plan_release(ret);
-	return r;
+	return r > 0 ? HQ_E_NOMEM : r; /* > 0: planned without the comment */
 }

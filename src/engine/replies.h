@@ -16,8 +16,9 @@
 #include "store/store.h"
 
 /* The hidden marker a result comment carries, so that a sender unsure
- * whether its last attempt arrived can look for it. */
-#define REPLIES_MARKER_FMT "<!-- hookq:task=%lld -->"
+ * whether its last attempt arrived can look for it:
+ * "<!-- hookq:task=12 run=0 created=1732329600123 -->". */
+void replies_marker(const struct store_task *t, char *out, size_t size);
 
 struct replies_options {
 	bool github, slack, jira; /* which senders are configured */
@@ -59,7 +60,8 @@ int replies_on_create(const struct replies_options *o, const char *provider,
 		      size_t *n);
 
 /* The replies a task's end causes: t as it ran, the status it ends in
- * (not queued), why and what its agent wrote. */
+ * (not queued), why and what its agent wrote. HQ_E_NOMEM when the comment
+ * could not be made: the plan still holds the rest (the reaction). */
 int replies_on_end(const struct replies_options *o, const struct store_task *t,
 		   const char *status, const char *error, const char *output, size_t output_len,
 		   uint64_t output_total, int64_t run_ms, struct replies_plan *ret);

@@ -102,6 +102,8 @@ struct store_outbox_ops {
 	int (*retry)(struct store *s, int64_t id, int64_t now_ms, struct store_error *err);
 	int (*count)(struct store *s, struct store_outbox_counts *ret, struct store_error *err);
 	int (*next_due)(struct store *s, int64_t *ret, struct store_error *err);
+	int (*purge)(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
+		     struct store_error *err);
 };
 
 struct store {

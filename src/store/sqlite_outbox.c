@@ -350,7 +350,33 @@ static int sqlite_outbox_next_due(struct store *base, int64_t *ret, struct store
 			       "reading the next reply due", ret, err);
 }
 
+static int sqlite_outbox_purge(struct store *base, int64_t before_ms, size_t limit,
+			       size_t *purged, struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	*purged = 0;
+	sqlite_background_lock(s);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->writer,
+				    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+				    " INDEXED BY outbox_status WHERE status IN ('sent', 'dead')"
+				    " AND updated_at < ?1 LIMIT ?2)",
+				    -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, before_ms);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+		rc = sqlite3_step(st);
+	}
+	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, "purging replies", err);
+	if (r == 0)
+		*purged = (size_t)sqlite3_changes(s->writer);
+	sqlite3_finalize(st);
+	sqlite_background_unlock(s);
+	return r;
+}
+
 const struct store_outbox_ops sqlite_outbox_ops = {
+	.purge = sqlite_outbox_purge,
 	.claim = sqlite_outbox_claim,
 	.finish = sqlite_outbox_finish,
 	.reclaim = sqlite_outbox_reclaim,

@@ -562,6 +562,12 @@ int store_outbox_count(struct store *s, struct store_outbox_counts *ret, struct 
 	return s->outbox_ops->count(s, ret, err);
 }
 
+int store_outbox_purge(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
+		       struct store_error *err)
+{
+	return s->outbox_ops->purge(s, before_ms, limit, purged, err);
+}
+
 int store_outbox_next_due(struct store *s, int64_t *ret, struct store_error *err)
 {
 	return s->outbox_ops->next_due(s, ret, err);

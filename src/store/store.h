@@ -611,6 +611,10 @@ struct store_outbox_counts {
 };
 int store_outbox_count(struct store *s, struct store_outbox_counts *ret, struct store_error *err);
 
+/* Deletes up to limit replies sent or dead before before_ms (retention). */
+int store_outbox_purge(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
+		       struct store_error *err);
+
 /* When the earliest pending reply is due (INT64_MAX when none is). */
 int store_outbox_next_due(struct store *s, int64_t *ret, struct store_error *err);
 

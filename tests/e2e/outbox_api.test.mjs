@@ -96,7 +96,7 @@ test('a task\'s replies are listed newest first, dead after their one attempt, c
   assert.equal(eyes.target.id, comment.comment.id, 'the 👀 goes on the comment that asked');
   assert.equal(said.target.repository, comment.repository.full_name);
   assert.equal(said.target.number, comment.issue.number);
-  assert.match(said.body.text, new RegExp(`^<!-- hookq:task=${task.id} -->\n`));
+  assert.match(said.body.text, new RegExp(`^<!-- hookq:task=${task.id} run=0 created=\\d+ -->\n`));
   assert.match(said.body.text, /succeeded/);
   for (const x of replies) {
     assert.equal(x.task_id, task.id);

@@ -22,7 +22,8 @@ const ENDED = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'dead_le
 const TOKEN = 'e2e-github-token-5d1c9a7b3e'; // a known secret, not token-shaped
 const FAKE = 'ghp_0123456789abcdefghijABCDEFGHIJ012345'; // what r-reply.sh prints
 const REPO = 'Codertocat/Hello-World';
-const marker = (id) => `<!-- hookq:task=${id} -->`;
+// The hidden marker: task id, run (operator retries) and creation time.
+const marker = (id) => `<!-- hookq:task=${id} run=`;
 
 const ghRoute = (extra = {}) => ({ name: 'github', provider: 'github', command_prefix: '@agent',
   commands: [{ name: 'fix', agent: 'r', prompt: 'Fix {{issue.title}}: {{hookq.request}}' }], ...extra });

@@ -121,6 +121,12 @@ static void pem_blocks_are_redacted_across_lines(void **state)
 		{ L("Authorization: Basic -----BEGIN RSA PRIVATE KEY-----\nx\n"
 		    "-----END RSA PRIVATE KEY----- tail\nnext"),
 		  L("Authorization: Basic " R "\nnext"), 1 },
+		/* A tail whose BEGIN line was cut off: everything up to its END. */
+		{ L("k4N2b1\nQx9==\n-----END RSA PRIVATE KEY-----\nafter\n"), L(R "\nafter\n"), 1 },
+		/* An END after a whole block is that block's. */
+		{ L("-----BEGIN PRIVATE KEY-----\nA\n-----END PRIVATE KEY-----\nx\n"
+		    "-----END PRIVATE KEY-----\n"),
+		  L(R "\nx\n-----END PRIVATE KEY-----\n"), 1 },
 	};
 	check_table(cases, sizeof(cases) / sizeof(cases[0]), NULL, 0);
 }

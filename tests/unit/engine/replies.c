@@ -107,6 +107,7 @@ static struct store_task task(const char *metadata)
 	t.metadata_json = (char *)(uintptr_t)metadata;
 	t.attempts = 2;
 	t.retry_base = 0;
+	t.created_at_ms = 1700;
 	return t;
 }
 
@@ -139,7 +140,7 @@ static void an_end_reacts_and_comments_once_with_the_output_redacted(void **stat
 	json_t *b;
 	const char *text = body_text(&p, 1, &b);
 	assert_non_null(text);
-	assert_true(strncmp(text, "<!-- hookq:task=42 -->\n", 23) == 0);
+	assert_true(strncmp(text, "<!-- hookq:task=42 run=0 created=1700 -->\n", 42) == 0);
 	assert_non_null(strstr(text, "fix: Crash on start"));
 	assert_non_null(strstr(text, "succeeded"));
 	assert_non_null(strstr(text, "2 attempts"));
@@ -150,7 +151,7 @@ static void an_end_reacts_and_comments_once_with_the_output_redacted(void **stat
 	/* The output holds ``` : the fence is longer. */
 	assert_non_null(strstr(text, "\n````\n"));
 	assert_string_equal(json_string_value(json_object_get(b, "marker")),
-			    "<!-- hookq:task=42 -->");
+			    "<!-- hookq:task=42 run=0 created=1700 -->");
 	json_t *where = parse(p.items[1].target_json);
 	assert_int_equal(json_integer_value(json_object_get(where, "number")), 12);
 	json_decref(where);
@@ -289,11 +290,36 @@ static void an_operator_template_shapes_the_comment(void **state)
 			 0);
 	json_t *b;
 	const char *text = body_text(&p, 1, &b);
-	assert_string_equal(text, "<!-- hookq:task=42 -->\nfailed in 1.5s: exit 2\n"
+	assert_string_equal(text, "<!-- hookq:task=42 run=0 created=1700 -->\nfailed in 1.5s: exit 2\n"
 				  "leaked [REDACTED] {{task.id}}\n");
 	json_decref(b);
 	replies_plan_release(&p);
 	template_free(t);
+}
+
+static void a_secret_the_cut_would_split_is_still_redacted(void **state)
+{
+	(void)state;
+	struct replies_options o = options();
+	o.output_max = 256;
+	struct store_task t = task(github_meta);
+	/* A long line whose start falls before the cut holds the secret,
+	 * and a private key whose BEGIN line falls before it too. */
+	char out[2048];
+	size_t len = (size_t)snprintf(out, sizeof(out),
+				      "%0200d tok-ABCDEFGH-123 %0180d\n-----BEGIN RSA PRIVATE KEY-----\n"
+				      "%0300d\nQx9==\n-----END RSA PRIVATE KEY-----\nbye\n",
+				      0, 0, 0);
+	struct replies_plan p;
+	assert_int_equal(replies_on_end(&o, &t, "succeeded", NULL, out, len, len, 1, &p), 0);
+	json_t *b;
+	const char *text = body_text(&p, 1, &b);
+	assert_null(strstr(text, "ABCDEFGH"));
+	assert_null(strstr(text, "Qx9=="));
+	assert_null(strstr(text, "PRIVATE KEY"));
+	assert_non_null(strstr(text, "bye"));
+	json_decref(b);
+	replies_plan_release(&p);
 }
 
 int main(void)
@@ -305,6 +331,7 @@ int main(void)
 		cmocka_unit_test(slack_and_jira_get_their_replies),
 		cmocka_unit_test(a_long_output_is_cut_to_its_tail_from_a_line),
 		cmocka_unit_test(an_operator_template_shapes_the_comment),
+		cmocka_unit_test(a_secret_the_cut_would_split_is_still_redacted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
