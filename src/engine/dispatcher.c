@@ -753,6 +753,29 @@ static int64_t *held_tasks(struct dispatcher *d, size_t *n)
 	return ids;
 }
 
+/* A task rescued into its end (lost on its last attempt, or cancelled
+ * meanwhile) says so like one that ended here: no worker did. */
+static void say_rescued_end(struct dispatcher *d, int64_t id, const char *status)
+{
+	if (!d->opt.replies)
+		return;
+	struct store_task_detail t;
+	struct store_error err;
+	if (store_get_task(d->store, id, &t, &err) < 0)
+		return;
+	struct replies_plan plan = { 0 };
+	(void)replies_on_end(d->opt.replies, &t.task, status, t.task.error, NULL, 0, 0, 0, &plan);
+	if (plan.n > 0) {
+		if (store_outbox_write(d->store, id, t.task.retry_base, plan.items, plan.n,
+				       clock_now_ms(), &err) < 0)
+			log_store(d, "cannot write a rescued task's replies", &err);
+		else if (d->opt.wrote_replies)
+			d->opt.wrote_replies(d->opt.replies_ctx);
+	}
+	replies_plan_release(&plan);
+	store_task_detail_release(&t);
+}
+
 /* Rescues running tasks whose lease expired (never one of this node's
  * workers' own) and ends the processes they left on this host: by the
  * recorded process group, or, when the crash came before the group was
@@ -788,7 +811,9 @@ static void rescue(struct dispatcher *d)
 		}
 		log_msg(HQ_LOG_WARN, "lost task rescued (its lease expired)", "task_id", id,
 			"host", lost[i].host ? lost[i].host : "", "processes_killed", killed_text,
-			NULL);
+			"now", lost[i].status, NULL);
+		if (strcmp(lost[i].status, "queued") != 0)
+			say_rescued_end(d, lost[i].id, lost[i].status);
 		count(d, &d->stats.lost);
 	}
 	store_lost_tasks_release(lost, n);

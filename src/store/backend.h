@@ -104,6 +104,8 @@ struct store_outbox_ops {
 	int (*next_due)(struct store *s, int64_t *ret, struct store_error *err);
 	int (*purge)(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
 		     struct store_error *err);
+	int (*write)(struct store *s, int64_t task_id, int run, const struct store_outbox_in *in,
+		     size_t n, int64_t now_ms, struct store_error *err);
 };
 
 struct store {

@@ -375,7 +375,29 @@ static int sqlite_outbox_purge(struct store *base, int64_t before_ms, size_t lim
 	return r;
 }
 
+static int sqlite_outbox_write(struct store *base, int64_t task_id, int run,
+			       const struct store_outbox_in *in, size_t n, int64_t now_ms,
+			       struct store_error *err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	sqlite_background_lock(s);
+	int r = sqlite_exec(s->writer, "BEGIN IMMEDIATE", err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		char origin[128];
+		snprintf(origin, sizeof(origin), "task:%lld:%d:%s", (long long)task_id, run,
+			 in[i].name);
+		r = sqlite_outbox_insert(s, &in[i], origin, task_id, now_ms, err);
+	}
+	if (r == 0)
+		r = sqlite_exec(s->writer, "COMMIT", err);
+	if (r < 0)
+		sqlite3_exec(s->writer, "ROLLBACK", NULL, NULL, NULL);
+	sqlite_background_unlock(s);
+	return r;
+}
+
 const struct store_outbox_ops sqlite_outbox_ops = {
+	.write = sqlite_outbox_write,
 	.purge = sqlite_outbox_purge,
 	.claim = sqlite_outbox_claim,
 	.finish = sqlite_outbox_finish,

@@ -933,6 +933,7 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		copy_id(w->conv, sizeof(w->conv), sqlite3_column_text(st, 5));
 		w->attempt = sqlite3_column_int(st, 6);
 		l->attempt = w->attempt;
+		copy_id(l->status, sizeof(l->status), sqlite3_column_text(st, 4));
 		w->worker = column_dup_opt(st, 7, &nomem);
 		w->started = sqlite3_column_int64(st, 8);
 		w->project = column_dup_opt(st, 9, &nomem);

@@ -562,6 +562,13 @@ int store_outbox_count(struct store *s, struct store_outbox_counts *ret, struct 
 	return s->outbox_ops->count(s, ret, err);
 }
 
+int store_outbox_write(struct store *s, int64_t task_id, int run,
+		       const struct store_outbox_in *in, size_t n, int64_t now_ms,
+		       struct store_error *err)
+{
+	return s->outbox_ops->write(s, task_id, run, in, n, now_ms, err);
+}
+
 int store_outbox_purge(struct store *s, int64_t before_ms, size_t limit, size_t *purged,
 		       struct store_error *err)
 {

@@ -437,6 +437,7 @@ struct store_lost_task {
 	 * its processes, it finds them when no pid was recorded. */
 	unsigned char token_hash[32];
 	bool has_token_hash;
+	char status[16]; /* where it went: queued, failed or cancelled */
 };
 
 /* Running tasks whose lease expired by now_ms (their node died or
@@ -610,6 +611,13 @@ struct store_outbox_counts {
 	int64_t pending, sending, sent, dead;
 };
 int store_outbox_count(struct store *s, struct store_outbox_counts *ret, struct store_error *err);
+
+/* Writes the replies of run `run` of task task_id that no task end wrote
+ * (a task rescued into its end): origins "task:<id>:<run>:<name>", like
+ * store_task_finish's, so nothing is written twice. */
+int store_outbox_write(struct store *s, int64_t task_id, int run,
+		       const struct store_outbox_in *in, size_t n, int64_t now_ms,
+		       struct store_error *err);
 
 /* Deletes up to limit replies sent or dead before before_ms (retention). */
 int store_outbox_purge(struct store *s, int64_t before_ms, size_t limit, size_t *purged,

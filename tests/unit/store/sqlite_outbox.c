@@ -221,6 +221,23 @@ static void an_end_writes_its_replies_once_per_run(void **state)
 	store_outbox_list_release(&l);
 }
 
+static void a_rescued_end_writes_its_replies_once(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = task_with_reply(f, "api:r", 1000);
+	struct store_outbox_in said = { "comment", "comment", "{\"repository\":\"o/r\"}",
+					"{\"text\":\"lost\"}", 10 };
+	struct store_error err;
+	assert_int_equal(store_outbox_write(f->store, id, 0, &said, 1, 2000, &err), 0);
+	assert_int_equal(store_outbox_write(f->store, id, 0, &said, 1, 2001, &err), 0);
+	struct store_outbox_list l;
+	struct store_outbox_filter flt = { .task_id = id, .status = "pending" };
+	assert_int_equal(store_outbox_list(f->store, &flt, &l, &err), 0);
+	assert_int_equal(l.n, 2); /* the eyes and one comment */
+	assert_string_equal(l.items[0].origin, "task:1:0:comment");
+	store_outbox_list_release(&l);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -229,6 +246,7 @@ int main(void)
 		T(claimed_replies_end_sent_retried_or_dead),
 		T(a_dead_sender_s_reply_comes_back_uncertain),
 		T(an_end_writes_its_replies_once_per_run),
+		T(a_rescued_end_writes_its_replies_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

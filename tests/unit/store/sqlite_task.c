@@ -953,6 +953,8 @@ static void reclaim_requeues_an_expired_task_with_attempts_left(void **state)
 	assert_string_equal(host, "host-1");
 	assert_int_equal(got.pid, 4242);
 	assert_int_equal(got.pid_start, 777);
+	assert_string_equal(got.status, "queued");
+	assert_true(got.has_token_hash);
 
 	struct store_task_detail d;
 	get(f, t.id, &d);
@@ -994,6 +996,7 @@ static void reclaim_fails_an_expired_task_out_of_attempts(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(lost[0].host, "host-1");
 	assert_int_equal(lost[0].pid, 0); /* never recorded */
+	assert_string_equal(lost[0].status, "failed");
 	store_lost_tasks_release(lost, n);
 	struct store_task_detail d;
 	get(f, t.id, &d);
