@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "clients/aws.h"
 #include "clients/github.h"
+#include "clients/sqs.h"
 #include "core/agent.h"
 #include "core/config.h"
 #include "engine/dispatcher.h"
@@ -34,6 +36,7 @@
 #include "providers/provider.h"
 #include "providers/standard.h"
 #include "sources/http.h"
+#include "sources/sqs.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -361,6 +364,64 @@ static int start_dispatcher(struct config *cfg, struct store *store, const char 
 	pthread_rwlock_wrlock(&dispatcher_lock);
 	running_dispatcher = *ret;
 	pthread_rwlock_unlock(&dispatcher_lock);
+	return 0;
+}
+
+/* The SQS source: credentials as the AWS SDKs find them, the client,
+ * the pollers. */
+static int start_sqs(struct config *cfg, struct ingest *ingest,
+		     const struct sqs_provider_settings *providers, size_t n,
+		     struct aws_provider **aws, struct sqs_client **client,
+		     struct sqs_source **ret)
+{
+	char err[512];
+	struct aws_provider_options ao = { .region = cfg->sqs_region, .timeout_ms = 10000 };
+	int r = aws_provider_new(&ao, aws, err, sizeof(err));
+	if (r == 0) {
+		struct aws_credentials probe;
+		r = aws_provider_get(*aws, clock_now_ms(), &probe, err, sizeof(err));
+		aws_credentials_wipe(&probe);
+		if (r == HQ_E_RETRY)
+			r = 0; /* the container endpoint may come up later */
+	}
+	if (r < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot find AWS credentials", "error", err, NULL);
+		return HQ_E_CONFIG;
+	}
+	struct sqs_client_options so = {
+		.endpoint = cfg->sqs_endpoint && *cfg->sqs_endpoint ? cfg->sqs_endpoint :
+			    cfg->aws_endpoint && *cfg->aws_endpoint ? cfg->aws_endpoint :
+									NULL,
+		.region = cfg->sqs_region,
+		.credentials = *aws,
+		.timeout_ms = 30000,
+	};
+	if ((r = sqs_client_new(&so, client, err, sizeof(err))) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot set up SQS", "error", err, NULL);
+		return HQ_E_CONFIG;
+	}
+	struct sqs_source_options qo = {
+		.client = *client,
+		.queue_url = cfg->sqs_queue_url,
+		.dlq_url = cfg->sqs_dlq_url && *cfg->sqs_dlq_url ? cfg->sqs_dlq_url : NULL,
+		.pollers = (unsigned)cfg->sqs_pollers,
+		.wait_s = (int)cfg->sqs_wait_s,
+		.visibility_s = (int)(cfg->sqs_visibility_ms / 1000),
+		.default_provider = cfg->sqs_provider,
+		.providers = providers,
+		.n_providers = n,
+		.verify = cfg->sqs_verify,
+		.ingest = ingest,
+		.max_body = cfg->max_body,
+	};
+	if ((r = sqs_source_start(&qo, ret)) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the SQS source", "error", hq_strerror(r), NULL);
+		return r;
+	}
+	char pollers[24];
+	snprintf(pollers, sizeof(pollers), "%u", qo.pollers);
+	log_msg(HQ_LOG_INFO, "polling SQS", "queue", cfg->sqs_queue_url, "pollers", pollers,
+		"verify_signatures", cfg->sqs_verify ? "yes" : "no", NULL);
 	return 0;
 }
 
@@ -698,6 +759,13 @@ int cli_serve(int argc, char **argv)
 	struct processor *processor = NULL;
 	struct outbox *outbox = NULL;
 	struct github_client *github = NULL;
+	struct aws_provider *aws = NULL;
+	struct sqs_client *sqs_client = NULL;
+	struct sqs_source *sqs = NULL;
+	struct http_endpoint sqs_eps[32];
+	char sqs_paths[32][64];
+	size_t n_sqs = 0, n_sqs_providers = 0;
+	struct sqs_provider_settings sqs_providers[32];
 	struct template *comment_template = NULL;
 	struct http_server *http = NULL;
 	int exit_code = CLI_EXIT_FAILURE;
@@ -738,7 +806,13 @@ int cli_serve(int argc, char **argv)
 	/* Every provider (and GitHub's alias), and every route's own. */
 	struct http_endpoint endpoints[MAX_ENDPOINTS];
 	char endpoint_paths[MAX_ENDPOINTS][64];
-	size_t n_endpoints = build_endpoints(&cfg, endpoints, MAX_ENDPOINTS, endpoint_paths, false);
+	unsigned sources = CONFIG_SOURCE_WEBHOOK;
+	struct config_error cerr;
+	(void)config_sources(&cfg, &sources, &cerr); /* validated with the rest */
+	bool webhooks = sources & CONFIG_SOURCE_WEBHOOK;
+	size_t n_endpoints = webhooks ? build_endpoints(&cfg, endpoints, MAX_ENDPOINTS,
+							endpoint_paths, false) :
+					0;
 	for (size_t i = 0; i < n_endpoints; i++) {
 		const struct http_endpoint *e = &endpoints[i];
 		if (strcmp(e->provider->name, "standard") == 0 && e->settings.secret &&
@@ -756,7 +830,8 @@ int cli_serve(int argc, char **argv)
 	struct http_endpoint dynamic[32];
 	char dynamic_paths[32][64];
 	size_t n_dynamic = build_endpoints(&cfg, dynamic, 32, dynamic_paths, true);
-	if (route_endpoints(&cfg, routes, dynamic, n_dynamic, endpoints, &n_endpoints,
+	if (webhooks &&
+	    route_endpoints(&cfg, routes, dynamic, n_dynamic, endpoints, &n_endpoints,
 			    MAX_ENDPOINTS, endpoint_paths, route_names, route_secrets) < 0) {
 		exit_code = CLI_EXIT_CONFIG;
 		goto out_secrets;
@@ -912,6 +987,25 @@ int cli_serve(int argc, char **argv)
 			NULL);
 		goto out_processor;
 	}
+	if (sources & CONFIG_SOURCE_SQS) {
+		/* Providers as the HTTP endpoints have them: with their secrets
+		 * to verify messages, without for the unsigned reading. */
+		if (cfg.sqs_verify)
+			n_sqs = build_endpoints(&cfg, sqs_eps, 32, sqs_paths, false);
+		else
+			n_sqs = build_endpoints(&cfg, sqs_eps, 32, sqs_paths, true);
+		for (size_t i = 0; i < n_sqs && n_sqs_providers < 32; i++)
+			if (strcmp(sqs_eps[i].path, "/webhook") != 0)
+				sqs_providers[n_sqs_providers++] = (struct sqs_provider_settings){
+					sqs_eps[i].provider, sqs_eps[i].settings
+				};
+		r = start_sqs(&cfg, ingest, sqs_providers, n_sqs_providers, &aws, &sqs_client,
+			      &sqs);
+		if (r < 0) {
+			exit_code = r == HQ_E_CONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
+			goto out_ingest;
+		}
+	}
 
 	struct status_sources status_src = {
 		.store = store,
@@ -1039,12 +1133,24 @@ int cli_serve(int argc, char **argv)
 			   "interrupted", dst.interrupted);
 	}
 	http_stop(http, SHUTDOWN_GRACE_MS);
+	if (sqs) {
+		/* Before the committer: the messages in hand are stored and
+		 * deleted first. */
+		struct sqs_source_stats qst;
+		sqs_source_stop(sqs, &qst);
+		sqs = NULL;
+		log_counts("queue messages", "stored", qst.stored, "duplicates", qst.duplicates,
+			   "dead_lettered", qst.dead_lettered);
+	}
 	struct ingest_stats ist;
 	ingest_get_stats(ingest, &ist);
 	log_counts("webhooks stored", "events", ist.events, "transactions", ist.batches,
 		   "failed_transactions", ist.failures);
 out_ingest:
+	sqs_source_stop(sqs, NULL);
 	ingest_stop(ingest);
+	sqs_client_free(sqs_client);
+	aws_provider_free(aws);
 out_processor:
 	if (processor) {
 		struct processor_stats pst;

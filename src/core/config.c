@@ -11,7 +11,6 @@
 #include "util/parse.h"
 
 static const char *const sync_names[] = { "off", "normal", "full", "extra", NULL };
-static const char *const source_names[] = { "http", NULL };
 static const char *const compression_names[] = { "zstd", "none", NULL };
 static const char *const log_format_names[] = { "kv", "json", NULL };
 static const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
@@ -260,8 +259,32 @@ const struct config_option config_options[] = {
 	  OFF(admin_password_file), 0, 0, NULL, NULL, "file holding the admin password" },
 	{ "dev", "DEV_MODE", "dev", CONFIG_BOOL, OFF(dev), 0, 0, NULL, "false",
 	  "development mode: start without secrets (loud warning)" },
-	{ "task_source", "TASK_SOURCE", "source", CONFIG_ENUM, OFF(task_source), 0, 0,
-	  source_names, "http", "where events come from" },
+	{ "task_source", "TASK_SOURCE", "source", CONFIG_STRING, OFF(task_source), 0, 0, NULL,
+	  "webhook", "where events come from: webhook, sqs, or webhook,sqs" },
+	{ "sqs.queue_url", "AWS_SQS_QUEUE_URL", NULL, CONFIG_STRING, OFF(sqs_queue_url), 0, 0,
+	  NULL, NULL, "the SQS queue the sqs source polls" },
+	{ "sqs.dlq_url", "AWS_SQS_DLQ_URL", NULL, CONFIG_STRING, OFF(sqs_dlq_url), 0, 0, NULL,
+	  NULL, "where messages that cannot be read go (optional)" },
+	{ "sqs.output_url", "AWS_SQS_OUTPUT_URL", NULL, CONFIG_STRING, OFF(sqs_output_url), 0, 0,
+	  NULL, NULL, "a queue that receives every task's result (optional)" },
+	{ "sqs.region", "AWS_REGION", NULL, CONFIG_STRING, OFF(sqs_region), 0, 0, NULL, NULL,
+	  "the AWS region of the queues" },
+	{ "sqs.endpoint", "AWS_ENDPOINT_URL_SQS", NULL, CONFIG_STRING, OFF(sqs_endpoint), 0, 0,
+	  NULL, NULL, "SQS endpoint (else AWS_ENDPOINT_URL, else AWS's for the region)" },
+	{ "aws.endpoint", "AWS_ENDPOINT_URL", NULL, CONFIG_STRING, OFF(aws_endpoint), 0, 0, NULL,
+	  NULL, "endpoint for every AWS service (a local stand-in)" },
+	{ "sqs.wait_time", "SQS_WAIT_TIME_SECONDS", NULL, CONFIG_COUNT, OFF(sqs_wait_s), 1, 20,
+	  NULL, "20", "long-poll wait of each receive, in seconds" },
+	{ "sqs.pollers", "SQS_POLLERS", NULL, CONFIG_COUNT, OFF(sqs_pollers), 1, 32, NULL, "2",
+	  "receive loops this node runs on the queue" },
+	{ "sqs.visibility_timeout", "SQS_VISIBILITY_TIMEOUT", NULL, CONFIG_DURATION,
+	  OFF(sqs_visibility_ms), 0, 43200000, NULL, "0",
+	  "how long a received message stays hidden (0: the queue's own)" },
+	{ "sqs.verify_signatures", "SQS_VERIFY_SIGNATURES", NULL, CONFIG_BOOL,
+	  OFF(sqs_verify), 0, 0, NULL, "false",
+	  "check the providers' signatures on messages too (needs the raw body)" },
+	{ "sqs.provider", "SQS_DEFAULT_PROVIDER", NULL, CONFIG_STRING, OFF(sqs_provider), 0, 0,
+	  NULL, "github", "the provider of a message whose headers name none" },
 	{ "log.format", "HOOKQ_LOG_FORMAT", "log-format", CONFIG_ENUM, OFF(log_format),
 	  0, 0, log_format_names, "kv", "log lines as key=value (kv) or json" },
 	{ "log.level", "HOOKQ_LOG_LEVEL", "log-level", CONFIG_ENUM, OFF(log_level), 0, 0,
@@ -822,6 +845,42 @@ int config_load_yaml(struct config *c, const char *text, size_t len,
 	return r;
 }
 
+int config_sources(const struct config *c, unsigned *ret, struct config_error *err)
+{
+	const char *p = c->task_source && *c->task_source ? c->task_source : "webhook";
+	unsigned mask = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *w = p;
+		size_t wl = n;
+		while (wl && (*w == ' ' || *w == '\t')) {
+			w++;
+			wl--;
+		}
+		while (wl && (w[wl - 1] == ' ' || w[wl - 1] == '\t'))
+			wl--;
+		if ((wl == 7 && strncmp(w, "webhook", 7) == 0) || (wl == 4 && strncmp(w, "http", 4) == 0))
+			mask |= CONFIG_SOURCE_WEBHOOK;
+		else if (wl == 3 && strncmp(w, "sqs", 3) == 0)
+			mask |= CONFIG_SOURCE_SQS;
+		else {
+			err_set(err, "task_source (TASK_SOURCE): unknown source '%.*s' (expected "
+				     "webhook, sqs, or both: webhook,sqs)",
+				(int)(wl > 32 ? 32 : wl), w);
+			return HQ_E_CONFIG;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (!mask) {
+		err_set(err, "task_source (TASK_SOURCE) names no source");
+		return HQ_E_CONFIG;
+	}
+	*ret = mask;
+	return 0;
+}
+
 int config_validate(const struct config *c, struct config_error *err)
 {
 	for (size_t i = 0; i < TWINS; i++) {
@@ -848,6 +907,18 @@ int config_validate(const struct config *c, struct config_error *err)
 			(unsigned long long)c->backoff_base_ms);
 		return HQ_E_CONFIG;
 	}
+	unsigned sources = 0;
+	if (config_sources(c, &sources, err) < 0)
+		return HQ_E_CONFIG;
+	if ((sources & CONFIG_SOURCE_SQS) && (!c->sqs_queue_url || !*c->sqs_queue_url)) {
+		err_set(err, "the sqs source needs a queue: set AWS_SQS_QUEUE_URL (sqs.queue_url)");
+		return HQ_E_CONFIG;
+	}
+	if ((sources & CONFIG_SOURCE_SQS || (c->sqs_output_url && *c->sqs_output_url)) &&
+	    (!c->sqs_region || !*c->sqs_region)) {
+		err_set(err, "SQS needs a region: set AWS_REGION (sqs.region)");
+		return HQ_E_CONFIG;
+	}
 	if (!c->pool_workers || !c->pool_workers[strspn(c->pool_workers, " \t")]) {
 		err_set(err, "pool.workers (CONTAINER_POOL) names no worker: give at least one, "
 			     "such as 'local'");
@@ -868,7 +939,7 @@ int config_validate(const struct config *c, struct config_error *err)
 			c->inline_secret_at[i]);
 		return HQ_E_CONFIG;
 	}
-	bool any = false;
+	bool any = !(sources & CONFIG_SOURCE_WEBHOOK); /* only webhooks need one */
 	for (size_t i = 0; i < PROVIDER_TWINS; i++)
 		any |= *field_str((struct config *)(uintptr_t)c, config_find_key(twins[i][0])) ||
 		       *field_str((struct config *)(uintptr_t)c, config_find_key(twins[i][1]));

@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 enum config_sync { CONFIG_SYNC_OFF, CONFIG_SYNC_NORMAL, CONFIG_SYNC_FULL, CONFIG_SYNC_EXTRA };
-enum config_source { CONFIG_SOURCE_HTTP };
+/* Where events come from: bits of config_sources(). */
+enum config_source { CONFIG_SOURCE_WEBHOOK = 1, CONFIG_SOURCE_SQS = 2 };
 enum config_compression { CONFIG_COMPRESSION_ZSTD, CONFIG_COMPRESSION_NONE };
 enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
@@ -107,7 +108,12 @@ struct config {
 	char *admin_password_file;
 	/* mode and logging */
 	bool dev;
-	int task_source; /* enum config_source */
+	char *task_source; /* "webhook", "sqs", "webhook,sqs": see config_sources */
+	/* SQS */
+	char *sqs_queue_url, *sqs_dlq_url, *sqs_output_url, *sqs_region, *sqs_endpoint;
+	char *aws_endpoint, *sqs_provider;
+	uint64_t sqs_wait_s, sqs_pollers, sqs_visibility_ms;
+	bool sqs_verify;
 	int log_format;	 /* enum config_log_format */
 	int log_level;	 /* enum config_log_level */
 
@@ -201,6 +207,10 @@ int config_secret_files(struct config *c,
  * allocation: free() it. HQ_E_CONFIG with the reason in err ("duplicate
  * worker 'harry'"), HQ_E_NOMEM; *ret and *n are written only on success. */
 int config_list_split(const char *list, char ***ret, size_t *n, char *err, size_t err_size);
+
+/* The sources TASK_SOURCE names, as bits of enum config_source
+ * ("webhook" or its old name "http", "sqs", comma-separated). */
+int config_sources(const struct config *c, unsigned *ret, struct config_error *err);
 
 /* Text of an enum option's current value. */
 const char *config_enum_name(const struct config_option *o, int value);

@@ -80,7 +80,7 @@ test('bad values name their source precisely', (t) => {
   assert.match(r.err, /inline.yaml:2:11: github.secret: secrets written in the configuration file are refused/);
   assert.ok(!r.err.includes('topsecret-inline'));
   const src = run(['serve'], { ...env, TASK_SOURCE: 'kafka' });
-  assert.equal(src.err.trim(), "hookq: TASK_SOURCE: unknown value 'kafka' (expected one of: http)");
+  assert.equal(src.err.trim(), "hookq: task_source (TASK_SOURCE): unknown source 'kafka' (expected webhook, sqs, or both: webhook,sqs)");
 });
 
 test('flags beat the environment, which beats the file', async (t) => {

@@ -307,9 +307,41 @@ static void task_source_is_validated(void **state)
 	struct config c;
 	struct config_error err;
 	config_init(&c);
-	struct fake_env env = { { "TASK_SOURCE" }, { "kafka" } };
-	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), HQ_E_CONFIG);
-	assert_string_equal(err.msg, "TASK_SOURCE: unknown value 'kafka' (expected one of: http)");
+	c.dev = true;
+	struct fake_env env = { { "TASK_SOURCE" }, { "webhook, kafka" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &env, &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "task_source (TASK_SOURCE): unknown source 'kafka' (expected "
+				     "webhook, sqs, or both: webhook,sqs)");
+	config_release(&c);
+
+	/* Both sources; sqs needs a queue and a region. */
+	config_init(&c);
+	c.dev = true;
+	struct fake_env both = { { "TASK_SOURCE" }, { "webhook,sqs" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &both, &err), 0);
+	unsigned mask = 0;
+	assert_int_equal(config_sources(&c, &mask, &err), 0);
+	assert_int_equal(mask, CONFIG_SOURCE_WEBHOOK | CONFIG_SOURCE_SQS);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "the sqs source needs a queue: set AWS_SQS_QUEUE_URL "
+				     "(sqs.queue_url)");
+	struct fake_env q = { { "AWS_SQS_QUEUE_URL" }, { "http://127.0.0.1:1/q" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &q, &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "SQS needs a region: set AWS_REGION (sqs.region)");
+	struct fake_env r = { { "AWS_REGION" }, { "us-east-1" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &r, &err), 0);
+	assert_int_equal(config_validate(&c, &err), 0);
+	config_release(&c);
+
+	/* "http" is the old name of the webhook source. */
+	config_init(&c);
+	c.dev = true;
+	struct fake_env old = { { "TASK_SOURCE" }, { "http" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &old, &err), 0);
+	assert_int_equal(config_sources(&c, &mask, &err), 0);
+	assert_int_equal(mask, CONFIG_SOURCE_WEBHOOK);
 	config_release(&c);
 }
 
