@@ -367,12 +367,9 @@ static int start_dispatcher(struct config *cfg, struct store *store, const char 
 	return 0;
 }
 
-/* The SQS source: credentials as the AWS SDKs find them, the client,
- * the pollers. */
-static int start_sqs(struct config *cfg, struct ingest *ingest,
-		     const struct sqs_provider_settings *providers, size_t n,
-		     struct aws_provider **aws, struct sqs_client **client,
-		     struct sqs_source **ret)
+/* SQS for the source and the output queue: credentials as the AWS SDKs
+ * find them, and the client. */
+static int sqs_setup(struct config *cfg, struct aws_provider **aws, struct sqs_client **client)
 {
 	char err[512];
 	struct aws_provider_options ao = { .region = cfg->sqs_region, .timeout_ms = 10000 };
@@ -400,8 +397,17 @@ static int start_sqs(struct config *cfg, struct ingest *ingest,
 		log_msg(HQ_LOG_ERROR, "cannot set up SQS", "error", err, NULL);
 		return HQ_E_CONFIG;
 	}
+	return 0;
+}
+
+/* The SQS source's pollers. */
+static int start_sqs(struct config *cfg, struct ingest *ingest, struct sqs_client *client,
+		     const struct sqs_provider_settings *providers, size_t n,
+		     struct sqs_source **ret)
+{
+	int r;
 	struct sqs_source_options qo = {
-		.client = *client,
+		.client = client,
 		.queue_url = cfg->sqs_queue_url,
 		.dlq_url = cfg->sqs_dlq_url && *cfg->sqs_dlq_url ? cfg->sqs_dlq_url : NULL,
 		.pollers = (unsigned)cfg->sqs_pollers,
@@ -866,6 +872,13 @@ int cli_serve(int argc, char **argv)
 	char owner[128];
 	node_id(owner, sizeof(owner));
 
+	/* SQS: the source's and the output queue's client. */
+	bool output_queue = cfg.sqs_output_url && *cfg.sqs_output_url;
+	if (((sources & CONFIG_SOURCE_SQS) || output_queue) &&
+	    sqs_setup(&cfg, &aws, &sqs_client) < 0) {
+		exit_code = CLI_EXIT_CONFIG;
+		goto out_store;
+	}
 	/* Replies: planned with tasks and their ends, sent by the outbox. */
 	if (github_setup(&cfg, &github) < 0) {
 		exit_code = CLI_EXIT_CONFIG;
@@ -889,6 +902,7 @@ int cli_serve(int argc, char **argv)
 		.slack_bot = cfg.slack_bot_token && *cfg.slack_bot_token,
 		.slack_response_prefix = cfg.slack_response_prefix,
 		.jira = cfg.jira_base_url && cfg.jira_email && cfg.jira_api_token,
+		.output_queue = output_queue,
 		.reactions = cfg.reply_reactions,
 		.comment = cfg.reply_comment,
 		.output_max = (size_t)cfg.reply_output_max,
@@ -912,6 +926,8 @@ int cli_serve(int argc, char **argv)
 		.jira_base_url = cfg.jira_base_url,
 		.jira_email = cfg.jira_email,
 		.jira_token = cfg.jira_api_token,
+		.sqs = sqs_client,
+		.output_url = output_queue ? cfg.sqs_output_url : NULL,
 	};
 	if ((r = outbox_start(store, &oopt, &outbox)) < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot start the outbox", "error", hq_strerror(r), NULL);
@@ -999,8 +1015,7 @@ int cli_serve(int argc, char **argv)
 				sqs_providers[n_sqs_providers++] = (struct sqs_provider_settings){
 					sqs_eps[i].provider, sqs_eps[i].settings
 				};
-		r = start_sqs(&cfg, ingest, sqs_providers, n_sqs_providers, &aws, &sqs_client,
-			      &sqs);
+		r = start_sqs(&cfg, ingest, sqs_client, sqs_providers, n_sqs_providers, &sqs);
 		if (r < 0) {
 			exit_code = r == HQ_E_CONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
 			goto out_ingest;
@@ -1149,8 +1164,6 @@ int cli_serve(int argc, char **argv)
 out_ingest:
 	sqs_source_stop(sqs, NULL);
 	ingest_stop(ingest);
-	sqs_client_free(sqs_client);
-	aws_provider_free(aws);
 out_processor:
 	if (processor) {
 		struct processor_stats pst;
@@ -1168,6 +1181,8 @@ out_store:
 		log_counts("replies", "sent", ost.sent, "retried", ost.retried, "dead", ost.dead);
 	}
 	github_client_free(github);
+	sqs_client_free(sqs_client);
+	aws_provider_free(aws);
 	template_free(comment_template);
 	store_close(store);
 	if (exit_code == CLI_EXIT_OK)

@@ -690,8 +690,12 @@ out_end:
 	struct replies_plan replies = { 0 };
 	if (d->opt.replies && strcmp(end.status, "queued") != 0) {
 		size_t out_len = end.output ? strlen(end.output) : 0;
-		if (replies_on_end(d->opt.replies, t, end.status, end.error, end.output, out_len,
-				   (uint64_t)end.output_bytes, end.run_ms, &replies) < 0)
+		/* The task as it ended (its exit code). */
+		struct store_task ended = *t;
+		ended.has_exit_code = end.has_exit_code;
+		ended.exit_code = end.exit_code;
+		if (replies_on_end(d->opt.replies, &ended, end.status, end.error, end.output,
+				   out_len, (uint64_t)end.output_bytes, end.run_ms, &replies) < 0)
 			log_msg(HQ_LOG_WARN, "the result comment could not be made; the rest is sent",
 				"task_id", id_text(t->id), NULL);
 		end.outbox = replies.items;

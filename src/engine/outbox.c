@@ -13,6 +13,7 @@
 #include "clients/jira.h"
 #include "clients/result.h"
 #include "clients/slack.h"
+#include "clients/sqs.h"
 #include "util/clock.h"
 #include "util/crypto.h"
 #include "util/error.h"
@@ -136,6 +137,22 @@ static void send_one(struct sender *s, const struct store_outbox_item *it,
 			jira_add_comment(o->opt.jira_base_url, o->opt.jira_email,
 					 o->opt.jira_token, str_at(target, "issue"),
 					 str_at(body, "text"), tmo, res);
+	} else if (strcmp(it->kind, "output_message") == 0) {
+		if (!o->opt.sqs || !o->opt.output_url) {
+			client_result_set(res, CLIENT_FAILED, 0,
+					  "no output queue is configured (AWS_SQS_OUTPUT_URL)");
+		} else {
+			/* The message is the body as written; a FIFO queue
+			 * dedups on the entry's origin. */
+			char id[SQS_MESSAGE_ID_MAX + 1] = "";
+			bool fifo = strlen(o->opt.output_url) > 5 &&
+				    strcmp(o->opt.output_url + strlen(o->opt.output_url) - 5,
+					   ".fifo") == 0;
+			char group[32];
+			snprintf(group, sizeof(group), "task-%lld", (long long)it->task_id);
+			sqs_send(o->opt.sqs, o->opt.output_url, it->body_json, strlen(it->body_json),
+				 fifo ? it->origin : NULL, fifo ? group : NULL, id, res);
+		}
 	} else {
 		client_result_set(res, CLIENT_FAILED, 0, "no sender for replies of kind '%.32s'",
 				  it->kind);

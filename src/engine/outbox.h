@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 struct github_client;
+struct sqs_client;
 struct outbox;
 
 struct outbox_options {
@@ -28,6 +29,9 @@ struct outbox_options {
 	struct github_client *github;
 	const char *slack_api_url, *slack_token;
 	const char *jira_base_url, *jira_email, *jira_token;
+	/* The output queue (output_message entries): a client and the URL. */
+	struct sqs_client *sqs;
+	const char *output_url;
 };
 
 struct outbox_stats {

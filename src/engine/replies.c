@@ -362,6 +362,35 @@ int replies_on_end(const struct replies_options *o, const struct store_task *t,
 	bool comment = o->comment == CONFIG_COMMENT_ALWAYS ||
 		       (o->comment == CONFIG_COMMENT_ON_FAILURE && !ok);
 	int r = 0;
+	/* The output queue gets every task's end (test tasks too: they are
+	 * how a pipeline is checked), whatever its source. */
+	if (o->output_queue) {
+		size_t shown = 0;
+		char *tail = output_len ? shown_output(o, output, output_len, &shown) : strdup("");
+		char *why = shown_text(o, error);
+		json_t *msg = tail && why ?
+				      json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s, s:s, s:i, s:o, s:s%, s:I,"
+						" s:I, s:s?}",
+						"task_id", (json_int_t)t->id, "flow_id", t->flow_id,
+						"conversation_id", t->conversation_id, "status", status,
+						"external_id", t->external_id, "agent", t->agent, "title",
+						t->title, "attempts", t->attempts - t->retry_base,
+						"exit_code",
+						t->has_exit_code ? json_integer(t->exit_code) :
+								   json_null(),
+						"output", tail, shown, "output_bytes",
+						(json_int_t)output_total, "run_ms",
+						(json_int_t)run_ms, "error", why[0] ? why : NULL) :
+				      NULL;
+		free(tail);
+		free(why);
+		r = plan_add(ret, o, "output", "output_message", dumps(json_object()), dumps(msg));
+		if (r < 0) {
+			json_decref(meta);
+			replies_plan_release(ret);
+			return r;
+		}
+	}
 	if (test || !provider || !json_is_object(reply_to)) {
 		json_decref(meta);
 		return 0;

@@ -22,6 +22,7 @@ void replies_marker(const struct store_task *t, char *out, size_t size);
 
 struct replies_options {
 	bool github, slack, jira; /* which senders are configured */
+	bool output_queue;	  /* every end for good is published (AWS_SQS_OUTPUT_URL) */
 	bool slack_bot;		  /* Slack threads (chat.postMessage) need the bot token;
 				   * slash commands answer on their response_url */
 	/* A response_url is answered only when it starts with this (Slack's

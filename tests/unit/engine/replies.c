@@ -322,6 +322,32 @@ static void a_secret_the_cut_would_split_is_still_redacted(void **state)
 	replies_plan_release(&p);
 }
 
+static void every_end_is_published_on_the_output_queue(void **state)
+{
+	(void)state;
+	struct replies_options o = options();
+	o.output_queue = true;
+	/* A test task too, and whatever its source. */
+	struct store_task t = task("{\"provider\":\"test\",\"reply_to\":null,\"test\":true}");
+	t.flow_id[0] = 'f';
+	t.has_exit_code = true;
+	t.exit_code = 3;
+	struct replies_plan p;
+	assert_int_equal(replies_on_end(&o, &t, "failed", "exit 3", "out tok-ABCDEFGH-123\n", 21,
+					21, 250, &p),
+			 0);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.items[0].kind, "output_message");
+	json_t *m = parse(p.items[0].body_json);
+	assert_int_equal(json_integer_value(json_object_get(m, "task_id")), 42);
+	assert_string_equal(json_string_value(json_object_get(m, "status")), "failed");
+	assert_int_equal(json_integer_value(json_object_get(m, "exit_code")), 3);
+	assert_int_equal(json_integer_value(json_object_get(m, "run_ms")), 250);
+	assert_null(strstr(json_string_value(json_object_get(m, "output")), "ABCDEFGH"));
+	json_decref(m);
+	replies_plan_release(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +358,7 @@ int main(void)
 		cmocka_unit_test(a_long_output_is_cut_to_its_tail_from_a_line),
 		cmocka_unit_test(an_operator_template_shapes_the_comment),
 		cmocka_unit_test(a_secret_the_cut_would_split_is_still_redacted),
+		cmocka_unit_test(every_end_is_published_on_the_output_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
