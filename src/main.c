@@ -6,6 +6,8 @@
 
 const struct cli_command cli_commands[] = {
 	{ "serve", "receive webhooks and store them durably", cli_serve, cli_serve_help },
+	{ "forward", "receive webhooks and send them to SQS (an ingest-only node)", cli_forward,
+	  cli_forward_help },
 	{ "status", "show the queue: events by state, oldest pending, processor", cli_status,
 	  cli_status_help },
 	{ "events", "list, show or retry stored events", cli_events, cli_events_help },

@@ -24,6 +24,8 @@ const struct cli_command *cli_find(const char *name);
 
 int cli_serve(int argc, char **argv);
 void cli_serve_help(FILE *out);
+int cli_forward(int argc, char **argv);
+void cli_forward_help(FILE *out);
 int cli_status(int argc, char **argv);
 void cli_status_help(FILE *out);
 int cli_events(int argc, char **argv);

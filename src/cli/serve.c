@@ -3,6 +3,7 @@
  * runs until SIGTERM or SIGINT, then shuts down in order: stop accepting,
  * finish requests in flight, store what is queued, close the store. */
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <getopt.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 #include "core/agent.h"
 #include "core/config.h"
 #include "engine/dispatcher.h"
+#include "engine/forward.h"
 #include "engine/handler.h"
 #include "engine/ingest.h"
 #include "engine/outbox.h"
@@ -525,8 +527,12 @@ static int load_tables(const char *path, struct route_table **routes_ret,
 	return 0;
 }
 
-static int load_config(int argc, char **argv, struct config *cfg, const char **path_ret)
+/* forward: the forwarder's reading (`hookq forward`): the webhook source,
+ * whatever TASK_SOURCE says (a shared environment file may say sqs). */
+static int load_config(int argc, char **argv, struct config *cfg, const char **path_ret,
+		       bool forward)
 {
+	const char *cmd = forward ? "forward" : "serve";
 	struct option longopts[MAX_FLAGS];
 	const struct config_option *flag_of[MAX_FLAGS];
 	size_t n = 0;
@@ -554,7 +560,7 @@ static int load_config(int argc, char **argv, struct config *cfg, const char **p
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		if (c == 'h') {
-			cli_serve_help(stdout);
+			(forward ? cli_forward_help : cli_serve_help)(stdout);
 			return 1;
 		}
 		if (c == 'c') {
@@ -562,15 +568,15 @@ static int load_config(int argc, char **argv, struct config *cfg, const char **p
 			continue;
 		}
 		if (c < 1000 || nflags >= sizeof(flags) / sizeof(flags[0])) {
-			fputs("Try 'hookq serve --help'.\n", stderr);
+			fprintf(stderr, "Try 'hookq %s --help'.\n", cmd);
 			return -CLI_EXIT_USAGE;
 		}
 		const struct config_option *o = flag_of[c - 1000];
 		flags[nflags++] = (struct flag_value){ o, optarg ? optarg : "true" };
 	}
 	if (optind < argc) {
-		fprintf(stderr, "hookq serve: unexpected argument '%s'\nTry 'hookq serve --help'.\n",
-			argv[optind]);
+		fprintf(stderr, "hookq %s: unexpected argument '%s'\nTry 'hookq %s --help'.\n", cmd,
+			argv[optind], cmd);
 		return -CLI_EXIT_USAGE;
 	}
 
@@ -604,6 +610,11 @@ static int load_config(int argc, char **argv, struct config *cfg, const char **p
 			fprintf(stderr, "hookq: %s\n", err.msg);
 			return -CLI_EXIT_CONFIG;
 		}
+	}
+	if (forward && config_set(cfg, config_find_key("task_source"), "webhook",
+				  CONFIG_ORIGIN_FLAG, "hookq forward", &err) < 0) {
+		fprintf(stderr, "hookq: %s\n", err.msg);
+		return -CLI_EXIT_CONFIG;
 	}
 	if (config_validate(cfg, &err) < 0) {
 		fprintf(stderr, "hookq: %s\n", err.msg);
@@ -756,6 +767,99 @@ static void describe_endpoints(const struct http_endpoint *eps, size_t n, char *
 	}
 }
 
+/* What the HTTP source serves: every provider (and GitHub's alias), the
+ * routes' own endpoints with their secrets, and the settings dynamic
+ * webhooks start from. Large: allocated. */
+struct endpoint_set {
+	struct http_endpoint eps[MAX_ENDPOINTS];
+	char paths[MAX_ENDPOINTS][64];
+	char route_names[MAX_ENDPOINTS][72];
+	char *route_secrets[MAX_ENDPOINTS];
+	size_t n;
+	struct http_endpoint dynamic[32];
+	char dynamic_paths[32][64];
+	size_t n_dynamic;
+	char shown[1024];
+};
+
+/* Fills es (zeroed); -1 after saying what is wrong (exit 78). */
+static int endpoints_setup(struct config *cfg, const struct route_table *routes,
+			   bool webhooks, struct endpoint_set *es)
+{
+	es->n = webhooks ? build_endpoints(cfg, es->eps, MAX_ENDPOINTS, es->paths, false) : 0;
+	for (size_t i = 0; i < es->n; i++) {
+		const struct http_endpoint *e = &es->eps[i];
+		if (strcmp(e->provider->name, "standard") == 0 && e->settings.secret &&
+		    !standard_secret_valid(e->settings.secret)) {
+			fprintf(stderr, "hookq: standard.secret (STANDARD_WEBHOOK_SECRET): not whsec_ "
+					"followed by base64\n");
+			return -1;
+		}
+	}
+	/* Every provider's settings without a secret: for dynamic webhooks
+	 * and routes with their own endpoint. */
+	es->n_dynamic = build_endpoints(cfg, es->dynamic, 32, es->dynamic_paths, true);
+	if (webhooks &&
+	    route_endpoints(cfg, routes, es->dynamic, es->n_dynamic, es->eps, &es->n,
+			    MAX_ENDPOINTS, es->paths, es->route_names, es->route_secrets) < 0)
+		return -1;
+	describe_endpoints(es->eps, es->n, es->shown, sizeof(es->shown));
+	return 0;
+}
+
+static void endpoints_free(struct endpoint_set *es)
+{
+	if (!es)
+		return;
+	for (size_t i = 0; i < MAX_ENDPOINTS; i++) {
+		if (es->route_secrets[i])
+			crypto_cleanse(es->route_secrets[i], strlen(es->route_secrets[i]));
+		free(es->route_secrets[i]);
+	}
+	free(es);
+}
+
+static void setup_logging(const struct config *cfg)
+{
+	static const enum log_level levels[] = { HQ_LOG_DEBUG, HQ_LOG_INFO, HQ_LOG_WARN,
+						 HQ_LOG_ERROR };
+	log_setup(cfg->log_format == CONFIG_LOG_JSON ? HQ_LOG_JSON : HQ_LOG_KV,
+		  levels[cfg->log_level], STDERR_FILENO);
+}
+
+/* Signals are taken by sigwait() in the main thread only: blocked before
+ * any thread starts, so every thread inherits the mask. */
+static void block_signals(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The HTTP source's limits and endpoints, as serve and forward share them. */
+static struct http_options http_base(const struct config *cfg, const struct endpoint_set *es)
+{
+	return (struct http_options){
+		.host = cfg->host,
+		.port = cfg->port,
+		.threads = (unsigned)cfg->threads,
+		.max_connections = (unsigned)cfg->max_connections,
+		.connection_timeout_s = (unsigned)((cfg->connection_timeout_ms + 999) / 1000),
+		.max_body = cfg->max_body,
+		.max_header_size = cfg->max_header_size,
+		.max_pending_bytes = cfg->max_pending_bytes,
+		.endpoints = es->eps,
+		.n_endpoints = es->n,
+		.dev = cfg->dev,
+		.version = HOOKQ_VERSION,
+		.admin_user = cfg->admin_username,
+		.admin_password = cfg->admin_password,
+	};
+}
+
 int cli_serve(int argc, char **argv)
 {
 	struct config cfg;
@@ -774,6 +878,7 @@ int cli_serve(int argc, char **argv)
 	struct sqs_provider_settings sqs_providers[32];
 	struct template *comment_template = NULL;
 	struct http_server *http = NULL;
+	struct endpoint_set *es = NULL;
 	int exit_code = CLI_EXIT_FAILURE;
 
 	const char *config_path = NULL;
@@ -784,7 +889,7 @@ int cli_serve(int argc, char **argv)
 	struct taskfiles *taskfiles = NULL;
 	char **workers = NULL, **ci_workers = NULL;
 	char run_dir[256] = "";
-	int r = load_config(argc, argv, &cfg, &config_path);
+	int r = load_config(argc, argv, &cfg, &config_path, false);
 	if (r == 0) {
 		char why[512];
 		if (load_tables(config_path, &routes, &agents, NULL, why, sizeof(why)) < 0) {
@@ -797,10 +902,7 @@ int cli_serve(int argc, char **argv)
 		goto out_config;
 	}
 
-	static const enum log_level levels[] = { HQ_LOG_DEBUG, HQ_LOG_INFO, HQ_LOG_WARN,
-						 HQ_LOG_ERROR };
-	log_setup(cfg.log_format == CONFIG_LOG_JSON ? HQ_LOG_JSON : HQ_LOG_KV,
-		  levels[cfg.log_level], STDERR_FILENO);
+	setup_logging(&cfg);
 
 	if (cfg.dev) {
 		log_msg(HQ_LOG_WARN,
@@ -809,51 +911,17 @@ int cli_serve(int argc, char **argv)
 			"github_signatures", cfg.github_secret ? "verified" : "NOT VERIFIED",
 			"admin_password", cfg.admin_password ? "set" : "NOT SET", NULL);
 	}
-	/* Every provider (and GitHub's alias), and every route's own. */
-	struct http_endpoint endpoints[MAX_ENDPOINTS];
-	char endpoint_paths[MAX_ENDPOINTS][64];
 	unsigned sources = CONFIG_SOURCE_WEBHOOK;
 	struct config_error cerr;
 	(void)config_sources(&cfg, &sources, &cerr); /* validated with the rest */
-	bool webhooks = sources & CONFIG_SOURCE_WEBHOOK;
-	size_t n_endpoints = webhooks ? build_endpoints(&cfg, endpoints, MAX_ENDPOINTS,
-							endpoint_paths, false) :
-					0;
-	for (size_t i = 0; i < n_endpoints; i++) {
-		const struct http_endpoint *e = &endpoints[i];
-		if (strcmp(e->provider->name, "standard") == 0 && e->settings.secret &&
-		    !standard_secret_valid(e->settings.secret)) {
-			fprintf(stderr, "hookq: standard.secret (STANDARD_WEBHOOK_SECRET): not whsec_ "
-					"followed by base64\n");
-			exit_code = CLI_EXIT_CONFIG;
-			goto out_config;
-		}
+	es = calloc(1, sizeof(*es));
+	if (!es || endpoints_setup(&cfg, routes, sources & CONFIG_SOURCE_WEBHOOK, es) < 0) {
+		exit_code = es ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
+		goto out_config;
 	}
-	char route_names[MAX_ENDPOINTS][72];
-	char *route_secrets[MAX_ENDPOINTS] = { NULL };
-	/* Every provider's settings without a secret: for dynamic webhooks
-	 * and routes with their own endpoint. */
-	struct http_endpoint dynamic[32];
-	char dynamic_paths[32][64];
-	size_t n_dynamic = build_endpoints(&cfg, dynamic, 32, dynamic_paths, true);
-	if (webhooks &&
-	    route_endpoints(&cfg, routes, dynamic, n_dynamic, endpoints, &n_endpoints,
-			    MAX_ENDPOINTS, endpoint_paths, route_names, route_secrets) < 0) {
-		exit_code = CLI_EXIT_CONFIG;
-		goto out_secrets;
-	}
-	char endpoints_shown[1024];
-	describe_endpoints(endpoints, n_endpoints, endpoints_shown, sizeof(endpoints_shown));
 
-	/* Signals are taken by sigwait() in this thread only: block them
-	 * before any thread starts so every thread inherits the mask. */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	block_signals(&sigs);
 
 	struct store_options sopt = {
 		.synchronous = (enum store_sync)cfg.synchronous,
@@ -1048,30 +1116,15 @@ int cli_serve(int argc, char **argv)
 		.cancel_task = cancel_on_node,
 		.workers_json = describe_workers,
 	};
-	struct http_options hopt = {
-		.host = cfg.host,
-		.port = cfg.port,
-		.threads = (unsigned)cfg.threads,
-		.max_connections = (unsigned)cfg.max_connections,
-		.connection_timeout_s = (unsigned)((cfg.connection_timeout_ms + 999) / 1000),
-		.max_body = cfg.max_body,
-		.max_header_size = cfg.max_header_size,
-		.max_pending_bytes = cfg.max_pending_bytes,
-		.endpoints = endpoints,
-		.n_endpoints = n_endpoints,
-		.dynamic = dynamic,
-		.n_dynamic = n_dynamic,
-		.lookup = lookup_webhook,
-		.lookup_ctx = store,
-		.dev = cfg.dev,
-		.version = HOOKQ_VERSION,
-		.admin_user = cfg.admin_username,
-		.admin_password = cfg.admin_password,
-		.status = render_status,
-		.metrics = render_metrics,
-		.admin = &admin,
-		.status_ctx = &status_src,
-	};
+	struct http_options hopt = http_base(&cfg, es);
+	hopt.dynamic = es->dynamic;
+	hopt.n_dynamic = es->n_dynamic;
+	hopt.lookup = lookup_webhook;
+	hopt.lookup_ctx = store;
+	hopt.status = render_status;
+	hopt.metrics = render_metrics;
+	hopt.admin = &admin;
+	hopt.status_ctx = &status_src;
 	char herr[256];
 	r = http_start(&hopt, ingest, &http, herr, sizeof(herr));
 	if (r < 0) {
@@ -1102,7 +1155,7 @@ int cli_serve(int argc, char **argv)
 	log_msg(HQ_LOG_INFO, "hookq listening", "version", HOOKQ_VERSION, "host", cfg.host,
 		"port", port, "db", db_shown, "synchronous",
 		config_enum_name(config_find_key("store.synchronous"), cfg.synchronous),
-		"mode", cfg.dev ? "dev" : "production", "endpoints", endpoints_shown, "routes",
+		"mode", cfg.dev ? "dev" : "production", "endpoints", es->shown, "routes",
 		routes_count, NULL);
 
 	for (;;) {
@@ -1115,7 +1168,7 @@ int cli_serve(int argc, char **argv)
 			struct route_table *fresh = NULL;
 			char why[512];
 			if (load_tables(config_path, &fresh, NULL, agents, why, sizeof(why)) < 0 ||
-			    endpoints_changed(fresh, endpoints, n_endpoints, why, sizeof(why))) {
+			    endpoints_changed(fresh, es->eps, es->n, why, sizeof(why))) {
 				route_table_free(fresh);
 				log_msg(HQ_LOG_ERROR, "routes not reloaded: keeping the previous ones",
 					"error", why, NULL);
@@ -1187,13 +1240,8 @@ out_store:
 	store_close(store);
 	if (exit_code == CLI_EXIT_OK)
 		log_msg(HQ_LOG_INFO, "stopped", NULL);
-out_secrets:
-	for (size_t i = 0; i < MAX_ENDPOINTS; i++) {
-		if (route_secrets[i])
-			crypto_cleanse(route_secrets[i], strlen(route_secrets[i]));
-		free(route_secrets[i]);
-	}
 out_config:
+	endpoints_free(es);
 	taskfiles_free(taskfiles);
 	free(workers);
 	free(ci_workers);
@@ -1203,5 +1251,203 @@ out_config:
 	route_table_free(routes);
 	agent_table_free(agents);
 	config_release(&cfg);
+	return exit_code;
+}
+
+void cli_forward_help(FILE *out)
+{
+	fputs("Usage: hookq forward --to sqs [OPTIONS]\n"
+	      "\n"
+	      "An ingest-only node: receives webhooks over HTTP exactly as 'hookq serve'\n"
+	      "does (same endpoints, secrets and routes' own endpoints), and sends each\n"
+	      "verified one to the SQS queue AWS_SQS_QUEUE_URL as a message workers read\n"
+	      "with 'hookq serve --source sqs'. A webhook is answered 200 only once SQS\n"
+	      "has accepted its message; 503 queue_unavailable otherwise, so the sender\n"
+	      "retries. No store, no processing, no admin API (/status and /metrics only).\n"
+	      "\n"
+	      "Options:\n"
+	      "  --to sqs                   where webhooks go (required; sqs is the only one)\n"
+	      "  --config FILE and every 'hookq serve' option (hookq serve --help)\n"
+	      "  -h, --help                 show this help\n"
+	      "\n"
+	      "Needs AWS_SQS_QUEUE_URL, AWS_REGION and AWS credentials as the AWS SDKs\n"
+	      "find them (docs/task-sources.md).\n"
+	      "Exit codes: 0 clean shutdown, 1 run-time failure, 2 usage error,\n"
+	      "78 invalid configuration.\n",
+	      out);
+}
+
+static int forward_status(void *ctx, char **json)
+{
+	struct forward_stats st;
+	forward_get_stats(ctx, &st);
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "mode", "forward", "version",
+			      HOOKQ_VERSION, "forwarded", (json_int_t)st.forwarded, "failed",
+			      (json_int_t)st.failed, "queued", (json_int_t)st.queued);
+	*json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return *json ? 0 : HQ_E_NOMEM;
+}
+
+static int forward_metrics(void *ctx, struct buf *out)
+{
+	struct forward_stats st;
+	forward_get_stats(ctx, &st);
+	return buf_printf(out,
+			  "# HELP hookq_forwarded_total Webhooks the queue accepted, by result.\n"
+			  "# TYPE hookq_forwarded_total counter\n"
+			  "hookq_forwarded_total{result=\"sent\"} %llu\n"
+			  "hookq_forwarded_total{result=\"failed\"} %llu\n"
+			  "# HELP hookq_forward_queued Webhooks waiting for a sender.\n"
+			  "# TYPE hookq_forward_queued gauge\n"
+			  "hookq_forward_queued %zu\n",
+			  (unsigned long long)st.forwarded, (unsigned long long)st.failed,
+			  st.queued);
+}
+
+/* `--to sqs` taken out of argv (in place); 0, or an exit code. */
+static int forward_destination(int *argc, char **argv)
+{
+	const char *to = NULL;
+	int n = 1;
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--to") == 0 && i + 1 < *argc) {
+			to = argv[++i];
+			continue;
+		}
+		if (strncmp(argv[i], "--to=", 5) == 0) {
+			to = argv[i] + 5;
+			continue;
+		}
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			cli_forward_help(stdout);
+			return -CLI_EXIT_OK;
+		}
+		argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	*argc = n;
+	if (!to) {
+		fputs("hookq forward: say where webhooks go: --to sqs\n"
+		      "Try 'hookq forward --help'.\n",
+		      stderr);
+		return -CLI_EXIT_USAGE;
+	}
+	if (strcmp(to, "sqs") != 0) {
+		fprintf(stderr, "hookq forward: unknown destination '%s' (expected sqs)\n", to);
+		return -CLI_EXIT_USAGE;
+	}
+	return 1;
+}
+
+int cli_forward(int argc, char **argv)
+{
+	int r = forward_destination(&argc, argv);
+	if (r <= 0)
+		return -r;
+	struct config cfg;
+	config_init(&cfg);
+	int exit_code = CLI_EXIT_FAILURE;
+	const char *config_path = NULL;
+	struct route_table *routes = NULL;
+	struct endpoint_set *es = NULL;
+	struct aws_provider *aws = NULL;
+	struct sqs_client *client = NULL;
+	struct forward *fwd = NULL;
+	struct http_server *http = NULL;
+
+	r = load_config(argc, argv, &cfg, &config_path, true);
+	if (r == 0) {
+		char why[512];
+		if (load_tables(config_path, &routes, NULL, NULL, why, sizeof(why)) < 0) {
+			fprintf(stderr, "hookq: %s\n", why);
+			r = -CLI_EXIT_CONFIG;
+		} else if (!cfg.sqs_queue_url || !*cfg.sqs_queue_url) {
+			fputs("hookq: hookq forward needs a queue: set AWS_SQS_QUEUE_URL "
+			      "(sqs.queue_url)\n",
+			      stderr);
+			r = -CLI_EXIT_CONFIG;
+		} else if (!cfg.sqs_region || !*cfg.sqs_region) {
+			fputs("hookq: SQS needs a region: set AWS_REGION (sqs.region)\n", stderr);
+			r = -CLI_EXIT_CONFIG;
+		}
+	}
+	if (r != 0) {
+		exit_code = r > 0 ? CLI_EXIT_OK : -r;
+		goto out;
+	}
+	setup_logging(&cfg);
+	if (cfg.dev)
+		log_msg(HQ_LOG_WARN, "DEV MODE: do not expose this server; unsigned webhooks "
+				     "are forwarded",
+			NULL);
+	es = calloc(1, sizeof(*es));
+	if (!es || endpoints_setup(&cfg, routes, true, es) < 0) {
+		exit_code = es ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
+		goto out;
+	}
+
+	sigset_t sigs;
+	block_signals(&sigs);
+
+	if (sqs_setup(&cfg, &aws, &client) < 0) {
+		exit_code = CLI_EXIT_CONFIG;
+		goto out;
+	}
+	struct forward_options fo = {
+		.client = client,
+		.queue_url = cfg.sqs_queue_url,
+		/* An SQS send is a round trip: enough senders to keep the
+		 * HTTP threads' webhooks moving. */
+		.senders = (unsigned)(cfg.sqs_pollers * 4 > 64 ? 64 : cfg.sqs_pollers * 4),
+		.queue_max = INGEST_QUEUE_MAX,
+	};
+	if ((r = forward_start(&fo, &fwd)) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the forwarder", "error", hq_strerror(r), NULL);
+		goto out;
+	}
+	struct http_options hopt = http_base(&cfg, es);
+	hopt.status = forward_status;
+	hopt.metrics = forward_metrics;
+	hopt.status_ctx = fwd;
+	hopt.submit = forward_submit;
+	hopt.submit_ctx = fwd;
+	char herr[256];
+	if ((r = http_start(&hopt, NULL, &http, herr, sizeof(herr))) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot start the HTTP server", "error", herr, NULL);
+		goto out;
+	}
+	char port[8];
+	snprintf(port, sizeof(port), "%u", http_port(http));
+	log_msg(HQ_LOG_INFO, "hookq forwarding", "version", HOOKQ_VERSION, "host", cfg.host,
+		"port", port, "queue", cfg.sqs_queue_url, "mode", cfg.dev ? "dev" : "production",
+		"endpoints", es->shown, NULL);
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&sigs, &sig) != 0 || sig == SIGHUP)
+			continue; /* endpoints change only at a restart */
+		log_msg(HQ_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+			NULL);
+		break;
+	}
+	/* Requests in flight are answered once their message is sent. */
+	http_stop(http, SHUTDOWN_GRACE_MS);
+	exit_code = CLI_EXIT_OK;
+out:;
+	struct forward_stats fst = { 0 };
+	if (fwd) {
+		forward_stop(fwd, &fst);
+		char sent[24], failed[24];
+		snprintf(sent, sizeof(sent), "%llu", (unsigned long long)fst.forwarded);
+		snprintf(failed, sizeof(failed), "%llu", (unsigned long long)fst.failed);
+		log_msg(HQ_LOG_INFO, "webhooks forwarded", "sent", sent, "failed", failed, NULL);
+	}
+	sqs_client_free(client);
+	aws_provider_free(aws);
+	endpoints_free(es);
+	route_table_free(routes);
+	config_release(&cfg);
+	if (exit_code == CLI_EXIT_OK && fwd)
+		log_msg(HQ_LOG_INFO, "stopped", NULL);
 	return exit_code;
 }

@@ -608,23 +608,6 @@ static enum MHD_Result api_answer(struct http_server *srv, struct http_req *req)
 	return respond(conn, rep->status, rep->body, NULL, false);
 }
 
-/* Keeps the headers worth storing as a compact JSON object. */
-static char *stored_headers(struct MHD_Connection *conn, const struct provider *p)
-{
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	for (const char *const *h = p->stored_headers; *h; h++) {
-		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, *h);
-		if (v)
-			json_object_set_new(o, *h, json_string(v));
-	}
-	char *text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return text;
-}
-
-
 /* Called by the committer thread once the event is stored (or not). */
 static void on_stored(struct ingest_req *ing)
 {
@@ -644,6 +627,9 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 	if (ev->result == HQ_E_SHUTDOWN)
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
 			      "the server is shutting down; retry later", NULL);
+	if (ev->result < 0 && srv->opt.submit)
+		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_unavailable",
+			      "the queue did not take the webhook; retry later", NULL);
 	if (ev->result < 0)
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
 			      "the event could not be stored; retry later", NULL);
@@ -651,10 +637,14 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 		log_msg(HQ_LOG_DEBUG, "provider answer", "provider", req->endpoint->provider->name,
 			NULL);
 	char body[400];
-	int n = snprintf(body, sizeof(body),
-			 "{\"status\":\"%s\",\"event_id\":%lld,\"delivery_id\":\"%s\"}",
-			 ev->duplicate ? "duplicate" : "accepted", (long long)ev->id,
-			 req->delivery_id);
+	int n = srv->opt.submit ?
+			snprintf(body, sizeof(body),
+				 "{\"status\":\"forwarded\",\"delivery_id\":\"%s\"}",
+				 req->delivery_id) :
+			snprintf(body, sizeof(body),
+				 "{\"status\":\"%s\",\"event_id\":%lld,\"delivery_id\":\"%s\"}",
+				 ev->duplicate ? "duplicate" : "accepted", (long long)ev->id,
+				 req->delivery_id);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return MHD_NO;
 	double took_ms = elapsed_ms(&req->started);
@@ -665,10 +655,13 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 	snprintf(id, sizeof(id), "%lld", (long long)ev->id);
 	snprintf(bytes, sizeof(bytes), "%zu", req->body_len);
 	snprintf(ms, sizeof(ms), "%.2f", took_ms);
-	log_msg(HQ_LOG_INFO, ev->duplicate ? "webhook duplicate" : "webhook accepted",
+	log_msg(HQ_LOG_INFO,
+		srv->opt.submit	 ? "webhook forwarded" :
+		ev->duplicate	 ? "webhook duplicate" :
+				   "webhook accepted",
 		"provider", req->endpoint->provider->name, "event", req->event, "delivery_id",
-		req->delivery_id,
-		"event_id", id, "bytes", bytes, "ms", ms, NULL);
+		req->delivery_id, "bytes", bytes, "ms", ms,
+		srv->opt.submit ? NULL : "event_id", id, NULL);
 	/* A provider that expects its own answer (a slash command's ack)
 	 * gets it, now that the event is stored. */
 	return respond(conn, MHD_HTTP_OK, req->answer ? req->answer : body, NULL, false);
@@ -679,6 +672,60 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 static const char *request_header(void *ctx, const char *name)
 {
 	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+/* The forwarder's reading of a request: every header the provider looked
+ * at (signature, timestamp, delivery id, event type, including a generic
+ * route's own names) goes into the queue message too, so a worker reads
+ * the delivery as this node did and can verify it again. */
+#define READ_HEADERS_MAX 16
+struct read_headers {
+	struct MHD_Connection *conn;
+	const char *names[READ_HEADERS_MAX];
+	size_t n;
+};
+
+static const char *recording_header(void *ctx, const char *name)
+{
+	struct read_headers *rh = ctx;
+	const char *v = MHD_lookup_connection_value(rh->conn, MHD_HEADER_KIND, name);
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < rh->n; i++)
+		if (strcasecmp(rh->names[i], name) == 0)
+			return v;
+	if (rh->n < READ_HEADERS_MAX)
+		rh->names[rh->n++] = name;
+	return v;
+}
+
+/* A shared token is the secret itself: never put on a queue. */
+static bool token_header(const struct provider_settings *s, const char *name)
+{
+	return strcasecmp(name, "X-Gitlab-Token") == 0 || strcasecmp(name, "Authorization") == 0 ||
+	       (s->token_header && strcasecmp(name, s->token_header) == 0);
+}
+
+/* The stored headers, and for the forwarder those the provider read. */
+static char *message_headers(struct MHD_Connection *conn, const struct provider *p,
+			     const struct provider_settings *s, const struct read_headers *rh)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	for (const char *const *h = p->stored_headers; *h; h++) {
+		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, *h);
+		if (v)
+			json_object_set_new(o, *h, json_string(v));
+	}
+	for (size_t i = 0; rh && i < rh->n; i++) {
+		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, rh->names[i]);
+		if (v && !token_header(s, rh->names[i]))
+			json_object_set_new(o, rh->names[i], json_string(v));
+	}
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
 }
 
 static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *req)
@@ -717,9 +764,10 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 		dyn.settings.secret_len = has_secret ? strlen(secret) : 0;
 		ep = &dyn;
 	}
+	struct read_headers rh = { .conn = conn };
 	struct provider_request preq = {
-		.header = request_header,
-		.ctx = conn,
+		.header = srv->opt.submit ? recording_header : request_header,
+		.ctx = srv->opt.submit ? (void *)&rh : (void *)conn,
 		.body = req->body.data ? req->body.data : "",
 		.body_len = req->body.len,
 		.now_s = clock_now_ms() / 1000,
@@ -754,7 +802,8 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 	snprintf(req->event, sizeof(req->event), "%s", acc.event_type);
 	snprintf(req->delivery_id, sizeof(req->delivery_id), "%s", acc.delivery_id);
 
-	req->headers_json = stored_headers(conn, ep->provider);
+	req->headers_json = message_headers(conn, ep->provider, &ep->settings,
+					    srv->opt.submit ? &rh : NULL);
 	if (!req->headers_json)
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
 			      "out of memory; retry later", NULL);
@@ -780,7 +829,8 @@ static enum MHD_Result webhook_finish(struct http_server *srv, struct http_req *
 
 	/* Suspended before submitting: the committer may resume at once. */
 	req->body_len = req->body.len;
-	int r = ingest_submit(srv->ingest, &req->ing);
+	int r = srv->opt.submit ? srv->opt.submit(srv->opt.submit_ctx, &req->ing) :
+				  ingest_submit(srv->ingest, &req->ing);
 	if (r < 0) {
 		req->ing.ev.result = r;
 		resume_done(srv, req);

@@ -56,6 +56,10 @@ struct http_options {
 	/* The admin API under /api/ (NULL: none). */
 	const struct admin *admin;
 	void *status_ctx;
+	/* Where accepted webhooks go instead of the committer (the forwarder:
+	 * engine/forward, same contract as ingest_submit); NULL: ingest. */
+	int (*submit)(void *ctx, struct ingest_req *req);
+	void *submit_ctx;
 };
 
 struct http_server;
