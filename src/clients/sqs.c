@@ -139,7 +139,22 @@ struct sqs_transfer {
 	size_t header_lines, header_bytes;
 	bool header_overflow;
 	char query_error[128]; /* x-amzn-query-error: "AWS.SimpleQueueService.NonExistentQueue;Sender" */
+	const atomic_bool *stop; /* set: a wait with no answer yet is given up */
 };
+
+/* A long poll is given up while SQS has sent nothing: received messages
+ * are never dropped half-read (given up in the instant SQS takes them,
+ * they come back after their visibility timeout). */
+static int sqs_on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			   curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)ultotal;
+	(void)ulnow;
+	const struct sqs_transfer *t = ctx;
+	return t->stop && dlnow == 0 && t->header_lines == 0 &&
+	       atomic_load_explicit(t->stop, memory_order_relaxed);
+}
 
 static size_t sqs_on_header(char *data, size_t size, size_t n, void *ctx)
 {
@@ -236,13 +251,14 @@ static bool sqs_slist_add(struct curl_slist **l, const char *line)
  * as http_request() does and returns as it does. */
 static int sqs_perform(struct sqs_client *c, const struct aws_credentials *cr, const char *op,
 		       const char *body, size_t len, long timeout_ms, size_t max_answer,
-		       struct http_response *h, struct sqs_transfer *t)
+		       const atomic_bool *stop, struct http_response *h, struct sqs_transfer *t)
 {
 	memset(h, 0, sizeof(*h));
 	h->retry_after_s = h->ratelimit_reset = h->ratelimit_remaining = -1;
 	h->link_next = -1;
 	memset(t, 0, sizeof(*t));
 	t->res = h;
+	t->stop = stop;
 	pthread_once(&sqs_once, sqs_global_init);
 	if (sqs_init_rc != CURLE_OK) {
 		snprintf(h->error, sizeof(h->error), "cannot start libcurl: %s",
@@ -286,6 +302,11 @@ static int sqs_perform(struct sqs_client *c, const struct aws_credentials *cr, c
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sqs_on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	if (stop) {
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, sqs_on_progress);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, t);
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	}
 	/* Separate options rather than CURLOPT_USERPWD "key:secret", which
 	 * splits at the first ':'. libcurl keeps copies it frees without
 	 * wiping: that is beyond our reach. */
@@ -455,7 +476,7 @@ static void sqs_classify_error(struct sqs_client *c, const struct aws_credential
  * with res filled otherwise. Takes the body. */
 static bool sqs_call(struct sqs_client *c, const char *op, json_t *req, bool write,
 		     long timeout_ms, size_t max_answer, const char *queue_url,
-		     struct http_response *h, struct client_result *res)
+		     const atomic_bool *stop, struct http_response *h, struct client_result *res)
 {
 	char what[64];
 	snprintf(what, sizeof(what), "sqs %s", op);
@@ -476,7 +497,7 @@ static bool sqs_call(struct sqs_client *c, const char *op, json_t *req, bool wri
 		return false;
 	}
 	struct sqs_transfer t;
-	r = sqs_perform(c, &cr, op, body, strlen(body), timeout_ms, max_answer, h, &t);
+	r = sqs_perform(c, &cr, op, body, strlen(body), timeout_ms, max_answer, stop, h, &t);
 	bool ok = false;
 	if (client_result_http(res, r, h, write, what)) {
 		if (h->status >= 200 && h->status <= 299) {
@@ -595,6 +616,13 @@ static int sqs_read_message(const json_t *jm, struct sqs_message *out, char *rea
 int sqs_receive(struct sqs_client *c, const char *queue_url, int max, int wait_s,
 		int visibility_s, struct sqs_message **ret, size_t *n, struct client_result *res)
 {
+	return sqs_receive_stoppable(c, queue_url, max, wait_s, visibility_s, NULL, ret, n, res);
+}
+
+int sqs_receive_stoppable(struct sqs_client *c, const char *queue_url, int max, int wait_s,
+			  int visibility_s, const atomic_bool *stop, struct sqs_message **ret,
+			  size_t *n, struct client_result *res)
+{
 	if (!c || !res || !ret || !n)
 		return HQ_E_INVAL;
 	client_result_init(res);
@@ -621,7 +649,8 @@ int sqs_receive(struct sqs_client *c, const char *queue_url, int max, int wait_s
 	struct http_response h;
 	/* The long poll holds the answer back for up to wait_s. */
 	long timeout = c->timeout_ms + (long)wait_s * 1000;
-	if (!sqs_call(c, "ReceiveMessage", req, false, timeout, SQS_ANSWER_MAX, queue_url, &h, res))
+	if (!sqs_call(c, "ReceiveMessage", req, false, timeout, SQS_ANSWER_MAX, queue_url, stop,
+		      &h, res))
 		goto out;
 	if (h.truncated) {
 		client_result_set(res, CLIENT_RETRY, h.status,
@@ -715,7 +744,7 @@ int sqs_delete_batch(struct sqs_client *c, const char *queue_url,
 				NULL;
 	struct http_response h;
 	if (!sqs_call(c, "DeleteMessageBatch", req, true, c->timeout_ms, SQS_SMALL_ANSWER_MAX,
-		      queue_url, &h, res))
+		      queue_url, NULL, &h, res))
 		goto out;
 	json_t *doc = json_loadb(h.body, h.body_len, 0, NULL);
 	bool seen[SQS_BATCH_MAX] = { false };
@@ -813,7 +842,7 @@ int sqs_send(struct sqs_client *c, const char *queue_url, const char *body, size
 		goto nomem;
 	struct http_response h;
 	if (!sqs_call(c, "SendMessage", req, true, c->timeout_ms, SQS_SMALL_ANSWER_MAX, queue_url,
-		      &h, res))
+		      NULL, &h, res))
 		goto out;
 	json_t *doc = json_loadb(h.body, h.body_len, 0, NULL);
 	const char *id = json_string_value(json_object_get(doc, "MessageId"));
@@ -862,7 +891,7 @@ int sqs_change_visibility(struct sqs_client *c, const char *queue_url,
 			       NULL;
 	struct http_response h;
 	sqs_call(c, "ChangeMessageVisibility", req, true, c->timeout_ms, SQS_SMALL_ANSWER_MAX,
-		 queue_url, &h, res);
+		 queue_url, NULL, &h, res);
 	http_response_release(&h);
 	return 0;
 }

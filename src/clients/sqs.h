@@ -24,6 +24,7 @@
 #define HOOKQ_CLIENTS_SQS_H
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "clients/aws.h"
@@ -80,6 +81,12 @@ struct sqs_message {
  * outcome is CLIENT_OK. */
 int sqs_receive(struct sqs_client *c, const char *queue_url, int max, int wait_s,
 		int visibility_s, struct sqs_message **ret, size_t *n, struct client_result *res);
+/* The same; a wait SQS has not answered yet is given up once *stop is
+ * set (CLIENT_RETRY, nothing received): a node stops without waiting out
+ * a 20 s long poll. */
+int sqs_receive_stoppable(struct sqs_client *c, const char *queue_url, int max, int wait_s,
+			  int visibility_s, const atomic_bool *stop, struct sqs_message **ret,
+			  size_t *n, struct client_result *res);
 /* Frees the n messages and the array sqs_receive() returned. Accepts NULL. */
 void sqs_messages_release(struct sqs_message *m, size_t n);
 

@@ -23,6 +23,7 @@ struct sqs_source {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* stop, and batches' commits */
 	bool stopping;
+	atomic_bool stop_wait; /* stopping, for the long polls in flight */
 	struct sqs_source_stats stats;
 	pthread_t *threads;
 	unsigned started;
@@ -321,8 +322,13 @@ static void *poller_main(void *arg)
 		struct sqs_message *msgs = NULL;
 		size_t n = 0;
 		struct client_result res;
-		sqs_receive(s->opt.client, s->opt.queue_url, SQS_BATCH_MAX, s->opt.wait_s,
-			    s->opt.visibility_s, &msgs, &n, &res);
+		sqs_receive_stoppable(s->opt.client, s->opt.queue_url, SQS_BATCH_MAX,
+				      s->opt.wait_s, s->opt.visibility_s, &s->stop_wait, &msgs, &n,
+				      &res);
+		if (res.outcome != CLIENT_OK && atomic_load(&s->stop_wait)) {
+			sqs_messages_release(msgs, n);
+			break; /* the long poll given up: stopping */
+		}
 		if (res.outcome != CLIENT_OK) {
 			backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
 			if (backoff > BACKOFF_MAX_MS)
@@ -396,6 +402,7 @@ void sqs_source_stop(struct sqs_source *s, struct sqs_source_stats *stats)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
+	atomic_store(&s->stop_wait, true);
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	for (unsigned i = 0; i < s->started; i++)
