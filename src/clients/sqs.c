@@ -27,6 +27,8 @@
 #define SQS_HEADER_BYTES_MAX (64 * 1024)
 /* Small answers: a delete batch, a send, a visibility change. */
 #define SQS_SMALL_ANSWER_MAX (256 * 1024)
+/* Idle handles kept (pollers, senders and the outbox share one client). */
+#define SQS_HANDLES_MAX 64
 
 struct sqs_client {
 	char *url; /* the endpoint with one trailing '/': the JSON protocol posts to the root */
@@ -34,7 +36,35 @@ struct sqs_client {
 	char sigv4[64]; /* "aws:amz:<region>:sqs" */
 	struct aws_provider *credentials;
 	long timeout_ms;
+	/* Easy handles between calls: each keeps its connection open, so a
+	 * poller's next receive or delete reuses it (no TCP and TLS handshake
+	 * per call). */
+	pthread_mutex_t lock;
+	CURL *idle[SQS_HANDLES_MAX];
+	size_t n_idle;
 };
+
+static CURL *sqs_handle_take(struct sqs_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	CURL *e = c->n_idle ? c->idle[--c->n_idle] : NULL;
+	pthread_mutex_unlock(&c->lock);
+	return e ? e : curl_easy_init();
+}
+
+static void sqs_handle_give(struct sqs_client *c, CURL *e)
+{
+	/* Options gone (the pointers into the finished call, the keys),
+	 * connections kept. */
+	curl_easy_reset(e);
+	pthread_mutex_lock(&c->lock);
+	if (c->n_idle < SQS_HANDLES_MAX) {
+		c->idle[c->n_idle++] = e;
+		e = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	curl_easy_cleanup(e);
+}
 
 static pthread_once_t sqs_once = PTHREAD_ONCE_INIT;
 static CURLcode sqs_init_rc = CURLE_FAILED_INIT;
@@ -101,6 +131,7 @@ int sqs_client_new(const struct sqs_client_options *o, struct sqs_client **ret, 
 	struct sqs_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return HQ_E_NOMEM;
+	pthread_mutex_init(&c->lock, NULL);
 	size_t len = strlen(ep);
 	while (len > 0 && ep[len - 1] == '/')
 		len--;
@@ -124,6 +155,9 @@ void sqs_client_free(struct sqs_client *c)
 {
 	if (!c)
 		return;
+	for (size_t i = 0; i < c->n_idle; i++)
+		curl_easy_cleanup(c->idle[i]);
+	pthread_mutex_destroy(&c->lock);
 	free(c->url);
 	free(c->region);
 	free(c);
@@ -280,7 +314,7 @@ static int sqs_perform(struct sqs_client *c, const struct aws_credentials *cr, c
 		built = sqs_slist_add(&hl, token);
 		crypto_cleanse(token, sizeof(token));
 	}
-	CURL *e = built ? curl_easy_init() : NULL;
+	CURL *e = built ? sqs_handle_take(c) : NULL;
 	if (!e) {
 		sqs_slist_free(hl);
 		snprintf(h->error, sizeof(h->error), "out of memory");
@@ -340,9 +374,9 @@ static int sqs_perform(struct sqs_client *c, const struct aws_credentials *cr, c
 		r = HQ_E_IO;
 	}
 	buf_release(&t->body);
-	/* The easy handle's copy of the secret goes with it. */
+	/* The handle's copy of the secret goes before it waits for reuse. */
 	curl_easy_setopt(e, CURLOPT_PASSWORD, "");
-	curl_easy_cleanup(e);
+	sqs_handle_give(c, e);
 	sqs_slist_free(hl);
 	return r;
 }
