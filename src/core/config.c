@@ -919,6 +919,12 @@ int config_validate(const struct config *c, struct config_error *err)
 		err_set(err, "SQS needs a region: set AWS_REGION (sqs.region)");
 		return HQ_E_CONFIG;
 	}
+	if (c->sqs_visibility_ms % 1000 != 0) {
+		err_set(err, "sqs.visibility_timeout (SQS_VISIBILITY_TIMEOUT): SQS counts whole "
+			     "seconds: %llu ms is not (use 0 for the queue's own, or 1s to 12h)",
+			(unsigned long long)c->sqs_visibility_ms);
+		return HQ_E_CONFIG;
+	}
 	if (!c->pool_workers || !c->pool_workers[strspn(c->pool_workers, " \t")]) {
 		err_set(err, "pool.workers (CONTAINER_POOL) names no worker: give at least one, "
 			     "such as 'local'");

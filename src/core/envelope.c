@@ -69,7 +69,7 @@ static bool json_text(const char *s, size_t len)
 	if (i == len || (s[i] != '{' && s[i] != '['))
 		return false;
 	json_error_t jerr;
-	json_t *v = json_loadb(s, len, JSON_DECODE_ANY, &jerr);
+	json_t *v = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	json_decref(v);
 	return v != NULL;
 }
@@ -108,15 +108,18 @@ static int take_payload(const json_t *p, size_t max, struct envelope *e, char *e
 		e->raw = true;
 		return 0;
 	}
-	/* Base64: the bytes as the provider sent them. */
+	/* Base64: the bytes as the provider sent them. Refused before
+	 * decoding only when even with the most padding it decodes to more
+	 * than max (len / 4 * 3 - 2 bytes at least). */
 	size_t cap = len / 4 * 3 + 3;
-	if (cap > max + 3)
+	if (len / 4 * 3 > max + 2)
 		return fail(err, err_size, HQ_E_TOOBIG, "the payload is too large");
 	e->payload = malloc(cap + 1);
 	if (!e->payload)
 		return HQ_E_NOMEM;
 	size_t out = 0;
-	if (len == 0 || crypto_base64_decode(s, len, (uint8_t *)e->payload, cap, &out) < 0) {
+	/* "": a webhook without a body (what the forwarder sends for one). */
+	if (len > 0 && crypto_base64_decode(s, len, (uint8_t *)e->payload, cap, &out) < 0) {
 		free(e->payload);
 		e->payload = NULL;
 		return fail(err, err_size, HQ_E_INVAL, "'payload' is neither JSON nor base64");
@@ -138,7 +141,8 @@ int envelope_parse(const char *body, size_t len, size_t max_payload, struct enve
 	struct envelope e;
 	memset(&e, 0, sizeof(e));
 	json_error_t jerr;
-	json_t *root = json_loadb(body, len, 0, &jerr);
+	/* "\u0000" is valid JSON, and a webhook body may hold it. */
+	json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		snprintf(err, err_size, "the message is not JSON: line %d column %d: %.100s",
 			 jerr.line, jerr.column, jerr.text);

@@ -333,6 +333,17 @@ static void task_source_is_validated(void **state)
 	struct fake_env r = { { "AWS_REGION" }, { "us-east-1" } };
 	assert_int_equal(config_load_env(&c, fake_lookup, &r, &err), 0);
 	assert_int_equal(config_validate(&c, &err), 0);
+	/* SQS counts the visibility timeout in whole seconds. */
+	struct fake_env vis = { { "SQS_VISIBILITY_TIMEOUT" }, { "1500ms" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &vis, &err), 0);
+	assert_int_equal(config_validate(&c, &err), HQ_E_CONFIG);
+	assert_string_equal(err.msg, "sqs.visibility_timeout (SQS_VISIBILITY_TIMEOUT): SQS counts "
+				     "whole seconds: 1500 ms is not (use 0 for the queue's own, or "
+				     "1s to 12h)");
+	struct fake_env vis2 = { { "SQS_VISIBILITY_TIMEOUT" }, { "90s" } };
+	assert_int_equal(config_load_env(&c, fake_lookup, &vis2, &err), 0);
+	assert_int_equal(config_validate(&c, &err), 0);
+	assert_int_equal(c.sqs_visibility_ms, 90000);
 	config_release(&c);
 
 	/* "http" is the old name of the webhook source. */
