@@ -272,7 +272,8 @@ static void mask_shapes(struct scan *s, unsigned char *mask)
 	}
 	/* A key whose BEGIN line was cut off (text that is a tail): from the
 	 * start through the first END armour that no BEGIN precedes. */
-	const unsigned char *h = memmem(s->t, s->len, "-----END ", 9);
+	/* (memmem on an empty text may be given NULL: not called then.) */
+	const unsigned char *h = s->len ? memmem(s->t, s->len, "-----END ", 9) : NULL;
 	while (h) {
 		size_t at_end = (size_t)(h - s->t);
 		size_t e = pem_armour_end(s, at_end + 9);
