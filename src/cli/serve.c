@@ -55,6 +55,9 @@
 #define INGEST_QUEUE_MAX 65536
 
 #define MAX_FLAGS 64
+#define FORWARD_SEND_TIMEOUT_MS 10000L
+/* Room for the envelope's headers and JSON, the rest base64. */
+#define FORWARD_BODY_MAX ((SQS_BODY_MAX - 64 * 1024) / 4 * 3)
 /* Provider endpoints (and GitHub's alias), then the routes' own. */
 #define MAX_ENDPOINTS (16 + ROUTE_MAX_ROUTES)
 
@@ -371,7 +374,8 @@ static int start_dispatcher(struct config *cfg, struct store *store, const char 
 
 /* SQS for the source and the output queue: credentials as the AWS SDKs
  * find them, and the client. */
-static int sqs_setup(struct config *cfg, struct aws_provider **aws, struct sqs_client **client)
+static int sqs_setup(struct config *cfg, long timeout_ms, struct aws_provider **aws,
+		     struct sqs_client **client)
 {
 	char err[512];
 	struct aws_provider_options ao = { .region = cfg->sqs_region, .timeout_ms = 10000 };
@@ -393,7 +397,7 @@ static int sqs_setup(struct config *cfg, struct aws_provider **aws, struct sqs_c
 									NULL,
 		.region = cfg->sqs_region,
 		.credentials = *aws,
-		.timeout_ms = 30000,
+		.timeout_ms = timeout_ms,
 	};
 	if ((r = sqs_client_new(&so, client, err, sizeof(err))) < 0) {
 		log_msg(HQ_LOG_ERROR, "cannot set up SQS", "error", err, NULL);
@@ -807,6 +811,41 @@ static int endpoints_setup(struct config *cfg, const struct route_table *routes,
 	return 0;
 }
 
+/* What SQS messages are read with: every provider (its secret only with
+ * SQS_VERIFY_SIGNATURES), and the routes with their own endpoint, which
+ * the forwarder names in X-Hookq-Route (their secrets only to verify). */
+static int sqs_endpoints(struct config *cfg, const struct route_table *routes,
+			 struct endpoint_set *q)
+{
+	q->n = build_endpoints(cfg, q->eps, MAX_ENDPOINTS, q->paths, true);
+	size_t n_providers = q->n;
+	for (size_t i = 0; cfg->sqs_verify && i < n_providers; i++) {
+		char **secret = config_provider_secret(cfg, q->eps[i].provider->name);
+		if (secret && *secret) {
+			q->eps[i].settings.secret = *secret;
+			q->eps[i].settings.secret_len = strlen(*secret);
+		}
+	}
+	if (cfg->sqs_verify)
+		return route_endpoints(cfg, routes, q->eps, n_providers, q->eps, &q->n,
+				       MAX_ENDPOINTS, q->paths, q->route_names, q->route_secrets);
+	for (size_t i = 0; i < routes->n && q->n < MAX_ENDPOINTS; i++) {
+		const struct route *r = &routes->routes[i];
+		if (!r->endpoint)
+			continue;
+		size_t k = 0;
+		while (k < n_providers && strcmp(q->eps[k].provider->name, r->provider) != 0)
+			k++;
+		if (k == n_providers)
+			continue; /* routes name known providers: checked at load */
+		q->eps[q->n] = q->eps[k];
+		snprintf(q->route_names[q->n], sizeof(q->route_names[0]), "%s", r->name);
+		q->eps[q->n].route = q->route_names[q->n];
+		q->n++;
+	}
+	return 0;
+}
+
 static void endpoints_free(struct endpoint_set *es)
 {
 	if (!es)
@@ -872,10 +911,8 @@ int cli_serve(int argc, char **argv)
 	struct aws_provider *aws = NULL;
 	struct sqs_client *sqs_client = NULL;
 	struct sqs_source *sqs = NULL;
-	struct http_endpoint sqs_eps[32];
-	char sqs_paths[32][64];
-	size_t n_sqs = 0, n_sqs_providers = 0;
-	struct sqs_provider_settings sqs_providers[32];
+	struct endpoint_set *qes = NULL; /* what SQS messages are read with */
+	struct sqs_provider_settings *sqs_providers = NULL;
 	struct template *comment_template = NULL;
 	struct http_server *http = NULL;
 	struct endpoint_set *es = NULL;
@@ -919,6 +956,18 @@ int cli_serve(int argc, char **argv)
 		exit_code = es ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
 		goto out_config;
 	}
+	if (sources & CONFIG_SOURCE_SQS) {
+		qes = calloc(1, sizeof(*qes));
+		sqs_providers = calloc(MAX_ENDPOINTS, sizeof(*sqs_providers));
+		if (!qes || !sqs_providers || sqs_endpoints(&cfg, routes, qes) < 0) {
+			exit_code = qes && sqs_providers ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
+			goto out_config;
+		}
+		for (size_t i = 0; i < qes->n; i++)
+			sqs_providers[i] = (struct sqs_provider_settings){
+				qes->eps[i].provider, qes->eps[i].settings, qes->eps[i].route
+			};
+	}
 
 	sigset_t sigs;
 	block_signals(&sigs);
@@ -943,7 +992,7 @@ int cli_serve(int argc, char **argv)
 	/* SQS: the source's and the output queue's client. */
 	bool output_queue = cfg.sqs_output_url && *cfg.sqs_output_url;
 	if (((sources & CONFIG_SOURCE_SQS) || output_queue) &&
-	    sqs_setup(&cfg, &aws, &sqs_client) < 0) {
+	    sqs_setup(&cfg, 30000, &aws, &sqs_client) < 0) {
 		exit_code = CLI_EXIT_CONFIG;
 		goto out_store;
 	}
@@ -1072,18 +1121,7 @@ int cli_serve(int argc, char **argv)
 		goto out_processor;
 	}
 	if (sources & CONFIG_SOURCE_SQS) {
-		/* Providers as the HTTP endpoints have them: with their secrets
-		 * to verify messages, without for the unsigned reading. */
-		if (cfg.sqs_verify)
-			n_sqs = build_endpoints(&cfg, sqs_eps, 32, sqs_paths, false);
-		else
-			n_sqs = build_endpoints(&cfg, sqs_eps, 32, sqs_paths, true);
-		for (size_t i = 0; i < n_sqs && n_sqs_providers < 32; i++)
-			if (strcmp(sqs_eps[i].path, "/webhook") != 0)
-				sqs_providers[n_sqs_providers++] = (struct sqs_provider_settings){
-					sqs_eps[i].provider, sqs_eps[i].settings
-				};
-		r = start_sqs(&cfg, ingest, sqs_client, sqs_providers, n_sqs_providers, &sqs);
+		r = start_sqs(&cfg, ingest, sqs_client, sqs_providers, qes->n, &sqs);
 		if (r < 0) {
 			exit_code = r == HQ_E_CONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
 			goto out_ingest;
@@ -1242,6 +1280,8 @@ out_store:
 		log_msg(HQ_LOG_INFO, "stopped", NULL);
 out_config:
 	endpoints_free(es);
+	endpoints_free(qes);
+	free(sqs_providers);
 	taskfiles_free(taskfiles);
 	free(workers);
 	free(ci_workers);
@@ -1381,6 +1421,16 @@ int cli_forward(int argc, char **argv)
 		log_msg(HQ_LOG_WARN, "DEV MODE: do not expose this server; unsigned webhooks "
 				     "are forwarded",
 			NULL);
+	/* A message holds at most SQS_BODY_MAX bytes and the body travels as
+	 * base64 with its headers: a larger body gets 413 at once. */
+	if (cfg.max_body > FORWARD_BODY_MAX) {
+		char was[24], now[24];
+		snprintf(was, sizeof(was), "%llu", (unsigned long long)cfg.max_body);
+		snprintf(now, sizeof(now), "%llu", (unsigned long long)FORWARD_BODY_MAX);
+		log_msg(HQ_LOG_INFO, "server.max_body lowered to what an SQS message holds", "was",
+			was, "max_body", now, NULL);
+		cfg.max_body = FORWARD_BODY_MAX;
+	}
 	es = calloc(1, sizeof(*es));
 	if (!es || endpoints_setup(&cfg, routes, true, es) < 0) {
 		exit_code = es ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
@@ -1390,7 +1440,9 @@ int cli_forward(int argc, char **argv)
 	sigset_t sigs;
 	block_signals(&sigs);
 
-	if (sqs_setup(&cfg, &aws, &client) < 0) {
+	/* A provider waits about 10 s for its answer: a send that takes
+	 * longer is answered too late anyway. */
+	if (sqs_setup(&cfg, FORWARD_SEND_TIMEOUT_MS, &aws, &client) < 0) {
 		exit_code = CLI_EXIT_CONFIG;
 		goto out;
 	}
@@ -1430,7 +1482,9 @@ int cli_forward(int argc, char **argv)
 			NULL);
 		break;
 	}
-	/* Requests in flight are answered once their message is sent. */
+	/* Requests in flight are answered once their message is sent; what
+	 * waits for a sender gets the grace, then 503 shutting_down. */
+	forward_stop_begin(fwd, SHUTDOWN_GRACE_MS);
 	http_stop(http, SHUTDOWN_GRACE_MS);
 	exit_code = CLI_EXIT_OK;
 out:;

@@ -330,6 +330,9 @@ static int sqs_perform(struct sqs_client *c, const struct aws_credentials *cr, c
 			 timeout_ms < SQS_CONNECT_TIMEOUT_MS ? timeout_ms : SQS_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "hookq/" HOOKQ_VERSION);
+	/* Idle connections (and what libcurl keeps with them) closed after
+	 * a minute; a poller's next call comes well within it. */
+	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 60L);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, sqs_on_header);
@@ -374,7 +377,9 @@ static int sqs_perform(struct sqs_client *c, const struct aws_credentials *cr, c
 		r = HQ_E_IO;
 	}
 	buf_release(&t->body);
-	/* The handle's copy of the secret goes before it waits for reuse. */
+	/* The handle's copy of the secret goes before it waits for reuse (a
+	 * cached connection may keep its own until libcurl closes it, idle
+	 * for CURLOPT_MAXAGE_CONN: set below). */
 	curl_easy_setopt(e, CURLOPT_PASSWORD, "");
 	sqs_handle_give(c, e);
 	sqs_slist_free(hl);

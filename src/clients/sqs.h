@@ -30,10 +30,11 @@
 #include "clients/aws.h"
 #include "clients/result.h"
 
-/* An answer is read up to this size: ten messages of 256 KiB with their
- * attributes, as JSON. Past it a receive is CLIENT_RETRY (the messages
- * come back after their visibility timeout): ask for fewer at a time. */
-#define SQS_ANSWER_MAX (3 * 1024 * 1024)
+/* An answer is read up to this size: ten messages of SQS_BODY_MAX, each
+ * escaped as a JSON string (up to twice its size for JSON payloads), with
+ * their attributes. Past it a receive is CLIENT_RETRY (the messages come
+ * back after their visibility timeout). */
+#define SQS_ANSWER_MAX (10 * 2 * SQS_BODY_MAX + 1024 * 1024)
 /* SQS's largest message body (1 MiB since 2025; a queue may set less). */
 #define SQS_BODY_MAX (1024 * 1024)
 #define SQS_BATCH_MAX 10

@@ -8,6 +8,8 @@
 
 #include "clients/sqs.h"
 #include "core/envelope.h"
+#include "util/clock.h"
+#include "util/crypto.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -18,6 +20,7 @@ struct forward {
 	struct ingest_req *head, *tail;
 	size_t queued;
 	bool stopping;
+	int64_t deadline_ms; /* stopping: what is not sent by then is refused */
 	struct forward_stats stats;
 	pthread_t *threads;
 	unsigned started;
@@ -30,22 +33,41 @@ static char *envelope_of(const struct ingest_req *req)
 {
 	const struct store_event_in *ev = &req->ev;
 	json_t *h = json_loads(ev->headers_json ? ev->headers_json : "{}", 0, NULL);
-	const char *names[ENVELOPE_HEADERS_MAX + 1];
-	const char *values[ENVELOPE_HEADERS_MAX + 1];
+	const char *names[ENVELOPE_HEADERS_MAX + 2];
+	const char *values[ENVELOPE_HEADERS_MAX + 2];
 	size_t n = 0;
 	const char *key;
 	json_t *v;
 	json_object_foreach(h, key, v) {
-		if (n < ENVELOPE_HEADERS_MAX && json_is_string(v)) {
+		if (n + 2 < ENVELOPE_HEADERS_MAX && json_is_string(v)) {
 			names[n] = key;
 			values[n++] = json_string_value(v);
 		}
 	}
 	names[n] = "X-Hookq-Provider";
 	values[n++] = ev->provider;
+	if (ev->route && strcmp(ev->route, ev->provider) != 0) {
+		/* A route's own endpoint: the worker stores it under that route. */
+		names[n] = "X-Hookq-Route";
+		values[n++] = ev->route;
+	}
 	char *text = envelope_make(names, values, n, ev->body, ev->body_len);
 	json_decref(h);
 	return text;
+}
+
+/* A FIFO queue deduplicates on the whole queue, and ids may be longer than
+ * its 128 characters: the key is the hex SHA-256 of provider, route and
+ * delivery id, as unique as the store's own key. */
+static void fifo_key(const struct store_event_in *ev, char out[2 * CRYPTO_SHA256_LEN + 1])
+{
+	char text[512];
+	int n = snprintf(text, sizeof(text), "%s%c%s%c%s", ev->provider, 0,
+			 ev->route ? ev->route : "", 0, ev->delivery_id);
+	uint8_t sum[CRYPTO_SHA256_LEN];
+	(void)crypto_sha256(text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0, sum);
+	for (size_t i = 0; i < sizeof(sum); i++)
+		snprintf(out + 2 * i, 3, "%02x", sum[i]);
 }
 
 static void send_one(struct forward *f, struct ingest_req *req)
@@ -57,9 +79,14 @@ static void send_one(struct forward *f, struct ingest_req *req)
 		client_result_set(&res, CLIENT_RETRY, 0, "out of memory");
 	} else {
 		char id[SQS_MESSAGE_ID_MAX + 1] = "";
-		sqs_send(f->opt.client, f->opt.queue_url, msg, strlen(msg),
-			 f->fifo ? req->ev.delivery_id : NULL, f->fifo ? req->ev.provider : NULL, id,
-			 &res);
+		char key[2 * CRYPTO_SHA256_LEN + 1];
+		if (f->fifo)
+			fifo_key(&req->ev, key);
+		/* FIFO: SQS drops a second message with the same key within
+		 * 5 minutes (a redelivery); every message its own group, so
+		 * one stuck message holds back no other. */
+		sqs_send(f->opt.client, f->opt.queue_url, msg, strlen(msg), f->fifo ? key : NULL,
+			 f->fifo ? key : NULL, id, &res);
 	}
 	free(msg);
 	req->ev.id = 0;
@@ -92,8 +119,15 @@ static void *sender_main(void *arg)
 		if (!f->head)
 			f->tail = NULL;
 		f->queued--;
+		bool late = f->stopping && clock_now_ms() >= f->deadline_ms;
 		pthread_mutex_unlock(&f->lock);
-		send_one(f, req);
+		if (late) {
+			/* Answered 503 shutting_down: the provider delivers again. */
+			req->ev.result = HQ_E_SHUTDOWN;
+			req->done(req);
+		} else {
+			send_one(f, req);
+		}
 		pthread_mutex_lock(&f->lock);
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -127,14 +161,22 @@ void forward_get_stats(struct forward *f, struct forward_stats *stats)
 	pthread_mutex_unlock(&f->lock);
 }
 
+void forward_stop_begin(struct forward *f, int64_t grace_ms)
+{
+	pthread_mutex_lock(&f->lock);
+	if (!f->stopping) {
+		f->stopping = true;
+		f->deadline_ms = clock_now_ms() + grace_ms;
+	}
+	pthread_cond_broadcast(&f->more);
+	pthread_mutex_unlock(&f->lock);
+}
+
 void forward_stop(struct forward *f, struct forward_stats *stats)
 {
 	if (!f)
 		return;
-	pthread_mutex_lock(&f->lock);
-	f->stopping = true;
-	pthread_cond_broadcast(&f->more);
-	pthread_mutex_unlock(&f->lock);
+	forward_stop_begin(f, 0);
 	for (unsigned i = 0; i < f->started; i++)
 		pthread_join(f->threads[i], NULL);
 	if (stats)

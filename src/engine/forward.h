@@ -33,7 +33,12 @@ int forward_start(const struct forward_options *opt, struct forward **ret);
  * HQ_E_OVERLOAD when the queue is full, HQ_E_SHUTDOWN when stopping. */
 int forward_submit(void *ctx, struct ingest_req *req);
 void forward_get_stats(struct forward *f, struct forward_stats *stats);
-/* Sends what is queued, then stops the senders. */
+/* New webhooks are refused (HQ_E_SHUTDOWN); those queued are still sent
+ * for grace_ms, then answered HQ_E_SHUTDOWN unsent (503: the provider
+ * delivers again), so a node facing an SQS outage stops in time. */
+void forward_stop_begin(struct forward *f, int64_t grace_ms);
+/* Stops: forward_stop_begin() with no grace unless it was called, then
+ * waits for the senders (each finishes the send it is in). */
 void forward_stop(struct forward *f, struct forward_stats *stats);
 
 #endif

@@ -52,7 +52,7 @@ static const char *const reject_reasons[] = {
 	"overloaded",	     "store_unavailable", "shutting_down",     "out_of_memory",
 	"method_not_allowed", "not_found",	  "unauthorized",      "not_retryable",
 	"bad_request",	     "forbidden",	  "timestamp_invalid", "body_invalid",
-	"server_misconfigured",
+	"server_misconfigured", "queue_unavailable",
 };
 #define REJECT_REASONS (sizeof(reject_reasons) / sizeof(reject_reasons[0]))
 
@@ -623,7 +623,10 @@ static enum MHD_Result webhook_answer(struct http_req *req)
 	const struct store_event_in *ev = &req->ing.ev;
 	if (ev->result == HQ_E_OVERLOAD)
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
-			      "too many webhooks waiting to be stored; retry later", NULL);
+			      srv->opt.submit ?
+				      "too many webhooks waiting for the queue; retry later" :
+				      "too many webhooks waiting to be stored; retry later",
+			      NULL);
 	if (ev->result == HQ_E_SHUTDOWN)
 		return reject(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
 			      "the server is shutting down; retry later", NULL);

@@ -83,13 +83,25 @@ static const char *message_header(void *ctx, const char *name)
 	return NULL;
 }
 
+/* The entry for provider name and route (NULL: the provider's own). */
 static const struct sqs_provider_settings *provider_named(const struct sqs_source *s,
-							  const char *name)
+							  const char *name, const char *route)
 {
-	for (size_t i = 0; name && i < s->opt.n_providers; i++)
-		if (strcmp(s->opt.providers[i].provider->name, name) == 0)
-			return &s->opt.providers[i];
+	for (size_t i = 0; name && i < s->opt.n_providers; i++) {
+		const struct sqs_provider_settings *ps = &s->opt.providers[i];
+		if (strcmp(ps->provider->name, name) == 0 &&
+		    (route ? ps->route && strcmp(ps->route, route) == 0 : !ps->route))
+			return ps;
+	}
 	return NULL;
+}
+
+/* A shared token is the secret itself and never travels on the queue (the
+ * forwarder drops it): such a provider is verified where it was received. */
+static bool token_provider(const struct sqs_provider_settings *ps)
+{
+	return strcmp(ps->provider->name, "gitlab") == 0 ||
+	       (ps->settings.token_header && *ps->settings.token_header);
 }
 
 static char *stored_headers(const struct envelope *env, const struct provider *p)
@@ -167,20 +179,34 @@ static void take(struct poller *p, struct item *it)
 		return;
 	}
 	const char *name = envelope_provider(&it->env);
-	const struct sqs_provider_settings *ps = provider_named(s, name ? name : s->opt.default_provider);
+	if (!name)
+		name = s->opt.default_provider;
+	const char *route = envelope_header(&it->env, "X-Hookq-Route");
+	const struct sqs_provider_settings *ps = provider_named(s, name, route);
 	if (!ps) {
-		snprintf(why, sizeof(why), "no provider '%.64s'", name ? name : s->opt.default_provider);
+		if (route)
+			snprintf(why, sizeof(why), "no route '%.64s' with its own endpoint for provider "
+						   "'%.64s'", route, name);
+		else
+			snprintf(why, sizeof(why), "no provider '%.64s'", name);
 		dead_letter(p, it, why);
 		return;
 	}
-	if (s->opt.verify && !it->env.raw) {
+	bool verify = s->opt.verify && !token_provider(ps);
+	if (verify && !ps->settings.secret) {
+		snprintf(why, sizeof(why), "no secret to verify %s messages with (SQS_VERIFY_SIGNATURES)",
+			 ps->route ? ps->route : ps->provider->name);
+		dead_letter(p, it, why);
+		return;
+	}
+	if (verify && !it->env.raw) {
 		dead_letter(p, it, "the payload is re-encoded JSON: its signature cannot be checked "
 				   "(send it as a string or base64)");
 		return;
 	}
-	/* Without verify, the provider reads it as an unsigned delivery. */
+	/* Unverified, the provider reads it as an unsigned delivery. */
 	struct provider_settings settings = ps->settings;
-	if (!s->opt.verify) {
+	if (!verify) {
 		settings.secret = NULL;
 		settings.secret_len = 0;
 		settings.token_header = NULL;
@@ -222,7 +248,7 @@ static void take(struct poller *p, struct item *it)
 	}
 	struct store_event_in *ev = &it->req.ev;
 	ev->provider = ps->provider->name;
-	ev->route = ps->provider->name;
+	ev->route = ps->route ? ps->route : ps->provider->name;
 	ev->delivery_id = it->delivery;
 	ev->event_type = it->event;
 	ev->headers_json = it->headers_json;

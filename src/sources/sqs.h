@@ -23,6 +23,10 @@ struct sqs_source;
 struct sqs_provider_settings {
 	const struct provider *provider;
 	struct provider_settings settings;
+	/* A route with its own endpoint (the forwarder names it in
+	 * X-Hookq-Route): its events are stored under this name; NULL for
+	 * the provider's own entry. */
+	const char *route;
 };
 
 struct sqs_source_options {

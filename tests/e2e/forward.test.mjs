@@ -10,6 +10,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import { createHmac, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { sign } from '@octokit/webhooks-methods';
 import { bin, deliver, query, root, startHookq, storedBody, tempDir, waitFor, SECRET,
   ADMIN_PASSWORD } from './helpers.mjs';
@@ -18,6 +19,7 @@ import { startFauxqs, queueDepth, drain } from './fauxqs.mjs';
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 const issueComment = examples.find((e) => e.name === 'issue_comment').examples[0];
 const pushExample = examples.find((e) => e.name === 'push').examples[0];
+const issuesOpened = examples.find((e) => e.name === 'issues').examples.find((x) => x.action === 'opened');
 
 let fq;
 before(async () => { fq = await startFauxqs(); });
@@ -257,6 +259,100 @@ test('SIGTERM: webhooks waiting for SQS are answered 200 once it took them, then
   assert.match(fwd.logs, /webhooks forwarded" sent=10 failed=0/);
   // After SIGTERM nothing new is taken.
   await assert.rejects(deliver(fwd.url));
+});
+
+test('a route with its own endpoint keeps its route and its secret across the queue', async (t) => {
+  const q = await queue('fwd-route');
+  const dlq = await queue('fwd-route-dlq');
+  const dir = tempDir(t);
+  const cfg = join(dir, 'hookq.yaml');
+  writeFileSync(cfg, `
+routes:
+  - name: team-a
+    provider: github
+    endpoint: /webhooks/team-a
+    secret_env: TEAM_A_SECRET
+    triggers:
+      - {on: "issues.*", agent: team-a-bot, prompt: "A: {{issue.title}}"}
+  - provider: github
+    triggers:
+      - {on: "issues.*", agent: default-bot, prompt: "D: {{issue.title}}"}
+`);
+  const teamSecret = 'team-a-secret-fwd-77';
+  const fwd = await startForward(t, { args: ['--to', 'sqs', '--config', cfg],
+    env: { AWS_SQS_QUEUE_URL: q, TEAM_A_SECRET: teamSecret } });
+  const payload = issuesOpened;
+  const a = await deliver(fwd.url, { path: '/webhooks/team-a', event: 'issues', payload, secret: teamSecret });
+  assert.equal(a.status, 200, a.text);
+  assert.equal((await deliver(fwd.url, { path: '/webhooks/team-a', event: 'issues', payload })).status, 401,
+    "the provider's secret does not open the route's endpoint");
+  const d = await deliver(fwd.url, { event: 'issues', payload });
+  assert.equal(d.status, 200);
+  // The worker verifies each with its own secret and stores it under its route.
+  const db = join(dir, 'w.db');
+  await startHookq({ db, t, args: ['--config', cfg], env: { ...fq.env, TASK_SOURCE: 'sqs', AWS_SQS_QUEUE_URL: q,
+    AWS_SQS_DLQ_URL: dlq, SQS_WAIT_TIME_SECONDS: '1', SQS_VERIFY_SIGNATURES: 'true', TEAM_A_SECRET: teamSecret } });
+  const done = (id) => waitFor(() => query(db, `select route, status, routing from events where delivery_id = '${id}' and status = 'completed'`)[0], 15000, 100);
+  const ra = await done(a.delivery);
+  const rd = await done(d.delivery);
+  assert.equal(ra.route, 'team-a');
+  assert.deepEqual(JSON.parse(ra.routing).matches.map((m) => [m.route, m.agent]), [['team-a', 'team-a-bot']]);
+  assert.equal(rd.route, 'github');
+  assert.deepEqual(JSON.parse(rd.routing).matches.map((m) => [m.route, m.agent]), [['github', 'default-bot']]);
+  assert.equal((await drain(fq.client, dlq)).length, 0);
+  // A message naming a route that has no endpoint here: dead-lettered, not read as another route's.
+  const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
+  await fq.client.send(new SendMessageCommand({ QueueUrl: q, MessageBody: JSON.stringify({
+    headers: { 'X-Hookq-Provider': 'github', 'X-Hookq-Route': 'team-z', 'X-GitHub-Event': 'issues',
+      'X-GitHub-Delivery': 'route-z-1', 'X-Hub-Signature-256': await sign(teamSecret, '{}') },
+    payload: Buffer.from('{}').toString('base64') }) }));
+  const [dead] = await waitFor(async () => { const m = await drain(fq.client, dlq); return m.length ? m : null; }, 15000, 200);
+  assert.equal(JSON.parse(dead.Body).headers['X-GitHub-Delivery'], 'route-z-1');
+});
+
+test('with SQS_VERIFY_SIGNATURES a GitLab delivery (a shared token, never queued) is still stored', async (t) => {
+  const q = await queue('fwd-gitlab');
+  const dlq = await queue('fwd-gitlab-dlq');
+  const token = 'gitlab-token-fwd-3b9';
+  const fwd = await startForward(t, { env: { AWS_SQS_QUEUE_URL: q, GITLAB_WEBHOOK_SECRET: token } });
+  const body = JSON.stringify({ object_kind: 'issue', project: { path_with_namespace: 'g/p' }, object_attributes: { iid: 4, action: 'open' } });
+  const post = (tok) => fetch(fwd.url + '/webhooks/gitlab', { method: 'POST', body, headers: {
+    'content-type': 'application/json', 'x-gitlab-event': 'Issue Hook', 'x-gitlab-event-uuid': 'gl-uuid-1', 'x-gitlab-token': tok } });
+  assert.equal((await post('nope')).status, 401);
+  assert.equal((await post(token)).status, 200);
+  const db = join(tempDir(t), 'g.db');
+  // The worker has no GitLab secret at all: GitLab cannot be re-verified, only read.
+  await startWorker(t, db, q, { SQS_VERIFY_SIGNATURES: 'true', AWS_SQS_DLQ_URL: dlq });
+  await waitFor(() => query(db, "select count(*) as n from events where delivery_id = 'gl-uuid-1'")[0].n === 1, 15000, 100);
+  assert.equal((await drain(fq.client, dlq)).length, 0);
+});
+
+test('a FIFO queue: a redelivery is dropped by SQS, long delivery ids and routes do not collide', async (t) => {
+  const q = await fq.createQueue(`fwd-fifo-${randomUUID().slice(0, 8)}.fifo`, { FifoQueue: 'true' });
+  const fwd = await startForward(t, { env: { AWS_SQS_QUEUE_URL: q } });
+  const one = await deliver(fwd.url, { payload: { action: 'opened', n: 1 } });
+  assert.equal(one.status, 200);
+  const again = await deliver(fwd.url, { body: one.raw, delivery: one.delivery });
+  assert.equal(again.status, 200);
+  // 200 characters: longer than SQS's 128 for a deduplication id.
+  const long = await deliver(fwd.url, { payload: { action: 'opened', n: 2 }, delivery: 'd'.repeat(200) });
+  assert.equal(long.status, 200, long.text);
+  const msgs = await drain(fq.client, q, { max: 100 });
+  const ids = msgs.map((m) => JSON.parse(m.Body).headers['X-GitHub-Delivery']).sort();
+  assert.deepEqual(ids, [one.delivery, 'd'.repeat(200)].sort());
+});
+
+test('a body larger than an SQS message can hold gets 413 at once, not 503 forever', async (t) => {
+  const q = await queue('fwd-big');
+  const fwd = await startForward(t, { env: { AWS_SQS_QUEUE_URL: q } });
+  assert.match(fwd.logs, /server.max_body lowered to what an SQS message holds" was=26214400 max_body=737280/);
+  const big = await deliver(fwd.url, { body: JSON.stringify({ action: 'opened', pad: 'x'.repeat(800 * 1024) }) });
+  assert.equal(big.status, 413);
+  assert.equal(big.json.error, 'body_too_large');
+  const fits = await deliver(fwd.url, { body: JSON.stringify({ action: 'opened', pad: 'x'.repeat(700 * 1024) }) });
+  assert.equal(fits.status, 200, fits.text);
+  const [m] = await drain(fq.client, q);
+  assert.equal(Buffer.from(JSON.parse(m.Body).payload, 'base64').toString(), fits.raw);
 });
 
 test('usage and configuration errors', async (t) => {
