@@ -270,21 +270,25 @@ static void mask_shapes(struct scan *s, unsigned char *mask)
 		if (e)
 			mask_range(mask, p, e, &hi);
 	}
-	/* A key whose BEGIN line was cut off (text that is a tail): from the
-	 * start through the first END armour that no BEGIN precedes. */
-	/* (memmem on an empty text may be given NULL: not called then.) */
+	/* An END armour that closes no BEGIN ... END block matched above: a
+	 * key whose BEGIN line was cut off (text that is a tail) or garbled.
+	 * Masked from the previous END armour (or the start) through it, so
+	 * no END armour survives: redacting the result again changes nothing.
+	 * (memmem on an empty text may be given NULL: not called then.) */
+	size_t after_prev = 0;
 	const unsigned char *h = s->len ? memmem(s->t, s->len, "-----END ", 9) : NULL;
 	while (h) {
 		size_t at_end = (size_t)(h - s->t);
 		size_t e = pem_armour_end(s, at_end + 9);
 		if (e) {
-			if (!memmem(s->t, at_end, "-----BEGIN ", 11)) {
+			if (!mask[at_end]) {
 				size_t top = 0;
-				mask_range(mask, 0, e, &top);
+				mask_range(mask, after_prev, e, &top);
 			}
-			break;
+			after_prev = e;
 		}
-		h = memmem(s->t + at_end + 1, s->len - at_end - 1, "-----END ", 9);
+		size_t next = e ? e : at_end + 1;
+		h = next < s->len ? memmem(s->t + next, s->len - next, "-----END ", 9) : NULL;
 	}
 }
 
