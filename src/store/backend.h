@@ -117,6 +117,28 @@ struct store {
 int store_sqlite_open(const char *path, const struct store_options *opt,
 		      struct store **ret, struct store_error *err);
 
+/* The PostgreSQL backend, for tests only while it is incomplete:
+ * store_open() still refuses postgres:// URLs. url is a libpq connection
+ * URL (postgresql://user@host:port/db); it is never put in an error
+ * message with its password. Operations not built yet fail with
+ * HQ_E_UNSUPPORTED ("not implemented on PostgreSQL yet: <op>"). */
+int store_postgres_open(const char *url, const struct store_options *opt,
+			struct store **ret, struct store_error *err);
+
+/* What both backends share. */
+
+/* The last_error of an event whose lease expired. */
+#define STORE_LEASE_EXPIRED "lease expired: the processor stopped or stalled"
+
+/* Decodes a body copied out of a row in place (zstd: stored as a
+ * Zstandard frame). One that cannot be decoded or is over max_body is
+ * dropped (*body NULL); the return value says why. */
+int store_body_decode(char **body, size_t *body_len, bool zstd, size_t max_body);
+
+/* Adds one status's row of "count per status" to c. */
+void store_counts_add(struct store_event_counts *c, const char *status, int64_t count,
+		      int64_t duplicates);
+
 void store_error_set(struct store_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -15,7 +15,6 @@
 #include "store/migration.h"
 #include "util/clock.h"
 #include "util/error.h"
-#include "util/zstd.h"
 
 /* Checkpoint when the WAL holds this many pages (4 MiB at 4 KiB pages),
  * and at least every CHECKPOINT_INTERVAL_MS. Small, frequent checkpoints
@@ -382,19 +381,8 @@ static int sqlite_count_events(struct store *base, struct store_event_counts *re
 	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
 		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
 			break;
-		const char *status = (const char *)sqlite3_column_text(st, 0);
-		int64_t count = sqlite3_column_int64(st, 1);
-		c.duplicates += sqlite3_column_int64(st, 2);
-		if (!status)
-			continue;
-		if (strcmp(status, "pending") == 0)
-			c.pending = count;
-		else if (strcmp(status, "processing") == 0)
-			c.processing = count;
-		else if (strcmp(status, "completed") == 0)
-			c.completed = count;
-		else if (strcmp(status, "dead_letter") == 0)
-			c.dead_letter = count;
+		store_counts_add(&c, (const char *)sqlite3_column_text(st, 0),
+				 sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
 	}
 	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->reader, rc, "counting events", err);
 	sqlite3_finalize(st);
@@ -514,29 +502,6 @@ static int sqlite_claimed_row(sqlite3_stmt *st, struct store_claimed *e, bool *z
 	return column_blob_dup(st, 6, &e->body, &e->body_len);
 }
 
-/* Decodes a body copied out of a row in place. One that cannot be decoded
- * or is over max_body is dropped (*body NULL); the return value says why. */
-static int sqlite_body_decode(char **body, size_t *body_len, bool zstd, size_t max_body)
-{
-	if (!zstd && *body_len <= max_body)
-		return 0;
-	struct buf b;
-	buf_init(&b, max_body);
-	int r = zstd ? zstd_decompress(*body, *body_len, &b) : HQ_E_TOOBIG;
-	if (r == 0 && !b.data)
-		r = buf_reserve(&b, 0);
-	free(*body);
-	*body = NULL;
-	*body_len = 0;
-	if (r < 0) {
-		buf_release(&b);
-		return r;
-	}
-	*body = b.data;
-	*body_len = b.len;
-	return 0;
-}
-
 static int sqlite_claim_events(struct store *base, const char *owner, int64_t now_ms,
 			       int64_t lease_ms, size_t max, size_t max_body,
 			       struct store_claim *ret, struct store_error *err)
@@ -597,7 +562,7 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 		return r;
 	}
 	for (size_t i = 0; i < c.n; i++)
-		(void)sqlite_body_decode(&c.events[i].body, &c.events[i].body_len, zstd[i],
+		(void)store_body_decode(&c.events[i].body, &c.events[i].body_len, zstd[i],
 					 max_body);
 	free(zstd);
 	*ret = c;
@@ -735,7 +700,7 @@ static int sqlite_reclaim_expired(struct store *base, int64_t now_ms, size_t *re
 		"  THEN 'dead_letter' ELSE 'pending' END,"
 		" next_attempt_at = ?1, updated_at = ?1, lease_owner = NULL,"
 		" lease_expires_at = NULL,"
-		" last_error = 'lease expired: the processor stopped or stalled'"
+		" last_error = '" STORE_LEASE_EXPIRED "'"
 		" WHERE id IN (SELECT id FROM events INDEXED BY events_leases"
 		"  WHERE status = 'processing' AND lease_expires_at <= ?1)",
 		now_ms, 0, "reclaiming expired leases", reclaimed, err);
@@ -986,7 +951,7 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 	pthread_mutex_unlock(&s->read_lock);
 	/* Decoded outside the lock, like claims. */
 	if (r == 0) {
-		int dr = sqlite_body_decode(&d.body, &d.body_len, zstd, max_body);
+		int dr = store_body_decode(&d.body, &d.body_len, zstd, max_body);
 		if (dr == HQ_E_TOOBIG)
 			d.body_error = "larger than the size asked for";
 		else if (dr < 0)
