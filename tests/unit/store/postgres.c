@@ -16,6 +16,7 @@
 
 #include "store/backend.h"
 #include "store/store.h"
+#include "contract.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/zstd.h"
@@ -67,7 +68,8 @@ static int setup_empty(void **state)
 	return 0;
 }
 
-static int setup(void **state)
+/* contract.h: a fresh, migrated store. */
+int contract_setup(void **state)
 {
 	setup_empty(state);
 	struct fixture *f = *state;
@@ -79,7 +81,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+int contract_teardown(void **state)
 {
 	struct fixture *f = *state;
 	store_close(f->store);
@@ -106,14 +108,30 @@ static void query_text(struct fixture *f, const char *sql, const char *param, ch
 	PQfinish(conn);
 }
 
-static void assert_column(struct fixture *f, int64_t id, const char *column, const char *want)
+/* The other hooks of contract.h. */
+
+struct store *contract_store(void **state)
 {
-	char sql[160], idtext[24], got[512];
+	return ((struct fixture *)*state)->store;
+}
+
+void contract_reopen(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->store);
+	f->store = NULL;
+	struct store_error err;
+	if (store_postgres_open(f->url, &opts, &f->store, &err) < 0)
+		fail_msg("reopening: %s", err.msg);
+}
+
+void contract_column(void **state, int64_t id, const char *column, char *out, size_t size)
+{
+	char sql[160], idtext[24];
 	snprintf(sql, sizeof(sql), "SELECT coalesce(%s::text, '') FROM events WHERE id = $1::bigint",
 		 column);
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
-	query_text(f, sql, idtext, got, sizeof(got));
-	assert_string_equal(got, want);
+	query_text(*state, sql, idtext, out, size);
 }
 
 static void assert_query(struct fixture *f, const char *sql, const char *want)
@@ -121,31 +139,6 @@ static void assert_query(struct fixture *f, const char *sql, const char *want)
 	char got[512];
 	query_text(f, sql, NULL, got, sizeof(got));
 	assert_string_equal(got, want);
-}
-
-static struct store_event_in event(const char *delivery)
-{
-	struct store_event_in ev;
-	memset(&ev, 0, sizeof(ev));
-	ev.provider = "github";
-	ev.route = "github";
-	ev.delivery_id = delivery;
-	ev.event_type = "issues";
-	ev.headers_json = "{}";
-	ev.body = "{\"action\":\"opened\"}";
-	ev.body_len = 19;
-	ev.received_at_ms = 1700000000000;
-	return ev;
-}
-
-static int64_t insert_at(struct fixture *f, const char *delivery, int64_t at, int max_attempts)
-{
-	struct store_event_in ev = event(delivery);
-	ev.received_at_ms = at;
-	ev.max_attempts = max_attempts;
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &ev, 1, &err), 0);
-	return ev.id;
 }
 
 struct opener {
@@ -197,23 +190,15 @@ static void migrations_run_once_when_nodes_start_together(void **state)
 		     "0005_webhooks.sql,0006_tasks.sql,0007_outbox.sql");
 }
 
-static void reopening_applies_nothing_and_keeps_events(void **state)
+static void reopening_applies_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct store_event_in a = event("persist");
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &a, 1, &err), 0);
-	store_close(f->store);
-	f->store = NULL;
-	assert_int_equal(store_postgres_open(f->url, &opts, &f->store, &err), 0);
-	struct store_event_in b = event("persist");
-	assert_int_equal(store_insert_events(f->store, &b, 1, &err), 0);
-	assert_true(b.duplicate);
-	assert_int_equal(b.id, a.id);
-	int version = 0;
-	assert_int_equal(store_schema_version(f->store, &version, &err), 0);
-	assert_int_equal(version, 7);
+	char before[64];
+	query_text(f, "SELECT max(applied_at)::text FROM schema_migrations", NULL, before,
+		   sizeof(before));
+	contract_reopen(state);
 	assert_query(f, "SELECT count(*)::text FROM schema_migrations", "7");
+	assert_query(f, "SELECT max(applied_at)::text FROM schema_migrations", before);
 }
 
 static void newer_schema_than_known_is_refused(void **state)
@@ -232,74 +217,6 @@ static void newer_schema_than_known_is_refused(void **state)
 	assert_int_equal(store_postgres_open(f->url, &opts, &s, &err), HQ_E_STORE);
 	assert_null(s);
 	assert_non_null(strstr(err.msg, "database schema version 99 is newer than this hookq knows (7)"));
-}
-
-static void batch_insert_assigns_ids_and_counts_pending(void **state)
-{
-	struct fixture *f = *state;
-	struct store_event_in evs[3] = { event("a"), event("b"), event("c") };
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, evs, 3, &err), 0);
-	assert_true(evs[0].id > 0);
-	assert_true(evs[1].id > 0 && evs[1].id != evs[0].id);
-	assert_true(evs[2].id > 0 && evs[2].id != evs[1].id);
-	assert_false(evs[2].duplicate);
-	struct store_event_counts c;
-	assert_int_equal(store_count_events(f->store, &c, &err), 0);
-	assert_int_equal(c.pending, 3);
-	assert_int_equal(c.duplicates, 0);
-	assert_column(f, evs[1].id, "body", "\\x7b22616374696f6e223a226f70656e6564227d");
-	assert_column(f, evs[1].id, "next_attempt_at", "1700000000000");
-	assert_column(f, evs[1].id, "max_attempts", "5");
-	assert_column(f, evs[1].id, "body_encoding", "identity");
-}
-
-static void redelivery_returns_original_id_and_counts_duplicate(void **state)
-{
-	struct fixture *f = *state;
-	struct store_event_in first = event("same");
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &first, 1, &err), 0);
-	/* twice more, once within one batch */
-	struct store_event_in again[2] = { event("same"), event("same") };
-	assert_int_equal(store_insert_events(f->store, again, 2, &err), 0);
-	assert_true(again[0].duplicate);
-	assert_true(again[1].duplicate);
-	assert_int_equal(again[0].id, first.id);
-	assert_int_equal(again[1].id, first.id);
-	struct store_event_counts c;
-	assert_int_equal(store_count_events(f->store, &c, &err), 0);
-	assert_int_equal(c.pending, 1);
-	assert_int_equal(c.duplicates, 2);
-}
-
-static void same_delivery_id_on_another_provider_is_a_new_event(void **state)
-{
-	struct fixture *f = *state;
-	struct store_event_in a = event("x"), b = event("x");
-	b.provider = "gitlab";
-	b.route = "gitlab";
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &a, 1, &err), 0);
-	assert_int_equal(store_insert_events(f->store, &b, 1, &err), 0);
-	assert_false(b.duplicate);
-	assert_true(b.id != a.id);
-}
-
-static void one_bad_event_does_not_refuse_its_batch(void **state)
-{
-	struct fixture *f = *state;
-	struct store_event_in evs[3] = { event("ok1"), event("bad"), event("ok2") };
-	evs[1].event_type = NULL; /* NOT NULL constraint */
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, evs, 3, &err), HQ_E_STORE);
-	assert_non_null(strstr(err.msg, "event_type"));
-	assert_int_equal(evs[0].result, 0);
-	assert_int_equal(evs[1].result, HQ_E_STORE);
-	assert_int_equal(evs[2].result, 0);
-	struct store_event_counts c;
-	assert_int_equal(store_count_events(f->store, &c, &err), 0);
-	assert_int_equal(c.pending, 2);
 }
 
 /* One insert call of the script both backends run. */
@@ -335,7 +252,7 @@ static void run_script(struct store *s, struct script_result *out)
 		size_t n = 0;
 		for (; n < 4 && script[b].deliveries[n][0]; n++) {
 			const char *d = script[b].deliveries[n];
-			evs[n] = event(d);
+			evs[n] = contract_event(d);
 			if (strcmp(d, "!") == 0)
 				evs[n].event_type = NULL;
 		}
@@ -392,38 +309,6 @@ static void inserts_answer_as_sqlite_does(void **state)
 	assert_int_equal(got->counts.duplicates, 7);
 	free(want);
 	free(got);
-}
-
-static void claim_takes_due_events_once_under_a_lease(void **state)
-{
-	struct fixture *f = *state;
-	int64_t a = insert_at(f, "a", 1000, 5);
-	int64_t b = insert_at(f, "b", 2000, 5);
-	insert_at(f, "later", 9000, 5);
-	struct store_claim c;
-	struct store_error err;
-	assert_int_equal(store_claim_events(f->store, "node-1", 5000, 30000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 2); /* "later" is not due at 5000 */
-	assert_int_equal(c.events[0].id, a); /* oldest due first */
-	assert_int_equal(c.events[1].id, b);
-	assert_int_equal(c.events[0].attempts, 1);
-	assert_int_equal(c.events[0].max_attempts, 5);
-	assert_int_equal(c.events[0].received_at_ms, 1000);
-	assert_int_equal(c.events[0].body_len, 19);
-	assert_memory_equal(c.events[0].body, "{\"action\":\"opened\"}", 19);
-	assert_string_equal(c.events[0].event_type, "issues");
-	assert_string_equal(c.events[0].delivery_id, "a");
-	assert_string_equal(c.events[0].headers_json, "{}");
-	store_claim_release(&c);
-	assert_column(f, a, "status", "processing");
-	assert_column(f, a, "lease_owner", "node-1");
-	assert_column(f, a, "lease_expires_at", "35000");
-	assert_column(f, a, "updated_at", "5000");
-
-	struct store_claim again;
-	assert_int_equal(store_claim_events(f->store, "node-2", 5000, 30000, 10, 1 << 20, &again, &err), 0);
-	assert_int_equal(again.n, 0);
-	store_claim_release(&again);
 }
 
 enum { RACE_EVENTS = 300, RACE_THREADS = 4 };
@@ -492,7 +377,7 @@ static void two_nodes_claiming_together_never_take_the_same_event(void **state)
 		char names[10][16];
 		for (int j = 0; j < 10; j++) {
 			snprintf(names[j], sizeof(names[j]), "r%d", i + j);
-			evs[j] = event(names[j]);
+			evs[j] = contract_event(names[j]);
 			evs[j].received_at_ms = i + j;
 		}
 		assert_int_equal(store_insert_events(f->store, evs, 10, &err), 0);
@@ -533,179 +418,6 @@ static void two_nodes_claiming_together_never_take_the_same_event(void **state)
 	store_close(other);
 }
 
-static void compressed_bodies_come_back_decoded(void **state)
-{
-	struct fixture *f = *state;
-	char text[2000];
-	for (size_t i = 0; i < sizeof(text); i++)
-		text[i] = "{\"k\":\"vvvvvvvv\"}"[i % 16];
-	struct buf packed;
-	buf_init(&packed, sizeof(text));
-	assert_int_equal(zstd_compress(text, sizeof(text), 1, &packed), 0);
-	struct store_event_in ev = event("z");
-	ev.body = packed.data;
-	ev.body_len = packed.len;
-	ev.body_encoding = "zstd";
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &ev, 1, &err), 0);
-	buf_release(&packed);
-	struct store_claim c;
-	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2, 1000, 1, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	assert_int_equal(c.events[0].body_len, sizeof(text));
-	assert_memory_equal(c.events[0].body, text, sizeof(text));
-	store_claim_release(&c);
-	/* Over the caller's limit: returned without a body. */
-	assert_int_equal(store_reclaim_expired(f->store, INT64_MAX / 2 + 2000, NULL, &err), 0);
-	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2 + 3000, 1000, 1, 100, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	assert_null(c.events[0].body);
-	store_claim_release(&c);
-}
-
-static void binary_bodies_are_kept_byte_for_byte(void **state)
-{
-	struct fixture *f = *state;
-	unsigned char bytes[256];
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		bytes[i] = (unsigned char)i; /* NUL, invalid UTF-8, everything */
-	struct store_event_in ev = event("bin");
-	ev.body = bytes;
-	ev.body_len = sizeof(bytes);
-	struct store_event_in empty = event("empty");
-	empty.body = NULL;
-	empty.body_len = 0;
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &ev, 1, &err), 0);
-	assert_int_equal(store_insert_events(f->store, &empty, 1, &err), 0);
-	struct store_claim c;
-	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2, 1000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 2);
-	for (size_t i = 0; i < c.n; i++) {
-		if (c.events[i].id == ev.id) {
-			assert_int_equal(c.events[i].body_len, sizeof(bytes));
-			assert_memory_equal(c.events[i].body, bytes, sizeof(bytes));
-		} else {
-			assert_int_equal(c.events[i].body_len, 0);
-			assert_non_null(c.events[i].body);
-		}
-	}
-	store_claim_release(&c);
-}
-
-static void outcomes_complete_retry_or_dead_letter(void **state)
-{
-	struct fixture *f = *state;
-	int64_t done = insert_at(f, "done", 0, 5);
-	int64_t retry = insert_at(f, "retry", 0, 5);
-	int64_t dead = insert_at(f, "dead", 0, 5);
-	int64_t last = insert_at(f, "last", 0, 1);
-	struct store_claim c;
-	struct store_error err;
-	assert_int_equal(store_claim_events(f->store, "n", 100, 30000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 4);
-	store_claim_release(&c);
-	struct store_outcome o[4] = {
-		{ done, STORE_OUTCOME_DONE, 0, NULL, "opened", "o/r", "octocat", "{\"routes\":[]}", NULL, 0, NULL },
-		{ retry, STORE_OUTCOME_RETRY, 4100, "HTTP 502 from agent", NULL, NULL, NULL, NULL, NULL, 0, NULL },
-		{ dead, STORE_OUTCOME_DEAD, 0, "malformed JSON at line 1 column 2", NULL, NULL, NULL, NULL, NULL, 0, NULL },
-		{ last, STORE_OUTCOME_RETRY, 4100, "timeout", NULL, NULL, NULL, NULL, NULL, 0, NULL },
-	};
-	size_t applied = 0;
-	assert_int_equal(store_finish_events(f->store, "n", o, 4, 200, &applied, &err), 0);
-	assert_int_equal(applied, 4);
-	assert_column(f, done, "status", "completed");
-	assert_column(f, done, "completed_at", "200");
-	assert_column(f, done, "repository", "o/r");
-	assert_column(f, done, "action", "opened");
-	assert_column(f, done, "sender", "octocat");
-	assert_column(f, done, "routing", "{\"routes\":[]}");
-	assert_column(f, done, "lease_owner", "");
-	assert_column(f, retry, "status", "pending");
-	assert_column(f, retry, "next_attempt_at", "4100");
-	assert_column(f, retry, "last_error", "HTTP 502 from agent");
-	assert_column(f, dead, "status", "dead_letter");
-	assert_column(f, dead, "last_error", "malformed JSON at line 1 column 2");
-	/* max_attempts 1: the transient failure used the last attempt */
-	assert_column(f, last, "status", "dead_letter");
-	/* The trigger kept the failed attempts, not the completing one. */
-	assert_query(f, "SELECT string_agg(outcome || ':' || worker || ':' || started_at || '-' ||"
-			" finished_at, ',' ORDER BY event_id) FROM event_attempts",
-		     "pending:n:100-200,dead_letter:n:100-200,dead_letter:n:100-200");
-
-	int64_t due = 0;
-	assert_int_equal(store_next_due(f->store, &due, &err), 0);
-	assert_int_equal(due, 4100);
-	/* The retried event is not due before 4100, then it is, attempt 2. */
-	assert_int_equal(store_claim_events(f->store, "n", 4099, 30000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 0);
-	store_claim_release(&c);
-	assert_int_equal(store_claim_events(f->store, "n", 4100, 30000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	assert_int_equal(c.events[0].id, retry);
-	assert_int_equal(c.events[0].attempts, 2);
-	store_claim_release(&c);
-	assert_int_equal(store_next_due(f->store, &due, &err), 0);
-	assert_true(due == INT64_MAX); /* nothing pending */
-}
-
-static void expired_lease_returns_to_pending_and_old_owner_cannot_finish(void **state)
-{
-	struct fixture *f = *state;
-	int64_t id = insert_at(f, "lease", 0, 2);
-	struct store_claim c;
-	struct store_error err;
-	size_t n = 99;
-	assert_int_equal(store_claim_events(f->store, "dead-node", 100, 1000, 1, 1 << 20, &c, &err), 0);
-	store_claim_release(&c);
-	assert_int_equal(store_reclaim_expired(f->store, 1099, &n, &err), 0);
-	assert_int_equal(n, 0); /* not expired yet */
-	assert_int_equal(store_reclaim_expired(f->store, 1100, &n, &err), 0);
-	assert_int_equal(n, 1);
-	assert_column(f, id, "status", "pending");
-	assert_column(f, id, "attempts", "1");
-	assert_column(f, id, "next_attempt_at", "1100");
-	assert_column(f, id, "last_error", "lease expired: the processor stopped or stalled");
-
-	/* Another node takes it; the first node's late outcome changes nothing. */
-	assert_int_equal(store_claim_events(f->store, "live-node", 1200, 1000, 1, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	store_claim_release(&c);
-	struct store_outcome late = { id, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL };
-	size_t applied = 99;
-	assert_int_equal(store_finish_events(f->store, "dead-node", &late, 1, 1300, &applied, &err), 0);
-	assert_int_equal(applied, 0);
-	assert_column(f, id, "status", "processing");
-	assert_column(f, id, "lease_owner", "live-node");
-
-	/* Second expiry with attempts used up (max 2): dead letter. */
-	assert_int_equal(store_reclaim_expired(f->store, 2200, &n, &err), 0);
-	assert_int_equal(n, 1);
-	assert_column(f, id, "status", "dead_letter");
-	assert_query(f, "SELECT string_agg(attempt || ':' || outcome || ':' || worker, ','"
-			" ORDER BY attempt) FROM event_attempts",
-		     "1:pending:dead-node,2:dead_letter:live-node");
-}
-
-static void oldest_pending_is_the_first_received_still_pending(void **state)
-{
-	struct fixture *f = *state;
-	struct store_error err;
-	int64_t oldest = 0;
-	assert_int_equal(store_oldest_pending(f->store, &oldest, &err), 0);
-	assert_true(oldest == INT64_MAX);
-	insert_at(f, "first", 1000, 5);
-	insert_at(f, "second", 2000, 5);
-	assert_int_equal(store_oldest_pending(f->store, &oldest, &err), 0);
-	assert_int_equal(oldest, 1000);
-	struct store_claim c;
-	assert_int_equal(store_claim_events(f->store, "n", 1500, 1000, 1, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	store_claim_release(&c);
-	assert_int_equal(store_oldest_pending(f->store, &oldest, &err), 0);
-	assert_int_equal(oldest, 2000);
-}
-
 static void operations_not_built_yet_say_so(void **state)
 {
 	struct fixture *f = *state;
@@ -721,7 +433,7 @@ static void operations_not_built_yet_say_so(void **state)
 	assert_int_equal(store_outbox_count(f->store, &oc, &err), HQ_E_UNSUPPORTED);
 	assert_string_equal(err.msg, "not implemented on PostgreSQL yet: outbox_count");
 	/* An outcome that would create tasks is refused whole. */
-	int64_t id = insert_at(f, "t", 0, 5);
+	int64_t id = contract_insert_at(state, "t", 0, 5);
 	struct store_claim c;
 	assert_int_equal(store_claim_events(f->store, "n", 10, 1000, 1, 1 << 20, &c, &err), 0);
 	store_claim_release(&c);
@@ -729,7 +441,7 @@ static void operations_not_built_yet_say_so(void **state)
 	memset(&task, 0, sizeof(task));
 	struct store_outcome o = { id, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, &task, 1, NULL };
 	assert_int_equal(store_finish_events(f->store, "n", &o, 1, 20, NULL, &err), HQ_E_UNSUPPORTED);
-	assert_column(f, id, "status", "processing");
+	contract_assert_column(state, id, "status", "processing");
 }
 
 static void store_open_still_refuses_postgres_urls(void **state)
@@ -758,7 +470,7 @@ static void lost_connections_are_io_errors_and_the_pool_reconnects(void **state)
 {
 	struct fixture *f = *state;
 	struct store_error err;
-	insert_at(f, "before", 0, 5);
+	contract_insert_at(state, "before", 0, 5);
 	/* The server ends every session of the node (as a restart would). */
 	char sql[160];
 	snprintf(sql, sizeof(sql),
@@ -768,7 +480,7 @@ static void lost_connections_are_io_errors_and_the_pool_reconnects(void **state)
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	PQclear(res);
 	/* The batch in flight is refused as a whole, never half stored. */
-	struct store_event_in evs[2] = { event("during1"), event("during2") };
+	struct store_event_in evs[2] = { contract_event("during1"), contract_event("during2") };
 	int r = store_insert_events(f->store, evs, 2, &err);
 	assert_int_equal(r, HQ_E_IO);
 	assert_int_equal(evs[0].result, HQ_E_IO);
@@ -807,27 +519,18 @@ int main(void)
 	}
 	PQclear(PQexec(admin, "SET client_min_messages = warning"));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(migrations_run_once_when_nodes_start_together, setup_empty, teardown),
-		cmocka_unit_test_setup_teardown(reopening_applies_nothing_and_keeps_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(newer_schema_than_known_is_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(batch_insert_assigns_ids_and_counts_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(redelivery_returns_original_id_and_counts_duplicate, setup, teardown),
-		cmocka_unit_test_setup_teardown(same_delivery_id_on_another_provider_is_a_new_event, setup, teardown),
-		cmocka_unit_test_setup_teardown(one_bad_event_does_not_refuse_its_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(inserts_answer_as_sqlite_does, setup, teardown),
-		cmocka_unit_test_setup_teardown(claim_takes_due_events_once_under_a_lease, setup, teardown),
-		cmocka_unit_test_setup_teardown(two_nodes_claiming_together_never_take_the_same_event, setup, teardown),
-		cmocka_unit_test_setup_teardown(compressed_bodies_come_back_decoded, setup, teardown),
-		cmocka_unit_test_setup_teardown(binary_bodies_are_kept_byte_for_byte, setup, teardown),
-		cmocka_unit_test_setup_teardown(outcomes_complete_retry_or_dead_letter, setup, teardown),
-		cmocka_unit_test_setup_teardown(expired_lease_returns_to_pending_and_old_owner_cannot_finish, setup, teardown),
-		cmocka_unit_test_setup_teardown(oldest_pending_is_the_first_received_still_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(operations_not_built_yet_say_so, setup, teardown),
+		cmocka_unit_test_setup_teardown(migrations_run_once_when_nodes_start_together, setup_empty, contract_teardown),
+		cmocka_unit_test_setup_teardown(reopening_applies_nothing, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(newer_schema_than_known_is_refused, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(inserts_answer_as_sqlite_does, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(two_nodes_claiming_together_never_take_the_same_event, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(operations_not_built_yet_say_so, contract_setup, contract_teardown),
 		cmocka_unit_test(store_open_still_refuses_postgres_urls),
 		cmocka_unit_test(unreachable_server_is_an_io_error_without_the_password),
-		cmocka_unit_test_setup_teardown(lost_connections_are_io_errors_and_the_pool_reconnects, setup, teardown),
+		cmocka_unit_test_setup_teardown(lost_connections_are_io_errors_and_the_pool_reconnects, contract_setup, contract_teardown),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	failed += contract_run();
 	PQfinish(admin);
 	return failed;
 }

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "contract.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/zstd.h"
@@ -23,7 +24,8 @@ struct fixture {
 
 static const struct store_options opts = { STORE_SYNC_FULL, 5000 };
 
-static int setup(void **state)
+/* contract.h: a fresh, migrated store. */
+int contract_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	snprintf(f->dir, sizeof(f->dir), "/tmp/hookq-store-XXXXXX");
@@ -39,7 +41,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+int contract_teardown(void **state)
 {
 	struct fixture *f = *state;
 	store_close(f->store);
@@ -54,99 +56,21 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct store_event_in event(const char *delivery)
+/* The other hooks of contract.h. */
+
+struct store *contract_store(void **state)
 {
-	struct store_event_in ev;
-	memset(&ev, 0, sizeof(ev));
-	ev.provider = "github";
-	ev.route = "github";
-	ev.delivery_id = delivery;
-	ev.event_type = "issues";
-	ev.headers_json = "{}";
-	ev.body = "{\"action\":\"opened\"}";
-	ev.body_len = 19;
-	ev.received_at_ms = 1700000000000;
-	return ev;
+	return ((struct fixture *)*state)->store;
 }
 
-static void batch_insert_assigns_ids_and_counts_pending(void **state)
+void contract_reopen(void **state)
 {
 	struct fixture *f = *state;
-	struct store_event_in evs[3] = { event("a"), event("b"), event("c") };
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, evs, 3, &err), 0);
-	assert_true(evs[0].id > 0);
-	assert_true(evs[1].id > evs[0].id);
-	assert_false(evs[2].duplicate);
-	struct store_event_counts c;
-	assert_int_equal(store_count_events(f->store, &c, &err), 0);
-	assert_int_equal(c.pending, 3);
-	assert_int_equal(c.duplicates, 0);
-}
-
-static void redelivery_returns_original_id_and_counts_duplicate(void **state)
-{
-	struct fixture *f = *state;
-	struct store_event_in first = event("same");
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &first, 1, &err), 0);
-	/* twice more, once within one batch */
-	struct store_event_in again[2] = { event("same"), event("same") };
-	assert_int_equal(store_insert_events(f->store, again, 2, &err), 0);
-	assert_true(again[0].duplicate);
-	assert_true(again[1].duplicate);
-	assert_int_equal(again[0].id, first.id);
-	assert_int_equal(again[1].id, first.id);
-	struct store_event_counts c;
-	assert_int_equal(store_count_events(f->store, &c, &err), 0);
-	assert_int_equal(c.pending, 1);
-	assert_int_equal(c.duplicates, 2);
-}
-
-static void same_delivery_id_on_another_provider_is_a_new_event(void **state)
-{
-	struct fixture *f = *state;
-	struct store_event_in a = event("x"), b = event("x");
-	b.provider = "gitlab";
-	b.route = "gitlab";
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &a, 1, &err), 0);
-	assert_int_equal(store_insert_events(f->store, &b, 1, &err), 0);
-	assert_false(b.duplicate);
-	assert_true(b.id != a.id);
-}
-
-static void events_survive_close_and_reopen(void **state)
-{
-	struct fixture *f = *state;
-	struct store_event_in a = event("persist");
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &a, 1, &err), 0);
 	store_close(f->store);
 	f->store = NULL;
-	assert_int_equal(store_open(f->path, &opts, &f->store, &err), 0);
-	struct store_event_in b = event("persist");
-	assert_int_equal(store_insert_events(f->store, &b, 1, &err), 0);
-	assert_true(b.duplicate);
-	assert_int_equal(b.id, a.id);
-	int version = 0;
-	assert_int_equal(store_schema_version(f->store, &version, &err), 0);
-	assert_int_equal(version, 7);
-}
-
-static void one_bad_event_does_not_refuse_its_batch(void **state)
-{
-	struct fixture *f = *state;
-	struct store_event_in evs[3] = { event("ok1"), event("bad"), event("ok2") };
-	evs[1].event_type = NULL; /* NOT NULL constraint */
 	struct store_error err;
-	assert_true(store_insert_events(f->store, evs, 3, &err) < 0);
-	assert_int_equal(evs[0].result, 0);
-	assert_true(evs[1].result < 0);
-	assert_int_equal(evs[2].result, 0);
-	struct store_event_counts c;
-	assert_int_equal(store_count_events(f->store, &c, &err), 0);
-	assert_int_equal(c.pending, 2);
+	if (store_open(f->path, &opts, &f->store, &err) < 0)
+		fail_msg("reopening '%s': %s", f->path, err.msg);
 }
 
 static void unopenable_path_is_a_clear_error(void **state)
@@ -163,8 +87,9 @@ static void unopenable_path_is_a_clear_error(void **state)
 }
 
 /* Reads one column of one event with a separate connection. */
-static void peek(struct fixture *f, int64_t id, const char *column, char *out, size_t size)
+void contract_column(void **state, int64_t id, const char *column, char *out, size_t size)
 {
+	struct fixture *f = *state;
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	char sql[160];
@@ -178,171 +103,12 @@ static void peek(struct fixture *f, int64_t id, const char *column, char *out, s
 	sqlite3_close(db);
 }
 
-static void assert_column(struct fixture *f, int64_t id, const char *column, const char *want)
-{
-	char got[512];
-	peek(f, id, column, got, sizeof(got));
-	assert_string_equal(got, want);
-}
-
-static int64_t insert_at(struct fixture *f, const char *delivery, int64_t at, int max_attempts)
-{
-	struct store_event_in ev = event(delivery);
-	ev.received_at_ms = at;
-	ev.max_attempts = max_attempts;
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &ev, 1, &err), 0);
-	return ev.id;
-}
-
-static void claim_takes_due_events_once_under_a_lease(void **state)
-{
-	struct fixture *f = *state;
-	int64_t a = insert_at(f, "a", 1000, 5);
-	int64_t b = insert_at(f, "b", 2000, 5);
-	insert_at(f, "later", 9000, 5);
-	struct store_claim c;
-	struct store_error err;
-	assert_int_equal(store_claim_events(f->store, "node-1", 5000, 30000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 2); /* "later" is not due at 5000 */
-	assert_true((c.events[0].id == a && c.events[1].id == b) ||
-		    (c.events[0].id == b && c.events[1].id == a));
-	assert_int_equal(c.events[0].attempts, 1);
-	assert_int_equal(c.events[0].body_len, 19);
-	assert_memory_equal(c.events[0].body, "{\"action\":\"opened\"}", 19);
-	assert_string_equal(c.events[0].event_type, "issues");
-	store_claim_release(&c);
-	assert_column(f, a, "status", "processing");
-	assert_column(f, a, "lease_owner", "node-1");
-	assert_column(f, a, "lease_expires_at", "35000");
-
-	struct store_claim again;
-	assert_int_equal(store_claim_events(f->store, "node-2", 5000, 30000, 10, 1 << 20, &again, &err), 0);
-	assert_int_equal(again.n, 0);
-	store_claim_release(&again);
-}
-
-static void compressed_bodies_come_back_decoded(void **state)
-{
-	struct fixture *f = *state;
-	char text[2000];
-	for (size_t i = 0; i < sizeof(text); i++)
-		text[i] = "{\"k\":\"vvvvvvvv\"}"[i % 16];
-	struct buf packed;
-	buf_init(&packed, sizeof(text));
-	assert_int_equal(zstd_compress(text, sizeof(text), 1, &packed), 0);
-	struct store_event_in ev = event("z");
-	ev.body = packed.data;
-	ev.body_len = packed.len;
-	ev.body_encoding = "zstd";
-	struct store_error err;
-	assert_int_equal(store_insert_events(f->store, &ev, 1, &err), 0);
-	buf_release(&packed);
-	struct store_claim c;
-	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2, 1000, 1, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	assert_int_equal(c.events[0].body_len, sizeof(text));
-	assert_memory_equal(c.events[0].body, text, sizeof(text));
-	store_claim_release(&c);
-	/* Over the caller's limit: returned without a body. */
-	assert_int_equal(store_reclaim_expired(f->store, INT64_MAX / 2 + 2000, NULL, &err), 0);
-	assert_int_equal(store_claim_events(f->store, "n", INT64_MAX / 2 + 3000, 1000, 1, 100, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	assert_null(c.events[0].body);
-	store_claim_release(&c);
-}
-
-static void outcomes_complete_retry_or_dead_letter(void **state)
-{
-	struct fixture *f = *state;
-	int64_t done = insert_at(f, "done", 0, 5);
-	int64_t retry = insert_at(f, "retry", 0, 5);
-	int64_t dead = insert_at(f, "dead", 0, 5);
-	int64_t last = insert_at(f, "last", 0, 1);
-	struct store_claim c;
-	struct store_error err;
-	assert_int_equal(store_claim_events(f->store, "n", 100, 30000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 4);
-	store_claim_release(&c);
-	struct store_outcome o[4] = {
-		{ done, STORE_OUTCOME_DONE, 0, NULL, "opened", "o/r", "octocat", "{\"routes\":[]}", NULL, 0, NULL },
-		{ retry, STORE_OUTCOME_RETRY, 4100, "HTTP 502 from agent", NULL, NULL, NULL, NULL, NULL, 0, NULL },
-		{ dead, STORE_OUTCOME_DEAD, 0, "malformed JSON at line 1 column 2", NULL, NULL, NULL, NULL, NULL, 0, NULL },
-		{ last, STORE_OUTCOME_RETRY, 4100, "timeout", NULL, NULL, NULL, NULL, NULL, 0, NULL },
-	};
-	size_t applied = 0;
-	assert_int_equal(store_finish_events(f->store, "n", o, 4, 200, &applied, &err), 0);
-	assert_int_equal(applied, 4);
-	assert_column(f, done, "status", "completed");
-	assert_column(f, done, "completed_at", "200");
-	assert_column(f, done, "repository", "o/r");
-	assert_column(f, done, "action", "opened");
-	assert_column(f, done, "routing", "{\"routes\":[]}");
-	assert_column(f, done, "lease_owner", "");
-	assert_column(f, retry, "status", "pending");
-	assert_column(f, retry, "next_attempt_at", "4100");
-	assert_column(f, retry, "last_error", "HTTP 502 from agent");
-	assert_column(f, dead, "status", "dead_letter");
-	assert_column(f, dead, "last_error", "malformed JSON at line 1 column 2");
-	/* max_attempts 1: the transient failure used the last attempt */
-	assert_column(f, last, "status", "dead_letter");
-
-	int64_t due = 0;
-	assert_int_equal(store_next_due(f->store, &due, &err), 0);
-	assert_int_equal(due, 4100);
-	/* The retried event is not due before 4100, then it is, attempt 2. */
-	assert_int_equal(store_claim_events(f->store, "n", 4099, 30000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 0);
-	store_claim_release(&c);
-	assert_int_equal(store_claim_events(f->store, "n", 4100, 30000, 10, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	assert_int_equal(c.events[0].id, retry);
-	assert_int_equal(c.events[0].attempts, 2);
-	store_claim_release(&c);
-	assert_int_equal(store_next_due(f->store, &due, &err), 0);
-	assert_true(due == INT64_MAX); /* nothing pending */
-}
-
-static void expired_lease_returns_to_pending_and_old_owner_cannot_finish(void **state)
-{
-	struct fixture *f = *state;
-	int64_t id = insert_at(f, "lease", 0, 2);
-	struct store_claim c;
-	struct store_error err;
-	size_t n = 99;
-	assert_int_equal(store_claim_events(f->store, "dead-node", 100, 1000, 1, 1 << 20, &c, &err), 0);
-	store_claim_release(&c);
-	assert_int_equal(store_reclaim_expired(f->store, 1099, &n, &err), 0);
-	assert_int_equal(n, 0); /* not expired yet */
-	assert_int_equal(store_reclaim_expired(f->store, 1100, &n, &err), 0);
-	assert_int_equal(n, 1);
-	assert_column(f, id, "status", "pending");
-	assert_column(f, id, "attempts", "1");
-	assert_column(f, id, "last_error", "lease expired: the processor stopped or stalled");
-
-	/* Another node takes it; the first node's late outcome changes nothing. */
-	assert_int_equal(store_claim_events(f->store, "live-node", 1200, 1000, 1, 1 << 20, &c, &err), 0);
-	assert_int_equal(c.n, 1);
-	store_claim_release(&c);
-	struct store_outcome late = { id, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL };
-	size_t applied = 99;
-	assert_int_equal(store_finish_events(f->store, "dead-node", &late, 1, 1300, &applied, &err), 0);
-	assert_int_equal(applied, 0);
-	assert_column(f, id, "status", "processing");
-	assert_column(f, id, "lease_owner", "live-node");
-
-	/* Second expiry with attempts used up (max 2): dead letter. */
-	assert_int_equal(store_reclaim_expired(f->store, 2200, &n, &err), 0);
-	assert_int_equal(n, 1);
-	assert_column(f, id, "status", "dead_letter");
-}
-
 static void purge_deletes_only_old_completed_events(void **state)
 {
 	struct fixture *f = *state;
-	int64_t old = insert_at(f, "old", 0, 5);
-	int64_t recent = insert_at(f, "recent", 0, 5);
-	int64_t dead = insert_at(f, "dead", 0, 5);
+	int64_t old = contract_insert_at(state, "old", 0, 5);
+	int64_t recent = contract_insert_at(state, "recent", 0, 5);
+	int64_t dead = contract_insert_at(state, "dead", 0, 5);
 	struct store_claim c;
 	struct store_error err;
 	assert_int_equal(store_claim_events(f->store, "n", 10, 1000, 10, 1 << 20, &c, &err), 0);
@@ -362,7 +128,7 @@ static void purge_deletes_only_old_completed_events(void **state)
 	assert_int_equal(counts.completed, 1);
 	assert_int_equal(counts.dead_letter, 1); /* dead letters wait for an operator */
 	/* The purged delivery is forgotten: a redelivery is a new event. */
-	struct store_event_in again = event("old");
+	struct store_event_in again = contract_event("old");
 	assert_int_equal(store_insert_events(f->store, &again, 1, &err), 0);
 	assert_false(again.duplicate);
 }
@@ -374,10 +140,10 @@ static void list_pages_newest_first_by_keyset(void **state)
 	char name[8];
 	for (int i = 0; i < 7; i++) {
 		snprintf(name, sizeof(name), "d%d", i);
-		ids[i] = insert_at(f, name, 1000 + i, 5);
+		ids[i] = contract_insert_at(state, name, 1000 + i, 5);
 	}
 	/* One gitlab event in the middle; ids 3 and 5 dead-lettered. */
-	struct store_event_in gl = event("gl");
+	struct store_event_in gl = contract_event("gl");
 	gl.provider = "gitlab";
 	struct store_error err;
 	assert_int_equal(store_insert_events(f->store, &gl, 1, &err), 0);
@@ -439,7 +205,7 @@ static void list_pages_newest_first_by_keyset(void **state)
 static void list_queries_walk_an_index_without_sorting(void **state)
 {
 	struct fixture *f = *state;
-	insert_at(f, "x", 0, 5);
+	contract_insert_at(state, "x", 0, 5);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	static const char *const shapes[] = {
@@ -474,7 +240,7 @@ static void detail_has_headers_decoded_body_and_failed_attempts(void **state)
 	struct buf packed;
 	buf_init(&packed, 1024);
 	assert_int_equal(zstd_compress(text, strlen(text), 1, &packed), 0);
-	struct store_event_in ev = event("detail");
+	struct store_event_in ev = contract_event("detail");
 	ev.body = packed.data;
 	ev.body_len = packed.len;
 	ev.body_encoding = "zstd";
@@ -541,8 +307,8 @@ static void detail_has_headers_decoded_body_and_failed_attempts(void **state)
 static void purge_dead_letters_by_age_takes_their_attempts(void **state)
 {
 	struct fixture *f = *state;
-	int64_t old = insert_at(f, "old", 0, 5);
-	int64_t young = insert_at(f, "young", 0, 5);
+	int64_t old = contract_insert_at(state, "old", 0, 5);
+	int64_t young = contract_insert_at(state, "young", 0, 5);
 	struct store_claim c;
 	struct store_error err;
 	assert_int_equal(store_claim_events(f->store, "n", 10, 1000, 10, 1 << 20, &c, &err), 0);
@@ -675,23 +441,15 @@ static void urls_lose_their_password_in_logs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(batch_insert_assigns_ids_and_counts_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(redelivery_returns_original_id_and_counts_duplicate, setup, teardown),
-		cmocka_unit_test_setup_teardown(same_delivery_id_on_another_provider_is_a_new_event, setup, teardown),
-		cmocka_unit_test_setup_teardown(events_survive_close_and_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(one_bad_event_does_not_refuse_its_batch, setup, teardown),
 		cmocka_unit_test(unopenable_path_is_a_clear_error),
 		cmocka_unit_test(urls_lose_their_password_in_logs),
-		cmocka_unit_test_setup_teardown(claim_takes_due_events_once_under_a_lease, setup, teardown),
-		cmocka_unit_test_setup_teardown(compressed_bodies_come_back_decoded, setup, teardown),
-		cmocka_unit_test_setup_teardown(outcomes_complete_retry_or_dead_letter, setup, teardown),
-		cmocka_unit_test_setup_teardown(expired_lease_returns_to_pending_and_old_owner_cannot_finish, setup, teardown),
-		cmocka_unit_test_setup_teardown(purge_deletes_only_old_completed_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(list_pages_newest_first_by_keyset, setup, teardown),
-		cmocka_unit_test_setup_teardown(list_queries_walk_an_index_without_sorting, setup, teardown),
-		cmocka_unit_test_setup_teardown(webhooks_and_their_commands_are_stored_in_priority_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(detail_has_headers_decoded_body_and_failed_attempts, setup, teardown),
-		cmocka_unit_test_setup_teardown(purge_dead_letters_by_age_takes_their_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(purge_deletes_only_old_completed_events, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(list_pages_newest_first_by_keyset, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(list_queries_walk_an_index_without_sorting, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(webhooks_and_their_commands_are_stored_in_priority_order, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(detail_has_headers_decoded_body_and_failed_attempts, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(purge_dead_letters_by_age_takes_their_attempts, contract_setup, contract_teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	return failed + contract_run();
 }

@@ -1,0 +1,328 @@
+/* The store's contract for events, run against every backend: each
+ * backend's test file (sqlite.c, postgres.c) links this file and provides
+ * the hooks of contract.h, and its main() calls contract_run(). What only
+ * one backend can show (SQLite's query plans, PostgreSQL's nodes racing)
+ * stays in that backend's file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "store/store.h"
+#include "contract.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/zstd.h"
+
+void contract_assert_column(void **state, int64_t id, const char *column, const char *want)
+{
+	char got[512];
+	contract_column(state, id, column, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
+struct store_event_in contract_event(const char *delivery)
+{
+	struct store_event_in ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.provider = "github";
+	ev.route = "github";
+	ev.delivery_id = delivery;
+	ev.event_type = "issues";
+	ev.headers_json = "{}";
+	ev.body = "{\"action\":\"opened\"}";
+	ev.body_len = 19;
+	ev.received_at_ms = 1700000000000;
+	return ev;
+}
+
+int64_t contract_insert_at(void **state, const char *delivery, int64_t at, int max_attempts)
+{
+	struct store_event_in ev = contract_event(delivery);
+	ev.received_at_ms = at;
+	ev.max_attempts = max_attempts;
+	struct store_error err;
+	assert_int_equal(store_insert_events(contract_store(state), &ev, 1, &err), 0);
+	return ev.id;
+}
+
+static void batch_insert_assigns_ids_and_counts_pending(void **state)
+{
+	struct store_event_in evs[3] = { contract_event("a"), contract_event("b"), contract_event("c") };
+	struct store_error err;
+	assert_int_equal(store_insert_events(contract_store(state), evs, 3, &err), 0);
+	assert_true(evs[0].id > 0);
+	assert_true(evs[1].id > evs[0].id);
+	assert_false(evs[2].duplicate);
+	struct store_event_counts c;
+	assert_int_equal(store_count_events(contract_store(state), &c, &err), 0);
+	assert_int_equal(c.pending, 3);
+	assert_int_equal(c.duplicates, 0);
+}
+
+static void redelivery_returns_original_id_and_counts_duplicate(void **state)
+{
+	struct store_event_in first = contract_event("same");
+	struct store_error err;
+	assert_int_equal(store_insert_events(contract_store(state), &first, 1, &err), 0);
+	/* twice more, once within one batch */
+	struct store_event_in again[2] = { contract_event("same"), contract_event("same") };
+	assert_int_equal(store_insert_events(contract_store(state), again, 2, &err), 0);
+	assert_true(again[0].duplicate);
+	assert_true(again[1].duplicate);
+	assert_int_equal(again[0].id, first.id);
+	assert_int_equal(again[1].id, first.id);
+	struct store_event_counts c;
+	assert_int_equal(store_count_events(contract_store(state), &c, &err), 0);
+	assert_int_equal(c.pending, 1);
+	assert_int_equal(c.duplicates, 2);
+}
+
+static void same_delivery_id_on_another_provider_is_a_new_event(void **state)
+{
+	struct store_event_in a = contract_event("x"), b = contract_event("x");
+	b.provider = "gitlab";
+	b.route = "gitlab";
+	struct store_error err;
+	assert_int_equal(store_insert_events(contract_store(state), &a, 1, &err), 0);
+	assert_int_equal(store_insert_events(contract_store(state), &b, 1, &err), 0);
+	assert_false(b.duplicate);
+	assert_true(b.id != a.id);
+}
+
+static void events_survive_close_and_reopen(void **state)
+{
+	struct store_event_in a = contract_event("persist");
+	struct store_error err;
+	assert_int_equal(store_insert_events(contract_store(state), &a, 1, &err), 0);
+	contract_reopen(state);
+	struct store_event_in b = contract_event("persist");
+	assert_int_equal(store_insert_events(contract_store(state), &b, 1, &err), 0);
+	assert_true(b.duplicate);
+	assert_int_equal(b.id, a.id);
+	int version = 0;
+	assert_int_equal(store_schema_version(contract_store(state), &version, &err), 0);
+	assert_int_equal(version, 7);
+}
+
+static void one_bad_event_does_not_refuse_its_batch(void **state)
+{
+	struct store_event_in evs[3] = { contract_event("ok1"), contract_event("bad"), contract_event("ok2") };
+	evs[1].event_type = NULL; /* NOT NULL constraint */
+	struct store_error err;
+	assert_int_equal(store_insert_events(contract_store(state), evs, 3, &err), HQ_E_STORE);
+	assert_non_null(strstr(err.msg, "event_type"));
+	assert_int_equal(evs[0].result, 0);
+	assert_int_equal(evs[1].result, HQ_E_STORE);
+	assert_int_equal(evs[2].result, 0);
+	struct store_event_counts c;
+	assert_int_equal(store_count_events(contract_store(state), &c, &err), 0);
+	assert_int_equal(c.pending, 2);
+}
+
+static void claim_takes_due_events_once_under_a_lease(void **state)
+{
+	int64_t a = contract_insert_at(state, "a", 1000, 5);
+	int64_t b = contract_insert_at(state, "b", 2000, 5);
+	contract_insert_at(state, "later", 9000, 5);
+	struct store_claim c;
+	struct store_error err;
+	assert_int_equal(store_claim_events(contract_store(state), "node-1", 5000, 30000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 2); /* "later" is not due at 5000 */
+	assert_true((c.events[0].id == a && c.events[1].id == b) ||
+		    (c.events[0].id == b && c.events[1].id == a));
+	assert_int_equal(c.events[0].attempts, 1);
+	assert_int_equal(c.events[0].body_len, 19);
+	assert_memory_equal(c.events[0].body, "{\"action\":\"opened\"}", 19);
+	assert_string_equal(c.events[0].event_type, "issues");
+	store_claim_release(&c);
+	contract_assert_column(state, a, "status", "processing");
+	contract_assert_column(state, a, "lease_owner", "node-1");
+	contract_assert_column(state, a, "lease_expires_at", "35000");
+
+	struct store_claim again;
+	assert_int_equal(store_claim_events(contract_store(state), "node-2", 5000, 30000, 10, 1 << 20, &again, &err), 0);
+	assert_int_equal(again.n, 0);
+	store_claim_release(&again);
+}
+
+static void compressed_bodies_come_back_decoded(void **state)
+{
+	char text[2000];
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "{\"k\":\"vvvvvvvv\"}"[i % 16];
+	struct buf packed;
+	buf_init(&packed, sizeof(text));
+	assert_int_equal(zstd_compress(text, sizeof(text), 1, &packed), 0);
+	struct store_event_in ev = contract_event("z");
+	ev.body = packed.data;
+	ev.body_len = packed.len;
+	ev.body_encoding = "zstd";
+	struct store_error err;
+	assert_int_equal(store_insert_events(contract_store(state), &ev, 1, &err), 0);
+	buf_release(&packed);
+	struct store_claim c;
+	assert_int_equal(store_claim_events(contract_store(state), "n", INT64_MAX / 2, 1000, 1, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.events[0].body_len, sizeof(text));
+	assert_memory_equal(c.events[0].body, text, sizeof(text));
+	store_claim_release(&c);
+	/* Over the caller's limit: returned without a body. */
+	assert_int_equal(store_reclaim_expired(contract_store(state), INT64_MAX / 2 + 2000, NULL, &err), 0);
+	assert_int_equal(store_claim_events(contract_store(state), "n", INT64_MAX / 2 + 3000, 1000, 1, 100, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_null(c.events[0].body);
+	store_claim_release(&c);
+}
+
+static void outcomes_complete_retry_or_dead_letter(void **state)
+{
+	int64_t done = contract_insert_at(state, "done", 0, 5);
+	int64_t retry = contract_insert_at(state, "retry", 0, 5);
+	int64_t dead = contract_insert_at(state, "dead", 0, 5);
+	int64_t last = contract_insert_at(state, "last", 0, 1);
+	struct store_claim c;
+	struct store_error err;
+	assert_int_equal(store_claim_events(contract_store(state), "n", 100, 30000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 4);
+	store_claim_release(&c);
+	struct store_outcome o[4] = {
+		{ done, STORE_OUTCOME_DONE, 0, NULL, "opened", "o/r", "octocat", "{\"routes\":[]}", NULL, 0, NULL },
+		{ retry, STORE_OUTCOME_RETRY, 4100, "HTTP 502 from agent", NULL, NULL, NULL, NULL, NULL, 0, NULL },
+		{ dead, STORE_OUTCOME_DEAD, 0, "malformed JSON at line 1 column 2", NULL, NULL, NULL, NULL, NULL, 0, NULL },
+		{ last, STORE_OUTCOME_RETRY, 4100, "timeout", NULL, NULL, NULL, NULL, NULL, 0, NULL },
+	};
+	size_t applied = 0;
+	assert_int_equal(store_finish_events(contract_store(state), "n", o, 4, 200, &applied, &err), 0);
+	assert_int_equal(applied, 4);
+	contract_assert_column(state, done, "status", "completed");
+	contract_assert_column(state, done, "completed_at", "200");
+	contract_assert_column(state, done, "repository", "o/r");
+	contract_assert_column(state, done, "action", "opened");
+	contract_assert_column(state, done, "routing", "{\"routes\":[]}");
+	contract_assert_column(state, done, "lease_owner", "");
+	contract_assert_column(state, retry, "status", "pending");
+	contract_assert_column(state, retry, "next_attempt_at", "4100");
+	contract_assert_column(state, retry, "last_error", "HTTP 502 from agent");
+	contract_assert_column(state, dead, "status", "dead_letter");
+	contract_assert_column(state, dead, "last_error", "malformed JSON at line 1 column 2");
+	/* max_attempts 1: the transient failure used the last attempt */
+	contract_assert_column(state, last, "status", "dead_letter");
+
+	int64_t due = 0;
+	assert_int_equal(store_next_due(contract_store(state), &due, &err), 0);
+	assert_int_equal(due, 4100);
+	/* The retried event is not due before 4100, then it is, attempt 2. */
+	assert_int_equal(store_claim_events(contract_store(state), "n", 4099, 30000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 0);
+	store_claim_release(&c);
+	assert_int_equal(store_claim_events(contract_store(state), "n", 4100, 30000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.events[0].id, retry);
+	assert_int_equal(c.events[0].attempts, 2);
+	store_claim_release(&c);
+	assert_int_equal(store_next_due(contract_store(state), &due, &err), 0);
+	assert_true(due == INT64_MAX); /* nothing pending */
+}
+
+static void expired_lease_returns_to_pending_and_old_owner_cannot_finish(void **state)
+{
+	int64_t id = contract_insert_at(state, "lease", 0, 2);
+	struct store_claim c;
+	struct store_error err;
+	size_t n = 99;
+	assert_int_equal(store_claim_events(contract_store(state), "dead-node", 100, 1000, 1, 1 << 20, &c, &err), 0);
+	store_claim_release(&c);
+	assert_int_equal(store_reclaim_expired(contract_store(state), 1099, &n, &err), 0);
+	assert_int_equal(n, 0); /* not expired yet */
+	assert_int_equal(store_reclaim_expired(contract_store(state), 1100, &n, &err), 0);
+	assert_int_equal(n, 1);
+	contract_assert_column(state, id, "status", "pending");
+	contract_assert_column(state, id, "attempts", "1");
+	contract_assert_column(state, id, "last_error", "lease expired: the processor stopped or stalled");
+
+	/* Another node takes it; the first node's late outcome changes nothing. */
+	assert_int_equal(store_claim_events(contract_store(state), "live-node", 1200, 1000, 1, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	store_claim_release(&c);
+	struct store_outcome late = { id, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL };
+	size_t applied = 99;
+	assert_int_equal(store_finish_events(contract_store(state), "dead-node", &late, 1, 1300, &applied, &err), 0);
+	assert_int_equal(applied, 0);
+	contract_assert_column(state, id, "status", "processing");
+	contract_assert_column(state, id, "lease_owner", "live-node");
+
+	/* Second expiry with attempts used up (max 2): dead letter. */
+	assert_int_equal(store_reclaim_expired(contract_store(state), 2200, &n, &err), 0);
+	assert_int_equal(n, 1);
+	contract_assert_column(state, id, "status", "dead_letter");
+}
+
+static void binary_bodies_are_kept_byte_for_byte(void **state)
+{
+	unsigned char bytes[256];
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (unsigned char)i; /* NUL, invalid UTF-8, everything */
+	struct store_event_in ev = contract_event("bin");
+	ev.body = bytes;
+	ev.body_len = sizeof(bytes);
+	struct store_event_in empty = contract_event("empty");
+	empty.body = NULL;
+	empty.body_len = 0;
+	struct store_error err;
+	assert_int_equal(store_insert_events(contract_store(state), &ev, 1, &err), 0);
+	assert_int_equal(store_insert_events(contract_store(state), &empty, 1, &err), 0);
+	struct store_claim c;
+	assert_int_equal(store_claim_events(contract_store(state), "n", INT64_MAX / 2, 1000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 2);
+	for (size_t i = 0; i < c.n; i++) {
+		if (c.events[i].id == ev.id) {
+			assert_int_equal(c.events[i].body_len, sizeof(bytes));
+			assert_memory_equal(c.events[i].body, bytes, sizeof(bytes));
+		} else {
+			assert_int_equal(c.events[i].body_len, 0);
+			assert_non_null(c.events[i].body);
+		}
+	}
+	store_claim_release(&c);
+}
+
+static void oldest_pending_is_the_first_received_still_pending(void **state)
+{
+	struct store_error err;
+	int64_t oldest = 0;
+	assert_int_equal(store_oldest_pending(contract_store(state), &oldest, &err), 0);
+	assert_true(oldest == INT64_MAX);
+	contract_insert_at(state, "first", 1000, 5);
+	contract_insert_at(state, "second", 2000, 5);
+	assert_int_equal(store_oldest_pending(contract_store(state), &oldest, &err), 0);
+	assert_int_equal(oldest, 1000);
+	struct store_claim c;
+	assert_int_equal(store_claim_events(contract_store(state), "n", 1500, 1000, 1, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	store_claim_release(&c);
+	assert_int_equal(store_oldest_pending(contract_store(state), &oldest, &err), 0);
+	assert_int_equal(oldest, 2000);
+}
+
+int contract_run(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(batch_insert_assigns_ids_and_counts_pending, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(redelivery_returns_original_id_and_counts_duplicate, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(same_delivery_id_on_another_provider_is_a_new_event, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(events_survive_close_and_reopen, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(one_bad_event_does_not_refuse_its_batch, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(claim_takes_due_events_once_under_a_lease, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(compressed_bodies_come_back_decoded, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(outcomes_complete_retry_or_dead_letter, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(expired_lease_returns_to_pending_and_old_owner_cannot_finish, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(binary_bodies_are_kept_byte_for_byte, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(oldest_pending_is_the_first_received_still_pending, contract_setup, contract_teardown),
+	};
+	return cmocka_run_group_tests_name("store contract", tests, NULL, NULL);
+}
