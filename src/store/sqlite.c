@@ -767,11 +767,6 @@ static int sqlite_purge_events(struct store *base, const char *status, int64_t b
 				  before_ms, (int64_t)limit, "purging dead letters", purged, err);
 }
 
-#define EVENT_ROW_COLUMNS                                                                    \
-	"id, provider, route, delivery_id, event_type, action, repository, sender, status,"  \
-	" attempts, max_attempts, received_at, updated_at, next_attempt_at, completed_at,"    \
-	" lease_owner, lease_expires_at, last_error, duplicates, length(body), routing"
-#define EVENT_ROW_NCOLS 21
 
 /* A nullable text column: NULL stays NULL; a failed copy sets *nomem. */
 char *column_dup_opt(sqlite3_stmt *st, int col, bool *nomem)
@@ -828,7 +823,7 @@ static int sqlite_list_events(struct store *base, const struct store_event_filte
 	 * id) serves both the filter and the order. */
 	char sql[512];
 	snprintf(sql, sizeof(sql),
-		 "SELECT " EVENT_ROW_COLUMNS " FROM events WHERE id < ?1%s%s"
+		 "SELECT " STORE_EVENT_ROW_COLUMNS " FROM events WHERE id < ?1%s%s"
 		 " ORDER BY id DESC LIMIT ?4",
 		 f->status ? " AND status = ?2" : "", f->provider ? " AND provider = ?3" : "");
 	pthread_mutex_lock(&s->read_lock);
@@ -918,7 +913,7 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 	sqlite3_stmt *st = NULL;
 	if (r == 0) {
 		int rc = sqlite3_prepare_v2(s->reader,
-					    "SELECT " EVENT_ROW_COLUMNS ", headers, body, body_encoding"
+					    "SELECT " STORE_EVENT_ROW_COLUMNS ", headers, body, body_encoding"
 					    " FROM events WHERE id = ?1",
 					    -1, &st, NULL);
 		if (rc == SQLITE_OK) {
@@ -927,13 +922,13 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 		}
 		if (rc == SQLITE_ROW) {
 			r = sqlite_event_row(st, &d.row);
-			d.headers_json = column_dup(st, EVENT_ROW_NCOLS);
-			const char *enc = (const char *)sqlite3_column_text(st, EVENT_ROW_NCOLS + 2);
+			d.headers_json = column_dup(st, STORE_EVENT_ROW_NCOLS);
+			const char *enc = (const char *)sqlite3_column_text(st, STORE_EVENT_ROW_NCOLS + 2);
 			zstd = enc && strcmp(enc, "zstd") == 0;
 			if (r == 0 && !d.headers_json)
 				r = HQ_E_NOMEM;
 			if (r == 0)
-				r = column_blob_dup(st, EVENT_ROW_NCOLS + 1, &d.body, &d.body_len);
+				r = column_blob_dup(st, STORE_EVENT_ROW_NCOLS + 1, &d.body, &d.body_len);
 		} else if (rc == SQLITE_DONE) {
 			store_error_set(err, "no event %lld", (long long)id);
 			r = HQ_E_NOTFOUND;
@@ -950,19 +945,7 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 	}
 	pthread_mutex_unlock(&s->read_lock);
 	/* Decoded outside the lock, like claims. */
-	if (r == 0) {
-		int dr = store_body_decode(&d.body, &d.body_len, zstd, max_body);
-		if (dr == HQ_E_TOOBIG)
-			d.body_error = "larger than the size asked for";
-		else if (dr < 0)
-			d.body_error = "the stored body cannot be decoded";
-	}
-	if (r < 0) {
-		store_event_detail_release(&d);
-		return r;
-	}
-	*ret = d;
-	return 0;
+	return store_event_detail_done(&d, r, zstd, max_body, ret);
 }
 
 /* A replay grants the event its full number of attempts again, while
@@ -1006,13 +989,7 @@ static int sqlite_retry_event(struct store *base, int64_t id, const char *only, 
 	r = sqlite_read_one(s, sql, "looking up the event", &exists, err);
 	if (r < 0)
 		return r;
-	if (exists == INT64_MAX) {
-		store_error_set(err, "no event %lld", (long long)id);
-		return HQ_E_NOTFOUND;
-	}
-	store_error_set(err, "event %lld is not %s", (long long)id,
-			only ? only : "dead_letter or completed");
-	return HQ_E_CONFLICT;
+	return store_retry_refused(id, only, exists != INT64_MAX, err);
 }
 
 static int sqlite_retry_events(struct store *base, const char *status, int64_t now_ms,

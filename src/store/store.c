@@ -44,6 +44,35 @@ int store_body_decode(char **body, size_t *body_len, bool zstd, size_t max_body)
 	return 0;
 }
 
+int store_event_detail_done(struct store_event_detail *d, int r, bool zstd, size_t max_body,
+			    struct store_event_detail *ret)
+{
+	if (r == 0) {
+		int dr = store_body_decode(&d->body, &d->body_len, zstd, max_body);
+		if (dr == HQ_E_TOOBIG)
+			d->body_error = "larger than the size asked for";
+		else if (dr < 0)
+			d->body_error = "the stored body cannot be decoded";
+	}
+	if (r < 0) {
+		store_event_detail_release(d);
+		return r;
+	}
+	*ret = *d;
+	return 0;
+}
+
+int store_retry_refused(int64_t id, const char *only, bool exists, struct store_error *err)
+{
+	if (!exists) {
+		store_error_set(err, "no event %lld", (long long)id);
+		return HQ_E_NOTFOUND;
+	}
+	store_error_set(err, "event %lld is not %s", (long long)id,
+			only ? only : "dead_letter or completed");
+	return HQ_E_CONFLICT;
+}
+
 void store_counts_add(struct store_event_counts *c, const char *status, int64_t count,
 		      int64_t duplicates)
 {

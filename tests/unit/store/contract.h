@@ -19,6 +19,8 @@ void contract_reopen(void **state);
 /* One column of event id read past the store, as text ("" for NULL). */
 void contract_column(void **state, int64_t id, const char *column, char *out, size_t size);
 
+/* The number of rows in table, read past the store. */
+int64_t contract_count_rows(void **state, const char *table);
 /* Fails the test unless contract_column() reads want. */
 void contract_assert_column(void **state, int64_t id, const char *column, const char *want);
 
