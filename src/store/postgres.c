@@ -5,7 +5,7 @@
  * back in binary. Claims take rows with FOR UPDATE SKIP LOCKED, so nodes
  * never wait for one another's batches; migrations run once, under a
  * transaction-scoped advisory lock, however many nodes start together.
- * Only the event operations are built; webhooks, tasks and the outbox
+ * The event and webhook operations are built; tasks and the outbox
  * answer HQ_E_UNSUPPORTED. */
 #include <endian.h>
 #include <libpq-fe.h>
@@ -60,8 +60,20 @@ enum pg_stmt {
 	PG_LIST_BOTH,
 	PG_GET_EVENT,
 	PG_GET_ATTEMPTS,
+	PG_WEBHOOK_CREATE,
+	PG_WEBHOOK_UPDATE,
+	PG_WEBHOOK_DELETE,
+	PG_WEBHOOK_PEEK,
+	PG_WEBHOOK_ONE,
+	PG_WEBHOOK_ALL,
+	PG_WEBHOOK_COMMANDS,
+	PG_COMMAND_CREATE,
+	PG_COMMAND_UPDATE,
+	PG_COMMAND_DELETE,
 	PG_STMT_COUNT
 };
+
+#define PG_WEBHOOK_COLUMNS "id, provider, name, secret, enabled::integer, created_at, updated_at"
 
 /* A replay grants the event its full number of attempts again, while
  * attempts keeps counting every attempt the event ever had. */
@@ -160,6 +172,31 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 			 " FROM events WHERE id = $1::bigint",
 	[PG_GET_ATTEMPTS] = "SELECT attempt, started_at, finished_at, worker, outcome, error"
 			    " FROM event_attempts WHERE event_id = $1::bigint ORDER BY attempt",
+	[PG_WEBHOOK_CREATE] = "INSERT INTO webhooks (id, provider, name, secret, enabled,"
+			      " created_at, updated_at)"
+			      " VALUES ($1, $2, $3, $4, $5::boolean, $6::bigint, $6::bigint)",
+	[PG_WEBHOOK_UPDATE] = "UPDATE webhooks SET name = coalesce($2, name),"
+			      " secret = coalesce($3, secret),"
+			      " enabled = CASE WHEN $4::integer < 0 THEN enabled"
+			      "  ELSE $4::integer <> 0 END,"
+			      " updated_at = $5::bigint WHERE id = $1",
+	/* The delete trigger takes the commands along. */
+	[PG_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = $1",
+	[PG_WEBHOOK_PEEK] = "SELECT provider, enabled::integer, secret FROM webhooks WHERE id = $1",
+	[PG_WEBHOOK_ONE] = "SELECT " PG_WEBHOOK_COLUMNS " FROM webhooks WHERE id = $1",
+	[PG_WEBHOOK_ALL] = "SELECT " PG_WEBHOOK_COLUMNS " FROM webhooks ORDER BY created_at, id",
+	[PG_WEBHOOK_COMMANDS] = "SELECT id, trigger, action, agent, template, conditions, priority,"
+				" created_at, updated_at FROM webhook_commands"
+				" WHERE webhook_id = $1 ORDER BY priority, created_at, id",
+	/* The webhook must exist: the insert selects from it. */
+	[PG_COMMAND_CREATE] = "INSERT INTO webhook_commands (id, webhook_id, trigger, action, agent,"
+			      " template, conditions, priority, created_at, updated_at)"
+			      " SELECT $1, id, $3, $4, $5, $6, $7, $8::bigint, $9::bigint, $9::bigint"
+			      " FROM webhooks WHERE id = $2",
+	[PG_COMMAND_UPDATE] = "UPDATE webhook_commands SET trigger = $3, action = $4, agent = $5,"
+			      " template = $6, conditions = $7, priority = $8::bigint,"
+			      " updated_at = $9::bigint WHERE id = $1 AND webhook_id = $2",
+	[PG_COMMAND_DELETE] = "DELETE FROM webhook_commands WHERE id = $1 AND webhook_id = $2",
 };
 
 struct pg_conn {
@@ -1111,6 +1148,237 @@ static int pg_get_event(struct store *base, int64_t id, size_t max_body,
 	return store_event_detail_done(&d, r, zstd, max_body, ret);
 }
 
+/* Dynamic routes: operator writes, rare; each statement commits alone at
+ * the configured durability. */
+
+/* Runs a write; *changed counts the rows it changed. */
+static int pg_write(struct pg_store *s, enum pg_stmt id, const struct pg_args *a,
+		    const char *what, size_t *changed, struct store_error *err)
+{
+	PGresult *res = NULL;
+	int r = pg_query(s, id, a, &res, what, err);
+	*changed = r == 0 ? pg_changed(res) : 0;
+	PQclear(res);
+	return r;
+}
+
+static int pg_webhook_create(struct store *base, const struct store_webhook *w,
+			     int64_t now_ms, struct store_error *err)
+{
+	struct pg_args a = { 0 };
+	pg_arg_text(&a, w->id);
+	pg_arg_text(&a, w->provider);
+	pg_arg_text(&a, w->name);
+	pg_arg_text(&a, w->secret);
+	pg_arg_text(&a, w->enabled ? "true" : "false");
+	pg_arg_i64(&a, now_ms);
+	PGresult *res = NULL;
+	int r = pg_query((struct pg_store *)base, PG_WEBHOOK_CREATE, &a, &res, "creating a webhook",
+			 err);
+	PQclear(res);
+	return r;
+}
+
+static int pg_webhook_update(struct store *base, const char *id, const char *name,
+			     const char *secret, int enabled, int64_t now_ms,
+			     struct store_error *err)
+{
+	struct pg_args a = { 0 };
+	pg_arg_text(&a, id);
+	pg_arg_text(&a, name);
+	pg_arg_text(&a, secret);
+	pg_arg_i64(&a, enabled);
+	pg_arg_i64(&a, now_ms);
+	size_t changed;
+	int r = pg_write((struct pg_store *)base, PG_WEBHOOK_UPDATE, &a, "updating a webhook",
+			 &changed, err);
+	if (r == 0 && changed == 0) {
+		store_error_set(err, "no webhook '%s'", id);
+		return HQ_E_NOTFOUND;
+	}
+	return r;
+}
+
+static int pg_webhook_delete(struct store *base, const char *id, struct store_error *err)
+{
+	struct pg_args a = { 0 };
+	pg_arg_text(&a, id);
+	size_t changed;
+	int r = pg_write((struct pg_store *)base, PG_WEBHOOK_DELETE, &a, "deleting a webhook",
+			 &changed, err);
+	if (r == 0 && changed == 0) {
+		store_error_set(err, "no webhook '%s'", id);
+		return HQ_E_NOTFOUND;
+	}
+	return r;
+}
+
+/* Wipes the secret column of a result before it is freed: libpq's copy
+ * of it would otherwise stay in freed memory. */
+static void pg_wipe_column(PGresult *res, int col)
+{
+	for (int i = 0; i < PQntuples(res); i++)
+		crypto_cleanse(PQgetvalue(res, i, col), (size_t)PQgetlength(res, i, col));
+}
+
+/* The ack path's lookup: one row by primary key, no commands. */
+static int pg_webhook_peek(struct store *base, const char *id, char *provider,
+			   size_t provider_size, bool *enabled, char *secret, size_t secret_size,
+			   bool *has_secret, struct store_error *err)
+{
+	struct pg_args a = { 0 };
+	pg_arg_text(&a, id);
+	PGresult *res = NULL;
+	int r = pg_query((struct pg_store *)base, PG_WEBHOOK_PEEK, &a, &res, "looking up a webhook",
+			 err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 0) {
+		store_error_set(err, "no webhook '%s'", id);
+		r = HQ_E_NOTFOUND;
+	} else {
+		int plen = PQgetlength(res, 0, 0), slen = PQgetlength(res, 0, 2);
+		*enabled = pg_int(res, 0, 1) != 0;
+		*has_secret = !PQgetisnull(res, 0, 2);
+		if ((size_t)plen >= provider_size || (size_t)slen >= secret_size) {
+			r = HQ_E_TOOBIG;
+		} else {
+			snprintf(provider, provider_size, "%.*s", plen, PQgetvalue(res, 0, 0));
+			snprintf(secret, secret_size, "%.*s", slen, PQgetvalue(res, 0, 2));
+		}
+		pg_wipe_column(res, 2);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int pg_webhook_commands(struct pg_conn *c, struct store_webhook *w,
+			       struct store_error *err)
+{
+	struct pg_args a = { 0 };
+	pg_arg_text(&a, w->id);
+	PGresult *res = NULL;
+	int r = pg_run(c, PG_WEBHOOK_COMMANDS, &a, &res, "reading webhook commands", err);
+	if (r < 0)
+		return r;
+	size_t n = (size_t)PQntuples(res);
+	if (n && !(w->commands = calloc(n, sizeof(*w->commands))))
+		r = HQ_E_NOMEM;
+	for (int i = 0; r == 0 && i < (int)n; i++) {
+		struct store_webhook_command *cmd = &w->commands[w->n_commands++];
+		bool nomem = false;
+		snprintf(cmd->id, sizeof(cmd->id), "%.*s", PQgetlength(res, i, 0),
+			 PQgetvalue(res, i, 0));
+		cmd->trigger = pg_dup(res, i, 1, NULL);
+		cmd->action = pg_dup(res, i, 2, NULL);
+		cmd->agent = pg_dup_opt(res, i, 3, &nomem);
+		cmd->template_text = pg_dup_opt(res, i, 4, &nomem);
+		cmd->conditions_json = pg_dup_opt(res, i, 5, &nomem);
+		cmd->priority = pg_int(res, i, 6);
+		cmd->created_at_ms = pg_int(res, i, 7);
+		cmd->updated_at_ms = pg_int(res, i, 8);
+		if (nomem || !cmd->trigger || !cmd->action)
+			r = HQ_E_NOMEM;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* One webhook (id) or all, with their commands, from one snapshot. */
+static int pg_webhook_list(struct store *base, const char *id, struct store_webhook **ret,
+			   size_t *n_ret, struct store_error *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	struct store_webhook *list = NULL;
+	size_t n = 0;
+	struct pg_conn *c;
+	int r = pg_acquire(s, &c, err);
+	if (r < 0)
+		return r;
+	r = pg_exec(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+		    "reading webhooks", err);
+	struct pg_args a = { 0 };
+	pg_arg_text(&a, id);
+	PGresult *res = NULL;
+	if (r == 0)
+		r = pg_run(c, id ? PG_WEBHOOK_ONE : PG_WEBHOOK_ALL, id ? &a : NULL, &res,
+			   "reading webhooks", err);
+	size_t rows = r == 0 ? (size_t)PQntuples(res) : 0;
+	if (rows && !(list = calloc(rows, sizeof(*list))))
+		r = HQ_E_NOMEM;
+	for (int i = 0; r == 0 && i < (int)rows; i++) {
+		struct store_webhook *w = &list[n++];
+		bool nomem = false;
+		snprintf(w->id, sizeof(w->id), "%.*s", PQgetlength(res, i, 0), PQgetvalue(res, i, 0));
+		w->provider = pg_dup(res, i, 1, NULL);
+		w->name = pg_dup(res, i, 2, NULL);
+		w->secret = pg_dup_opt(res, i, 3, &nomem);
+		w->enabled = pg_int(res, i, 4) != 0;
+		w->created_at_ms = pg_int(res, i, 5);
+		w->updated_at_ms = pg_int(res, i, 6);
+		if (nomem || !w->provider || !w->name)
+			r = HQ_E_NOMEM;
+	}
+	if (res)
+		pg_wipe_column(res, 3);
+	PQclear(res);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = pg_webhook_commands(c, &list[i], err);
+	if (r == 0)
+		r = pg_exec(c->conn, "COMMIT", "reading webhooks", err);
+	pg_release(s, c);
+	if (r < 0) {
+		store_webhook_list_release(list, n);
+		return r;
+	}
+	*ret = list;
+	*n_ret = n;
+	return 0;
+}
+
+static int pg_webhook_command_put(struct store *base, const char *webhook_id,
+				  const struct store_webhook_command *c, bool create,
+				  int64_t now_ms, struct store_error *err)
+{
+	struct pg_args a = { 0 };
+	pg_arg_text(&a, c->id);
+	pg_arg_text(&a, webhook_id);
+	pg_arg_text(&a, c->trigger);
+	pg_arg_text(&a, c->action);
+	pg_arg_text(&a, c->agent);
+	pg_arg_text(&a, c->template_text);
+	pg_arg_text(&a, c->conditions_json);
+	pg_arg_i64(&a, c->priority);
+	pg_arg_i64(&a, now_ms);
+	size_t changed;
+	int r = pg_write((struct pg_store *)base, create ? PG_COMMAND_CREATE : PG_COMMAND_UPDATE,
+			 &a, "storing a webhook command", &changed, err);
+	if (r == 0 && changed == 0) {
+		if (create)
+			store_error_set(err, "no webhook '%s'", webhook_id);
+		else
+			store_error_set(err, "no command '%s' in that webhook", c->id);
+		return HQ_E_NOTFOUND;
+	}
+	return r;
+}
+
+static int pg_webhook_command_delete(struct store *base, const char *webhook_id,
+				     const char *id, struct store_error *err)
+{
+	struct pg_args a = { 0 };
+	pg_arg_text(&a, id);
+	pg_arg_text(&a, webhook_id);
+	size_t changed;
+	int r = pg_write((struct pg_store *)base, PG_COMMAND_DELETE, &a,
+			 "deleting a webhook command", &changed, err);
+	if (r == 0 && changed == 0) {
+		store_error_set(err, "no command '%s' in webhook '%s'", id, webhook_id);
+		return HQ_E_NOTFOUND;
+	}
+	return r;
+}
+
 /* Operations not built yet: each fails, naming itself. */
 static int pg_unsupported(const char *op, struct store_error *err)
 {
@@ -1124,20 +1392,6 @@ static int pg_unsupported(const char *op, struct store_error *err)
 		return pg_unsupported(op, err);                                              \
 	}
 
-PG_STUB(pg_webhook_create, "webhook_create", struct store *s, const struct store_webhook *w,
-	int64_t now_ms)
-PG_STUB(pg_webhook_update, "webhook_update", struct store *s, const char *id,
-	const char *name, const char *secret, int enabled, int64_t now_ms)
-PG_STUB(pg_webhook_delete, "webhook_delete", struct store *s, const char *id)
-PG_STUB(pg_webhook_peek, "webhook_peek", struct store *s, const char *id, char *provider,
-	size_t provider_size, bool *enabled, char *secret, size_t secret_size, bool *has_secret)
-PG_STUB(pg_webhook_list, "webhook_list", struct store *s, const char *id,
-	struct store_webhook **ret, size_t *n)
-PG_STUB(pg_webhook_command_put, "webhook_command_put", struct store *s,
-	const char *webhook_id, const struct store_webhook_command *c, bool create,
-	int64_t now_ms)
-PG_STUB(pg_webhook_command_delete, "webhook_command_delete", struct store *s,
-	const char *webhook_id, const char *id)
 
 PG_STUB(pg_task_create, "create_tasks", struct store *s, struct store_task_in *tasks,
 	size_t n, int64_t now_ms)

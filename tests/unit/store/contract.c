@@ -586,6 +586,77 @@ static void bulk_replays_walk_ids_in_pages(void **state)
 	assert_int_equal(store_retry_events(contract_store(state), "pending", 30, 0, 2, &count, &last, &err), HQ_E_INVAL);
 }
 
+static void webhooks_and_their_commands_are_stored_in_priority_order(void **state)
+{
+	struct store_error err;
+	struct store_webhook w;
+	memset(&w, 0, sizeof(w));
+	snprintf(w.id, sizeof(w.id), "wh_01");
+	char provider[] = "github", name[] = "A", secret[] = "s1";
+	char trig1[] = "issues.*", act1[] = "comment", tpl1[] = "x";
+	char trig2[] = "issues.opened", act2[] = "create_task", agent2[] = "planning", tpl2[] = "y";
+	char cond2[] = "{\"path\":\"a\",\"exists\":true}";
+	w.provider = provider;
+	w.name = name;
+	w.secret = secret;
+	w.enabled = true;
+	assert_int_equal(store_webhook_create(contract_store(state), &w, 1000, &err), 0);
+	struct store_webhook_command c = { "cmd_b", trig1, act1, NULL, tpl1, NULL, 20, 0, 0 };
+	assert_int_equal(store_webhook_command_put(contract_store(state), "wh_01", &c, true, 2000, &err), 0);
+	struct store_webhook_command c2 = { "cmd_a", trig2, act2, agent2, tpl2, cond2, 5, 0, 0 };
+	assert_int_equal(store_webhook_command_put(contract_store(state), "wh_01", &c2, true, 3000, &err), 0);
+	assert_int_equal(store_webhook_command_put(contract_store(state), "wh_nope", &c2, true, 3000, &err),
+			 HQ_E_NOTFOUND);
+
+	struct store_webhook got;
+	assert_int_equal(store_webhook_get(contract_store(state), "wh_01", &got, &err), 0);
+	assert_string_equal(got.provider, "github");
+	assert_string_equal(got.secret, "s1");
+	assert_true(got.enabled);
+	assert_int_equal(got.n_commands, 2);
+	assert_string_equal(got.commands[0].id, "cmd_a"); /* priority 5 first */
+	assert_string_equal(got.commands[0].agent, "planning");
+	assert_string_equal(got.commands[0].conditions_json, "{\"path\":\"a\",\"exists\":true}");
+	assert_null(got.commands[1].agent);
+	store_webhook_release(&got);
+
+	char prov[16], sec[8];
+	bool on = false, has = false;
+	assert_int_equal(store_webhook_peek(contract_store(state), "wh_01", prov, sizeof(prov), &on, sec,
+					    sizeof(sec), &has, &err), 0);
+	assert_string_equal(prov, "github");
+	assert_string_equal(sec, "s1");
+	assert_true(on && has);
+	assert_int_equal(store_webhook_peek(contract_store(state), "wh_01", prov, sizeof(prov), &on, sec, 2,
+					    &has, &err), HQ_E_TOOBIG);
+	assert_int_equal(store_webhook_peek(contract_store(state), "wh_no", prov, sizeof(prov), &on, sec,
+					    sizeof(sec), &has, &err), HQ_E_NOTFOUND);
+	assert_int_equal(store_webhook_update(contract_store(state), "wh_01", NULL, "s2", 0, 4000, &err), 0);
+	assert_int_equal(store_webhook_update(contract_store(state), "wh_zz", "n", NULL, -1, 4000, &err),
+			 HQ_E_NOTFOUND);
+	c.priority = 1;
+	assert_int_equal(store_webhook_command_put(contract_store(state), "wh_01", &c, false, 5000, &err), 0);
+	assert_int_equal(store_webhook_get(contract_store(state), "wh_01", &got, &err), 0);
+	assert_string_equal(got.name, "A"); /* kept */
+	assert_string_equal(got.secret, "s2");
+	assert_false(got.enabled);
+	assert_string_equal(got.commands[0].id, "cmd_b");
+	store_webhook_release(&got);
+
+	assert_int_equal(store_webhook_command_delete(contract_store(state), "wh_01", "cmd_b", &err), 0);
+	assert_int_equal(store_webhook_command_delete(contract_store(state), "wh_01", "cmd_b", &err), HQ_E_NOTFOUND);
+	struct store_webhook *list;
+	size_t n;
+	assert_int_equal(store_webhook_list(contract_store(state), &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].n_commands, 1);
+	store_webhook_list_release(list, n);
+	assert_int_equal(store_webhook_delete(contract_store(state), "wh_01", &err), 0);
+	assert_int_equal(store_webhook_get(contract_store(state), "wh_01", &got, &err), HQ_E_NOTFOUND);
+	/* Its commands went with it. */
+	assert_int_equal(contract_count_rows(state, "webhook_commands"), 0);
+}
+
 int contract_run(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -606,6 +677,7 @@ int contract_run(void)
 		cmocka_unit_test_setup_teardown(purge_dead_letters_by_age_takes_their_attempts, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(replays_grant_attempts_again_and_keep_the_history, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(bulk_replays_walk_ids_in_pages, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(webhooks_and_their_commands_are_stored_in_priority_order, contract_setup, contract_teardown),
 	};
 	return cmocka_run_group_tests_name("store contract", tests, NULL, NULL);
 }

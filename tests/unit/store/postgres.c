@@ -430,10 +430,9 @@ static void operations_not_built_yet_say_so(void **state)
 {
 	struct fixture *f = *state;
 	struct store_error err;
-	struct store_webhook *hooks = NULL;
-	size_t n_hooks = 0;
-	assert_int_equal(store_webhook_list(f->store, &hooks, &n_hooks, &err), HQ_E_UNSUPPORTED);
-	assert_string_equal(err.msg, "not implemented on PostgreSQL yet: webhook_list");
+	struct store_task_detail td;
+	assert_int_equal(store_get_task(f->store, 1, &td, &err), HQ_E_UNSUPPORTED);
+	assert_string_equal(err.msg, "not implemented on PostgreSQL yet: get_task");
 	struct store_task_counts tc;
 	assert_int_equal(store_count_tasks(f->store, &tc, &err), HQ_E_UNSUPPORTED);
 	assert_string_equal(err.msg, "not implemented on PostgreSQL yet: count_tasks");

@@ -149,78 +149,6 @@ static void list_queries_walk_an_index_without_sorting(void **state)
 	sqlite3_close(db);
 }
 
-static void webhooks_and_their_commands_are_stored_in_priority_order(void **state)
-{
-	struct fixture *f = *state;
-	struct store_error err;
-	struct store_webhook w;
-	memset(&w, 0, sizeof(w));
-	snprintf(w.id, sizeof(w.id), "wh_01");
-	char provider[] = "github", name[] = "A", secret[] = "s1";
-	char trig1[] = "issues.*", act1[] = "comment", tpl1[] = "x";
-	char trig2[] = "issues.opened", act2[] = "create_task", agent2[] = "planning", tpl2[] = "y";
-	char cond2[] = "{\"path\":\"a\",\"exists\":true}";
-	w.provider = provider;
-	w.name = name;
-	w.secret = secret;
-	w.enabled = true;
-	assert_int_equal(store_webhook_create(f->store, &w, 1000, &err), 0);
-	struct store_webhook_command c = { "cmd_b", trig1, act1, NULL, tpl1, NULL, 20, 0, 0 };
-	assert_int_equal(store_webhook_command_put(f->store, "wh_01", &c, true, 2000, &err), 0);
-	struct store_webhook_command c2 = { "cmd_a", trig2, act2, agent2, tpl2, cond2, 5, 0, 0 };
-	assert_int_equal(store_webhook_command_put(f->store, "wh_01", &c2, true, 3000, &err), 0);
-	assert_int_equal(store_webhook_command_put(f->store, "wh_nope", &c2, true, 3000, &err),
-			 HQ_E_NOTFOUND);
-
-	struct store_webhook got;
-	assert_int_equal(store_webhook_get(f->store, "wh_01", &got, &err), 0);
-	assert_string_equal(got.provider, "github");
-	assert_string_equal(got.secret, "s1");
-	assert_true(got.enabled);
-	assert_int_equal(got.n_commands, 2);
-	assert_string_equal(got.commands[0].id, "cmd_a"); /* priority 5 first */
-	assert_string_equal(got.commands[0].agent, "planning");
-	assert_string_equal(got.commands[0].conditions_json, "{\"path\":\"a\",\"exists\":true}");
-	assert_null(got.commands[1].agent);
-	store_webhook_release(&got);
-
-	char prov[16], sec[8];
-	bool on = false, has = false;
-	assert_int_equal(store_webhook_peek(f->store, "wh_01", prov, sizeof(prov), &on, sec,
-					    sizeof(sec), &has, &err), 0);
-	assert_string_equal(prov, "github");
-	assert_string_equal(sec, "s1");
-	assert_true(on && has);
-	assert_int_equal(store_webhook_peek(f->store, "wh_01", prov, sizeof(prov), &on, sec, 2,
-					    &has, &err), HQ_E_TOOBIG);
-	assert_int_equal(store_webhook_peek(f->store, "wh_no", prov, sizeof(prov), &on, sec,
-					    sizeof(sec), &has, &err), HQ_E_NOTFOUND);
-	assert_int_equal(store_webhook_update(f->store, "wh_01", NULL, "s2", 0, 4000, &err), 0);
-	assert_int_equal(store_webhook_update(f->store, "wh_zz", "n", NULL, -1, 4000, &err),
-			 HQ_E_NOTFOUND);
-	c.priority = 1;
-	assert_int_equal(store_webhook_command_put(f->store, "wh_01", &c, false, 5000, &err), 0);
-	assert_int_equal(store_webhook_get(f->store, "wh_01", &got, &err), 0);
-	assert_string_equal(got.name, "A"); /* kept */
-	assert_string_equal(got.secret, "s2");
-	assert_false(got.enabled);
-	assert_string_equal(got.commands[0].id, "cmd_b");
-	store_webhook_release(&got);
-
-	assert_int_equal(store_webhook_command_delete(f->store, "wh_01", "cmd_b", &err), 0);
-	assert_int_equal(store_webhook_command_delete(f->store, "wh_01", "cmd_b", &err), HQ_E_NOTFOUND);
-	struct store_webhook *list;
-	size_t n;
-	assert_int_equal(store_webhook_list(f->store, &list, &n, &err), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(list[0].n_commands, 1);
-	store_webhook_list_release(list, n);
-	assert_int_equal(store_webhook_delete(f->store, "wh_01", &err), 0);
-	assert_int_equal(store_webhook_get(f->store, "wh_01", &got, &err), HQ_E_NOTFOUND);
-	/* Its commands went with it. */
-	assert_int_equal(contract_count_rows(state, "webhook_commands"), 0);
-}
-
 static void urls_lose_their_password_in_logs(void **state)
 {
 	(void)state;
@@ -241,7 +169,6 @@ int main(void)
 		cmocka_unit_test(unopenable_path_is_a_clear_error),
 		cmocka_unit_test(urls_lose_their_password_in_logs),
 		cmocka_unit_test_setup_teardown(list_queries_walk_an_index_without_sorting, contract_setup, contract_teardown),
-		cmocka_unit_test_setup_teardown(webhooks_and_their_commands_are_stored_in_priority_order, contract_setup, contract_teardown),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	return failed + contract_run();
