@@ -202,6 +202,8 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 struct pg_conn {
 	PGconn *conn; /* NULL until first used, or after it was lost */
 	bool in_use;
+	bool fresh;	/* connected by the acquire that handed it out */
+	uint64_t epoch; /* the pool's epoch when it connected */
 	bool prepared[PG_STMT_COUNT];
 };
 
@@ -212,6 +214,11 @@ struct pg_store {
 	struct store_options opt;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	/* Bumped when a connection is found lost: one lost connection
+	 * suggests its older siblings are lost too (a server restart ends
+	 * them all), so they reconnect on their next use instead of each
+	 * failing a caller first. */
+	uint64_t epoch;
 	struct pg_conn pool[PG_POOL_SIZE];
 };
 
@@ -330,7 +337,7 @@ static int pg_run(struct pg_conn *c, enum pg_stmt id, const struct pg_args *a, P
 		PGresult *res = PQprepare(c->conn, name, pg_sql[id], 0, NULL);
 		int r = PQresultStatus(res) == PGRES_COMMAND_OK ?
 				0 :
-				pg_fail(c->conn, res, "preparing a statement", err);
+				pg_fail(c->conn, res, what, err);
 		PQclear(res);
 		if (r < 0)
 			return r;
@@ -425,7 +432,11 @@ static int pg_connect(struct pg_store *s, struct pg_conn *c, struct store_error 
 	 * may lose the last commits, never corrupt. */
 	const char *sync = s->opt.synchronous >= STORE_SYNC_FULL ? "on" : "off";
 	char timeout[24];
+	/* lock_timeout 0 would wait forever, where a busy timeout of 0 means
+	 * not waiting: 1 ms is the nearest. */
 	uint64_t ms = s->opt.busy_timeout_ms > INT_MAX ? INT_MAX : s->opt.busy_timeout_ms;
+	if (ms == 0)
+		ms = 1;
 	snprintf(timeout, sizeof(timeout), "%llu", (unsigned long long)ms);
 	const char *const params[] = { sync, timeout };
 	PGresult *res = PQexecParams(conn,
@@ -469,17 +480,23 @@ static int pg_acquire(struct pg_store *s, struct pg_conn **ret, struct store_err
 		if (c || pthread_cond_timedwait(&s->cond, &s->lock, &until) != 0)
 			break;
 	}
-	if (c)
+	bool stale = false;
+	uint64_t epoch = s->epoch;
+	if (c) {
 		c->in_use = true;
+		stale = c->conn && c->epoch < s->epoch;
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (!c) {
 		store_error_set(err, "no free database connection within %llu ms",
 				(unsigned long long)ms);
 		return HQ_E_BUSY;
 	}
-	if (c->conn && PQstatus(c->conn) != CONNECTION_OK)
+	if (c->conn && (stale || PQstatus(c->conn) != CONNECTION_OK))
 		pg_conn_close(c);
+	c->fresh = !c->conn;
 	int r = c->conn ? 0 : pg_connect(s, c, err);
+	c->epoch = epoch;
 	if (r < 0) {
 		pthread_mutex_lock(&s->lock);
 		c->in_use = false;
@@ -496,14 +513,18 @@ static int pg_acquire(struct pg_store *s, struct pg_conn **ret, struct store_err
  * reconnects). */
 static void pg_release(struct pg_store *s, struct pg_conn *c)
 {
+	bool lost = false;
 	if (c->conn) {
 		PGTransactionStatusType t = PQtransactionStatus(c->conn);
 		if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR)
 			pg_rollback(c->conn);
-		else if (t != PQTRANS_IDLE)
+		lost = PQstatus(c->conn) != CONNECTION_OK;
+		if (lost || PQtransactionStatus(c->conn) != PQTRANS_IDLE)
 			pg_conn_close(c);
 	}
 	pthread_mutex_lock(&s->lock);
+	if (lost && c->epoch == s->epoch)
+		s->epoch++;
 	c->in_use = false;
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
@@ -677,7 +698,7 @@ static int event_key_cmp(const void *pa, const void *pb)
  * nodes storing batches that share deliveries then take the unique
  * index's locks in the same order and cannot deadlock. */
 static int pg_insert_batch(struct pg_conn *c, struct store_event_in *evs, size_t n,
-			   struct store_error *err)
+			   bool *committing, struct store_error *err)
 {
 	struct store_event_in *one[1] = { evs };
 	struct store_event_in **order = n > 1 ? malloc(n * sizeof(*order)) : one;
@@ -690,6 +711,7 @@ static int pg_insert_batch(struct pg_conn *c, struct store_event_in *evs, size_t
 	int r = pg_exec(c->conn, "BEGIN", "storing events", err);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = pg_insert_one(c, order[i], err);
+	*committing = r == 0;
 	if (r == 0)
 		r = pg_exec(c->conn, "COMMIT", "committing events", err);
 	if (r < 0 && PQstatus(c->conn) == CONNECTION_OK)
@@ -712,14 +734,28 @@ static int pg_insert_events(struct store *base, struct store_event_in *evs, size
 			evs[i].result = r;
 		return r;
 	}
-	r = pg_insert_batch(c, evs, n, err);
+	bool committing = false;
+	r = pg_insert_batch(c, evs, n, &committing, err);
+	if (r == HQ_E_IO && !committing && !c->fresh && PQstatus(c->conn) != CONNECTION_OK) {
+		/* A connection the pool kept died while idle (a server restart,
+		 * an idle timeout): the batch never reached COMMIT, so none of
+		 * it is stored, and it runs once more on a new connection
+		 * rather than failing webhooks the server could take. */
+		pg_release(s, c);
+		if ((r = pg_acquire(s, &c, err)) < 0) {
+			for (size_t i = 0; i < n; i++)
+				evs[i].result = r;
+			return r;
+		}
+		r = pg_insert_batch(c, evs, n, &committing, err);
+	}
 	if (r < 0 && n > 1 && r != HQ_E_BUSY && r != HQ_E_IO) {
 		/* One event spoiled the batch: store the others one by one so a
 		 * single bad row refuses only itself (as on SQLite). */
 		r = 0;
 		for (size_t i = 0; i < n; i++) {
 			struct store_error e1;
-			evs[i].result = pg_insert_batch(c, &evs[i], 1, &e1);
+			evs[i].result = pg_insert_batch(c, &evs[i], 1, &committing, &e1);
 			if (evs[i].result < 0) {
 				r = evs[i].result;
 				*err = e1;

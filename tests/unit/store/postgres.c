@@ -473,12 +473,10 @@ static void unreachable_server_is_an_io_error_without_the_password(void **state)
 	assert_null(strstr(err.msg, "s3cret"));
 }
 
-static void lost_connections_are_io_errors_and_the_pool_reconnects(void **state)
+/* The server ends every session of the test database (as a restart
+ * would). */
+static void terminate_sessions(struct fixture *f)
 {
-	struct fixture *f = *state;
-	struct store_error err;
-	contract_insert_at(state, "before", 0, 5);
-	/* The server ends every session of the node (as a restart would). */
 	char sql[160];
 	snprintf(sql, sizeof(sql),
 		 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'",
@@ -486,26 +484,86 @@ static void lost_connections_are_io_errors_and_the_pool_reconnects(void **state)
 	PGresult *res = PQexec(admin, sql);
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	PQclear(res);
-	/* The batch in flight is refused as a whole, never half stored. */
-	struct store_event_in evs[2] = { contract_event("during1"), contract_event("during2") };
-	int r = store_insert_events(f->store, evs, 2, &err);
-	assert_int_equal(r, HQ_E_IO);
-	assert_int_equal(evs[0].result, HQ_E_IO);
-	assert_int_equal(evs[1].result, HQ_E_IO);
-	/* Then the node carries on over new connections. */
-	int ok = 0;
-	for (int i = 0; i < 8 && !ok; i++) {
+}
+
+struct counter {
+	struct store *store;
+	pthread_barrier_t *start;
+	int result;
+};
+
+static void *counter_main(void *arg)
+{
+	struct counter *k = arg;
+	pthread_barrier_wait(k->start);
+	for (int i = 0; i < 50 && k->result == 0; i++) {
 		struct store_event_counts c;
-		r = store_count_events(f->store, &c, &err);
-		assert_true(r == 0 || r == HQ_E_IO);
-		ok = r == 0;
+		struct store_error err;
+		k->result = store_count_events(k->store, &c, &err);
 	}
-	assert_true(ok);
-	assert_int_equal(store_insert_events(f->store, evs, 2, &err), 0);
+	return NULL;
+}
+
+static void lost_connections_are_io_errors_and_the_pool_reconnects(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	contract_insert_at(state, "before", 0, 5);
+	/* Several threads at once fill the pool with connections. */
+	enum { THREADS = 4 };
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, THREADS);
+	struct counter k[THREADS];
+	pthread_t t[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		k[i] = (struct counter){ f->store, &start, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, counter_main, &k[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(k[i].result, 0);
+	}
+	pthread_barrier_destroy(&start);
+	char sql[160], sessions[16];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'",
+		 f->db);
+	PGresult *res = PQexec(admin, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	snprintf(sessions, sizeof(sessions), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (strtol(sessions, NULL, 10) < 2)
+		fail_msg("the pool opened %s connection(s); the test needs two or more", sessions);
+
+	terminate_sessions(f);
+	struct store_event_counts c;
+	assert_int_equal(store_count_events(f->store, &c, &err), HQ_E_IO);
+	assert_non_null(strstr(err.msg, "counting events: "));
+	/* One lost connection is enough to know the others are gone too:
+	 * the next calls connect again instead of failing one by one. */
+	for (int i = 0; i < THREADS + 1; i++) {
+		assert_int_equal(store_count_events(f->store, &c, &err), 0);
+		assert_int_equal(c.pending, 1);
+	}
+}
+
+static void a_batch_on_a_connection_lost_while_idle_is_stored_on_a_new_one(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	int64_t before = contract_insert_at(state, "before", 0, 5);
+	terminate_sessions(f);
+	/* Nothing of the batch reached the server: it runs again, once. */
+	struct store_event_in evs[3] = { contract_event("during1"), contract_event("before"),
+					 contract_event("during2") };
+	assert_int_equal(store_insert_events(f->store, evs, 3, &err), 0);
 	assert_false(evs[0].duplicate);
+	assert_true(evs[1].duplicate);
+	assert_int_equal(evs[1].id, before);
+	assert_false(evs[2].duplicate);
 	struct store_event_counts c;
 	assert_int_equal(store_count_events(f->store, &c, &err), 0);
 	assert_int_equal(c.pending, 3);
+	assert_int_equal(c.duplicates, 1); /* counted once */
 }
 
 int main(void)
@@ -535,6 +593,7 @@ int main(void)
 		cmocka_unit_test(store_open_still_refuses_postgres_urls),
 		cmocka_unit_test(unreachable_server_is_an_io_error_without_the_password),
 		cmocka_unit_test_setup_teardown(lost_connections_are_io_errors_and_the_pool_reconnects, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(a_batch_on_a_connection_lost_while_idle_is_stored_on_a_new_one, contract_setup, contract_teardown),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	failed += contract_run();
