@@ -426,6 +426,80 @@ static void two_nodes_claiming_together_never_take_the_same_event(void **state)
 	store_close(other);
 }
 
+enum { OVERLAP_BATCHES = 40, OVERLAP_SIZE = 8, OVERLAP_KEYS = 12 };
+
+struct inserter {
+	struct store *store;
+	pthread_barrier_t *start;
+	unsigned seed;
+	int result;
+	struct store_error err;
+	int64_t accepted, duplicates;
+};
+
+/* Batches of deliveries drawn from a small set, in a shuffled order, so
+ * that two nodes' batches overlap every time. */
+static void *inserter_main(void *arg)
+{
+	struct inserter *in = arg;
+	char names[OVERLAP_SIZE][16];
+	pthread_barrier_wait(in->start);
+	for (int b = 0; b < OVERLAP_BATCHES && in->result == 0; b++) {
+		struct store_event_in evs[OVERLAP_SIZE];
+		for (int i = 0; i < OVERLAP_SIZE; i++) {
+			snprintf(names[i], sizeof(names[i]), "k%d", rand_r(&in->seed) % OVERLAP_KEYS);
+			evs[i] = contract_event(names[i]);
+		}
+		in->result = store_insert_events(in->store, evs, OVERLAP_SIZE, &in->err);
+		for (int i = 0; in->result == 0 && i < OVERLAP_SIZE; i++) {
+			if (evs[i].duplicate)
+				in->duplicates++;
+			else
+				in->accepted++;
+		}
+	}
+	return NULL;
+}
+
+static void nodes_storing_overlapping_batches_never_deadlock(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	struct store *other = NULL;
+	assert_int_equal(store_postgres_open(f->url, &opts, &other, &err), 0);
+	enum { THREADS = 4 };
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, THREADS);
+	struct inserter in[THREADS];
+	pthread_t t[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		memset(&in[i], 0, sizeof(in[i]));
+		in[i].store = i % 2 ? other : f->store;
+		in[i].start = &start;
+		in[i].seed = (unsigned)i * 7919u + 1u;
+		assert_int_equal(pthread_create(&t[i], NULL, inserter_main, &in[i]), 0);
+	}
+	int64_t accepted = 0, duplicates = 0;
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < THREADS; i++) {
+		/* A deadlock would come back as HQ_E_BUSY here. */
+		if (in[i].result < 0)
+			fail_msg("inserter %d: %s", i, in[i].err.msg);
+		accepted += in[i].accepted;
+		duplicates += in[i].duplicates;
+	}
+	/* Each delivery was accepted once, every other copy counted. */
+	struct store_event_counts c;
+	assert_int_equal(store_count_events(f->store, &c, &err), 0);
+	assert_int_equal(accepted, c.pending);
+	assert_true(c.pending <= OVERLAP_KEYS);
+	assert_int_equal(duplicates, c.duplicates);
+	assert_int_equal(accepted + duplicates, THREADS * OVERLAP_BATCHES * OVERLAP_SIZE);
+	store_close(other);
+}
+
 static void operations_not_built_yet_say_so(void **state)
 {
 	struct fixture *f = *state;
@@ -589,6 +663,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(newer_schema_than_known_is_refused, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(inserts_answer_as_sqlite_does, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(two_nodes_claiming_together_never_take_the_same_event, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(nodes_storing_overlapping_batches_never_deadlock, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(operations_not_built_yet_say_so, contract_setup, contract_teardown),
 		cmocka_unit_test(store_open_still_refuses_postgres_urls),
 		cmocka_unit_test(unreachable_server_is_an_io_error_without_the_password),
