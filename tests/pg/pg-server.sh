@@ -123,12 +123,13 @@ start)
 	echo "postgresql://hookq@127.0.0.1:$port/hookq"
 	;;
 stop)
-	bin=$(find_bin)
+	# The directory goes whatever happens to the server.
+	trap 'rm -rf "$dir"' EXIT
 	if [ -f "$dir/data/postmaster.pid" ]; then
+		bin=$(find_bin)
 		as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
 			as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
 	fi
-	rm -rf "$dir"
 	;;
 *)
 	usage
