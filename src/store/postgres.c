@@ -412,9 +412,13 @@ static void pg_conn_close(struct pg_conn *c)
  * timeout (then HQ_E_BUSY), and commits as durable as configured. */
 static int pg_connect(struct pg_store *s, struct pg_conn *c, struct store_error *err)
 {
-	const char *const keys[] = { "fallback_application_name", "client_encoding", "dbname",
-				     NULL };
-	const char *const values[] = { "hookq", "UTF8", s->url, NULL };
+	/* Defaults the URL may override (its parameters come last): a server
+	 * that does not answer, or stops answering mid-statement, is an error
+	 * within seconds instead of a thread stuck for the kernel's minutes. */
+	const char *const keys[] = { "fallback_application_name", "client_encoding",
+				     "connect_timeout", "keepalives_idle", "keepalives_interval",
+				     "keepalives_count", "dbname", NULL };
+	const char *const values[] = { "hookq", "UTF8", "10", "30", "10", "3", s->url, NULL };
 	PGconn *conn = PQconnectdbParams(keys, values, 1);
 	if (!conn) {
 		store_error_set(err, "cannot connect to '%s': out of memory", s->redacted);

@@ -209,6 +209,29 @@ static void reopening_applies_nothing(void **state)
 	assert_query(f, "SELECT max(applied_at)::text FROM schema_migrations", before);
 }
 
+static void connections_name_themselves_unless_the_url_does(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	int version;
+	assert_int_equal(store_schema_version(f->store, &version, &err), 0);
+	char url[300];
+	snprintf(url, sizeof(url), "%s?application_name=node-b&connect_timeout=3", f->url);
+	struct store *b = NULL;
+	assert_int_equal(store_postgres_open(url, &opts, &b, &err), 0);
+	assert_int_equal(store_schema_version(b, &version, &err), 0);
+	char sql[200], got[128];
+	snprintf(sql, sizeof(sql),
+		 "SELECT string_agg(DISTINCT application_name, ',' ORDER BY application_name)"
+		 " FROM pg_stat_activity WHERE datname = '%s'", f->db);
+	PGresult *res = PQexec(admin, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	snprintf(got, sizeof(got), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	assert_string_equal(got, "hookq,node-b");
+	store_close(b);
+}
+
 static void newer_schema_than_known_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -660,6 +683,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(migrations_run_once_when_nodes_start_together, setup_empty, contract_teardown),
 		cmocka_unit_test_setup_teardown(reopening_applies_nothing, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(connections_name_themselves_unless_the_url_does, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(newer_schema_than_known_is_refused, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(inserts_answer_as_sqlite_does, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(two_nodes_claiming_together_never_take_the_same_event, contract_setup, contract_teardown),
