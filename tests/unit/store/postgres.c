@@ -13,6 +13,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <sqlite3.h>
 
 #include "store/backend.h"
 #include "store/store.h"
@@ -207,6 +208,72 @@ static void reopening_applies_nothing(void **state)
 	contract_reopen(state);
 	assert_query(f, "SELECT count(*)::text FROM schema_migrations", "7");
 	assert_query(f, "SELECT max(applied_at)::text FROM schema_migrations", before);
+}
+
+/* Appends each row's first column to out, comma-separated. */
+static void sqlite_names(sqlite3 *db, const char *sql, char *out, size_t size)
+{
+	sqlite3_stmt *st;
+	out[0] = '\0';
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		size_t len = strlen(out);
+		snprintf(out + len, size - len, "%s%s", len ? "," : "",
+			 (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+}
+
+/* The same migrations make the same schema: tables with the same columns
+ * in the same order, the same indexes and triggers (types differ by
+ * design: BIGINT for INTEGER, BYTEA for BLOB, BOOLEAN for 0/1 flags). */
+static void both_backends_have_the_same_tables_columns_and_indexes(void **state)
+{
+	struct fixture *f = *state;
+	char dir[] = "/tmp/hookq-pgschema-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[64];
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	struct store *lite = NULL;
+	struct store_error err;
+	assert_int_equal(store_open(path, &opts, &lite, &err), 0);
+	store_close(lite);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	static char want[8192], got[8192];
+	sqlite_names(db,
+		     "SELECT m.name || '(' || group_concat(c.name, ' ') || ')' FROM sqlite_master m,"
+		     " pragma_table_info(m.name) c WHERE m.type = 'table'"
+		     " GROUP BY m.name ORDER BY m.name",
+		     want, sizeof(want));
+	query_text(f,
+		   "SELECT string_agg(t, ',' ORDER BY t) FROM (SELECT table_name || '(' ||"
+		   " string_agg(column_name, ' ' ORDER BY ordinal_position) || ')' AS t"
+		   " FROM information_schema.columns WHERE table_schema = 'public'"
+		   " GROUP BY table_name) x",
+		   NULL, got, sizeof(got));
+	assert_string_equal(got, want);
+	/* Named indexes (not the ones keys make) and triggers. */
+	sqlite_names(db,
+		     "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')"
+		     " AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
+		     want, sizeof(want));
+	query_text(f,
+		   "SELECT string_agg(name, ',' ORDER BY name) FROM ("
+		   " SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'"
+		   "  AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'"
+		   " UNION SELECT DISTINCT trigger_name FROM information_schema.triggers"
+		   "  WHERE trigger_schema = 'public') x",
+		   NULL, got, sizeof(got));
+	assert_string_equal(got, want);
+	sqlite3_close(db);
+	const char *suffixes[] = { "", "-wal", "-shm" };
+	for (int i = 0; i < 3; i++) {
+		char p[96];
+		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(dir);
 }
 
 static void connections_name_themselves_unless_the_url_does(void **state)
@@ -683,6 +750,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(migrations_run_once_when_nodes_start_together, setup_empty, contract_teardown),
 		cmocka_unit_test_setup_teardown(reopening_applies_nothing, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(both_backends_have_the_same_tables_columns_and_indexes, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(connections_name_themselves_unless_the_url_does, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(newer_schema_than_known_is_refused, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(inserts_answer_as_sqlite_does, contract_setup, contract_teardown),
