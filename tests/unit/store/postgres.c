@@ -210,6 +210,37 @@ static void reopening_applies_nothing(void **state)
 	assert_query(f, "SELECT max(applied_at)::text FROM schema_migrations", before);
 }
 
+/* A SQLite store in a temporary directory, to compare with. */
+struct lite {
+	char dir[32];
+	char path[64];
+	struct store *store;
+};
+
+static void lite_open(struct lite *l)
+{
+	snprintf(l->dir, sizeof(l->dir), "/tmp/hookq-pglite-XXXXXX");
+	assert_non_null(mkdtemp(l->dir));
+	snprintf(l->path, sizeof(l->path), "%s/t.db", l->dir);
+	struct store_error err;
+	l->store = NULL;
+	if (store_open(l->path, &opts, &l->store, &err) < 0)
+		fail_msg("SQLite store: %s", err.msg);
+}
+
+static void lite_remove(struct lite *l)
+{
+	store_close(l->store);
+	l->store = NULL;
+	const char *suffixes[] = { "", "-wal", "-shm" };
+	for (int i = 0; i < 3; i++) {
+		char p[96];
+		snprintf(p, sizeof(p), "%s%s", l->path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(l->dir);
+}
+
 /* Appends each row's first column to out, comma-separated. */
 static void sqlite_names(sqlite3 *db, const char *sql, char *out, size_t size)
 {
@@ -230,16 +261,10 @@ static void sqlite_names(sqlite3 *db, const char *sql, char *out, size_t size)
 static void both_backends_have_the_same_tables_columns_and_indexes(void **state)
 {
 	struct fixture *f = *state;
-	char dir[] = "/tmp/hookq-pgschema-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char path[64];
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	struct store *lite = NULL;
-	struct store_error err;
-	assert_int_equal(store_open(path, &opts, &lite, &err), 0);
-	store_close(lite);
+	struct lite lite;
+	lite_open(&lite);
 	sqlite3 *db;
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(lite.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	static char want[8192], got[8192];
 	sqlite_names(db,
 		     "SELECT m.name || '(' || group_concat(c.name, ' ') || ')' FROM sqlite_master m,"
@@ -267,13 +292,7 @@ static void both_backends_have_the_same_tables_columns_and_indexes(void **state)
 		   NULL, got, sizeof(got));
 	assert_string_equal(got, want);
 	sqlite3_close(db);
-	const char *suffixes[] = { "", "-wal", "-shm" };
-	for (int i = 0; i < 3; i++) {
-		char p[96];
-		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	lite_remove(&lite);
 }
 
 static void connections_name_themselves_unless_the_url_does(void **state)
@@ -371,25 +390,13 @@ static void run_script(struct store *s, struct script_result *out)
 static void inserts_answer_as_sqlite_does(void **state)
 {
 	struct fixture *f = *state;
-	char dir[] = "/tmp/hookq-pgcmp-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char path[64];
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	struct store *lite = NULL;
-	struct store_error err;
-	assert_int_equal(store_open(path, &opts, &lite, &err), 0);
+	struct lite lite;
+	lite_open(&lite);
 	struct script_result *want = calloc(1, sizeof(*want));
 	struct script_result *got = calloc(1, sizeof(*got));
-	run_script(lite, want);
+	run_script(lite.store, want);
 	run_script(f->store, got);
-	store_close(lite);
-	char p[96];
-	const char *suffixes[] = { "", "-wal", "-shm" };
-	for (int i = 0; i < 3; i++) {
-		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	lite_remove(&lite);
 
 	for (size_t b = 0; b < sizeof(script) / sizeof(script[0]); b++)
 		assert_int_equal(got->returned[b], want->returned[b]);
