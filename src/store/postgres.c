@@ -413,8 +413,9 @@ static void pg_conn_close(struct pg_conn *c)
 static int pg_connect(struct pg_store *s, struct pg_conn *c, struct store_error *err)
 {
 	/* Defaults the URL may override (its parameters come last): a server
-	 * that does not answer, or stops answering mid-statement, is an error
-	 * within seconds instead of a thread stuck for the kernel's minutes. */
+	 * that does not answer a connect is an error after 10 s, and a
+	 * vanished peer of an idle or waiting connection is noticed by TCP
+	 * keepalives in about a minute instead of the kernel's two hours. */
 	const char *const keys[] = { "fallback_application_name", "client_encoding",
 				     "connect_timeout", "keepalives_idle", "keepalives_interval",
 				     "keepalives_count", "dbname", NULL };
