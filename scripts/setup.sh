@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what hookq needs to build and test (Debian 12 packages and the
-# npm test dependencies), then builds build/hookq. Safe to run again: it
+# npm test dependencies; postgresql is the server the PostgreSQL store's
+# tests start in a temporary directory, tests/pg/pg-server.sh), then
+# builds build/hookq. Safe to run again: it
 # installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,8 +10,9 @@ cd "$(dirname "$0")/.."
 packages=(
   gcc pkg-config meson ninja-build
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
-  libsqlite3-dev libssl-dev libcmocka-dev libzstd-dev
+  libsqlite3-dev libssl-dev libcmocka-dev libzstd-dev libpq-dev
   sqlite3 zstd git curl nodejs npm
+  postgresql
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -117,6 +117,47 @@ struct store {
 int store_sqlite_open(const char *path, const struct store_options *opt,
 		      struct store **ret, struct store_error *err);
 
+/* The PostgreSQL backend, for tests only while it is incomplete:
+ * store_open() still refuses postgres:// URLs. url is a libpq connection
+ * URL (postgresql://user@host:port/db); it is never put in an error
+ * message with its password. Operations not built yet fail with
+ * HQ_E_UNSUPPORTED ("not implemented on PostgreSQL yet: <op>"). */
+int store_postgres_open(const char *url, const struct store_options *opt,
+			struct store **ret, struct store_error *err);
+
+/* What both backends share. */
+
+/* The last_error of an event whose lease expired. */
+#define STORE_LEASE_EXPIRED "lease expired: the processor stopped or stalled"
+
+/* The columns of a struct store_event_row, in the order both backends
+ * read them (length(body) is the stored size on both). */
+#define STORE_EVENT_ROW_COLUMNS                                                              \
+	"id, provider, route, delivery_id, event_type, action, repository, sender, status,"  \
+	" attempts, max_attempts, received_at, updated_at, next_attempt_at, completed_at,"    \
+	" lease_owner, lease_expires_at, last_error, duplicates, length(body), routing"
+#define STORE_EVENT_ROW_NCOLS 21
+
+/* Decodes a body copied out of a row in place (zstd: stored as a
+ * Zstandard frame). One that cannot be decoded or is over max_body is
+ * dropped (*body NULL); the return value says why. */
+int store_body_decode(char **body, size_t *body_len, bool zstd, size_t max_body);
+
+/* Ends a backend's get_event once its connection is free: with r 0,
+ * decodes d's body (or says in body_error why it is left out) and hands d
+ * to *ret; otherwise releases d. Returns r. */
+int store_event_detail_done(struct store_event_detail *d, int r, bool zstd, size_t max_body,
+			    struct store_event_detail *ret);
+
+/* Why a replay of event id changed nothing: HQ_E_NOTFOUND when it does
+ * not exist, else HQ_E_CONFLICT (it is not in state only, or not a dead
+ * letter or completed), with the message. */
+int store_retry_refused(int64_t id, const char *only, bool exists, struct store_error *err);
+
+/* Adds one status's row of "count per status" to c. */
+void store_counts_add(struct store_event_counts *c, const char *status, int64_t count,
+		      int64_t duplicates);
+
 void store_error_set(struct store_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -13,5 +13,6 @@ struct migration {
 
 /* Terminated by an entry with version 0. */
 extern const struct migration store_sqlite_migrations[];
+extern const struct migration store_postgres_migrations[];
 
 #endif

@@ -15,7 +15,6 @@
 #include "store/migration.h"
 #include "util/clock.h"
 #include "util/error.h"
-#include "util/zstd.h"
 
 /* Checkpoint when the WAL holds this many pages (4 MiB at 4 KiB pages),
  * and at least every CHECKPOINT_INTERVAL_MS. Small, frequent checkpoints
@@ -382,19 +381,8 @@ static int sqlite_count_events(struct store *base, struct store_event_counts *re
 	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
 		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
 			break;
-		const char *status = (const char *)sqlite3_column_text(st, 0);
-		int64_t count = sqlite3_column_int64(st, 1);
-		c.duplicates += sqlite3_column_int64(st, 2);
-		if (!status)
-			continue;
-		if (strcmp(status, "pending") == 0)
-			c.pending = count;
-		else if (strcmp(status, "processing") == 0)
-			c.processing = count;
-		else if (strcmp(status, "completed") == 0)
-			c.completed = count;
-		else if (strcmp(status, "dead_letter") == 0)
-			c.dead_letter = count;
+		store_counts_add(&c, (const char *)sqlite3_column_text(st, 0),
+				 sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
 	}
 	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->reader, rc, "counting events", err);
 	sqlite3_finalize(st);
@@ -514,29 +502,6 @@ static int sqlite_claimed_row(sqlite3_stmt *st, struct store_claimed *e, bool *z
 	return column_blob_dup(st, 6, &e->body, &e->body_len);
 }
 
-/* Decodes a body copied out of a row in place. One that cannot be decoded
- * or is over max_body is dropped (*body NULL); the return value says why. */
-static int sqlite_body_decode(char **body, size_t *body_len, bool zstd, size_t max_body)
-{
-	if (!zstd && *body_len <= max_body)
-		return 0;
-	struct buf b;
-	buf_init(&b, max_body);
-	int r = zstd ? zstd_decompress(*body, *body_len, &b) : HQ_E_TOOBIG;
-	if (r == 0 && !b.data)
-		r = buf_reserve(&b, 0);
-	free(*body);
-	*body = NULL;
-	*body_len = 0;
-	if (r < 0) {
-		buf_release(&b);
-		return r;
-	}
-	*body = b.data;
-	*body_len = b.len;
-	return 0;
-}
-
 static int sqlite_claim_events(struct store *base, const char *owner, int64_t now_ms,
 			       int64_t lease_ms, size_t max, size_t max_body,
 			       struct store_claim *ret, struct store_error *err)
@@ -597,7 +562,7 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 		return r;
 	}
 	for (size_t i = 0; i < c.n; i++)
-		(void)sqlite_body_decode(&c.events[i].body, &c.events[i].body_len, zstd[i],
+		(void)store_body_decode(&c.events[i].body, &c.events[i].body_len, zstd[i],
 					 max_body);
 	free(zstd);
 	*ret = c;
@@ -735,7 +700,7 @@ static int sqlite_reclaim_expired(struct store *base, int64_t now_ms, size_t *re
 		"  THEN 'dead_letter' ELSE 'pending' END,"
 		" next_attempt_at = ?1, updated_at = ?1, lease_owner = NULL,"
 		" lease_expires_at = NULL,"
-		" last_error = 'lease expired: the processor stopped or stalled'"
+		" last_error = '" STORE_LEASE_EXPIRED "'"
 		" WHERE id IN (SELECT id FROM events INDEXED BY events_leases"
 		"  WHERE status = 'processing' AND lease_expires_at <= ?1)",
 		now_ms, 0, "reclaiming expired leases", reclaimed, err);
@@ -802,11 +767,6 @@ static int sqlite_purge_events(struct store *base, const char *status, int64_t b
 				  before_ms, (int64_t)limit, "purging dead letters", purged, err);
 }
 
-#define EVENT_ROW_COLUMNS                                                                    \
-	"id, provider, route, delivery_id, event_type, action, repository, sender, status,"  \
-	" attempts, max_attempts, received_at, updated_at, next_attempt_at, completed_at,"    \
-	" lease_owner, lease_expires_at, last_error, duplicates, length(body), routing"
-#define EVENT_ROW_NCOLS 21
 
 /* A nullable text column: NULL stays NULL; a failed copy sets *nomem. */
 char *column_dup_opt(sqlite3_stmt *st, int col, bool *nomem)
@@ -863,7 +823,7 @@ static int sqlite_list_events(struct store *base, const struct store_event_filte
 	 * id) serves both the filter and the order. */
 	char sql[512];
 	snprintf(sql, sizeof(sql),
-		 "SELECT " EVENT_ROW_COLUMNS " FROM events WHERE id < ?1%s%s"
+		 "SELECT " STORE_EVENT_ROW_COLUMNS " FROM events WHERE id < ?1%s%s"
 		 " ORDER BY id DESC LIMIT ?4",
 		 f->status ? " AND status = ?2" : "", f->provider ? " AND provider = ?3" : "");
 	pthread_mutex_lock(&s->read_lock);
@@ -953,7 +913,7 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 	sqlite3_stmt *st = NULL;
 	if (r == 0) {
 		int rc = sqlite3_prepare_v2(s->reader,
-					    "SELECT " EVENT_ROW_COLUMNS ", headers, body, body_encoding"
+					    "SELECT " STORE_EVENT_ROW_COLUMNS ", headers, body, body_encoding"
 					    " FROM events WHERE id = ?1",
 					    -1, &st, NULL);
 		if (rc == SQLITE_OK) {
@@ -962,13 +922,13 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 		}
 		if (rc == SQLITE_ROW) {
 			r = sqlite_event_row(st, &d.row);
-			d.headers_json = column_dup(st, EVENT_ROW_NCOLS);
-			const char *enc = (const char *)sqlite3_column_text(st, EVENT_ROW_NCOLS + 2);
+			d.headers_json = column_dup(st, STORE_EVENT_ROW_NCOLS);
+			const char *enc = (const char *)sqlite3_column_text(st, STORE_EVENT_ROW_NCOLS + 2);
 			zstd = enc && strcmp(enc, "zstd") == 0;
 			if (r == 0 && !d.headers_json)
 				r = HQ_E_NOMEM;
 			if (r == 0)
-				r = column_blob_dup(st, EVENT_ROW_NCOLS + 1, &d.body, &d.body_len);
+				r = column_blob_dup(st, STORE_EVENT_ROW_NCOLS + 1, &d.body, &d.body_len);
 		} else if (rc == SQLITE_DONE) {
 			store_error_set(err, "no event %lld", (long long)id);
 			r = HQ_E_NOTFOUND;
@@ -985,19 +945,7 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 	}
 	pthread_mutex_unlock(&s->read_lock);
 	/* Decoded outside the lock, like claims. */
-	if (r == 0) {
-		int dr = sqlite_body_decode(&d.body, &d.body_len, zstd, max_body);
-		if (dr == HQ_E_TOOBIG)
-			d.body_error = "larger than the size asked for";
-		else if (dr < 0)
-			d.body_error = "the stored body cannot be decoded";
-	}
-	if (r < 0) {
-		store_event_detail_release(&d);
-		return r;
-	}
-	*ret = d;
-	return 0;
+	return store_event_detail_done(&d, r, zstd, max_body, ret);
 }
 
 /* A replay grants the event its full number of attempts again, while
@@ -1041,13 +989,7 @@ static int sqlite_retry_event(struct store *base, int64_t id, const char *only, 
 	r = sqlite_read_one(s, sql, "looking up the event", &exists, err);
 	if (r < 0)
 		return r;
-	if (exists == INT64_MAX) {
-		store_error_set(err, "no event %lld", (long long)id);
-		return HQ_E_NOTFOUND;
-	}
-	store_error_set(err, "event %lld is not %s", (long long)id,
-			only ? only : "dead_letter or completed");
-	return HQ_E_CONFLICT;
+	return store_retry_refused(id, only, exists != INT64_MAX, err);
 }
 
 static int sqlite_retry_events(struct store *base, const char *status, int64_t now_ms,

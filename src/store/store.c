@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "util/buf.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/zstd.h"
 
 void store_error_set(struct store_error *err, const char *fmt, ...)
 {
@@ -19,6 +21,72 @@ void store_error_set(struct store_error *err, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		err->msg[0] = '\0';
+}
+
+int store_body_decode(char **body, size_t *body_len, bool zstd, size_t max_body)
+{
+	if (!zstd && *body_len <= max_body)
+		return 0;
+	struct buf b;
+	buf_init(&b, max_body);
+	int r = zstd ? zstd_decompress(*body, *body_len, &b) : HQ_E_TOOBIG;
+	if (r == 0 && !b.data)
+		r = buf_reserve(&b, 0);
+	free(*body);
+	*body = NULL;
+	*body_len = 0;
+	if (r < 0) {
+		buf_release(&b);
+		return r;
+	}
+	*body = b.data;
+	*body_len = b.len;
+	return 0;
+}
+
+int store_event_detail_done(struct store_event_detail *d, int r, bool zstd, size_t max_body,
+			    struct store_event_detail *ret)
+{
+	if (r == 0) {
+		int dr = store_body_decode(&d->body, &d->body_len, zstd, max_body);
+		if (dr == HQ_E_TOOBIG)
+			d->body_error = "larger than the size asked for";
+		else if (dr < 0)
+			d->body_error = "the stored body cannot be decoded";
+	}
+	if (r < 0) {
+		store_event_detail_release(d);
+		return r;
+	}
+	*ret = *d;
+	return 0;
+}
+
+int store_retry_refused(int64_t id, const char *only, bool exists, struct store_error *err)
+{
+	if (!exists) {
+		store_error_set(err, "no event %lld", (long long)id);
+		return HQ_E_NOTFOUND;
+	}
+	store_error_set(err, "event %lld is not %s", (long long)id,
+			only ? only : "dead_letter or completed");
+	return HQ_E_CONFLICT;
+}
+
+void store_counts_add(struct store_event_counts *c, const char *status, int64_t count,
+		      int64_t duplicates)
+{
+	c->duplicates += duplicates;
+	if (!status)
+		return;
+	if (strcmp(status, "pending") == 0)
+		c->pending = count;
+	else if (strcmp(status, "processing") == 0)
+		c->processing = count;
+	else if (strcmp(status, "completed") == 0)
+		c->completed = count;
+	else if (strcmp(status, "dead_letter") == 0)
+		c->dead_letter = count;
 }
 
 void store_url_redact(const char *url, char *out, size_t size)
