@@ -7,8 +7,11 @@ post() {
 	curl -sS -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $HOOKQ_TASK_TOKEN" \
 		-H 'content-type: application/json' --data "$1" "$HOOKQ_API_URL/api/tasks"
 }
+# Its follow-up runs this script too: only the first run's answers are
+# kept, written whole (a reader never sees a file being rewritten).
 {
 	post '{"prompt":"elsewhere","repository":"evil/repo"}'
 	post '{"prompt":"ahead","priority":0}'
 	post '{"prompt":"fine"}'
-} >"$F_OUT"
+} >"$F_OUT.$HOOKQ_TASK_ID"
+[ -e "$F_OUT" ] || mv "$F_OUT.$HOOKQ_TASK_ID" "$F_OUT"
