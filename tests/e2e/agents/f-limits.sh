@@ -8,10 +8,14 @@ post() {
 		-H 'content-type: application/json' --data "$1" "$HOOKQ_API_URL/api/tasks"
 }
 # Its follow-up runs this script too: only the first run's answers are
-# kept, written whole (a reader never sees a file being rewritten).
+# kept, written whole (a reader never sees a file being rewritten), and
+# later runs leave nothing in the test's directory.
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+trap 'exit 1' TERM INT
 {
 	post '{"prompt":"elsewhere","repository":"evil/repo"}'
 	post '{"prompt":"ahead","priority":0}'
 	post '{"prompt":"fine"}'
-} >"$F_OUT.$HOOKQ_TASK_ID"
-[ -e "$F_OUT" ] || mv "$F_OUT.$HOOKQ_TASK_ID" "$F_OUT"
+} >"$tmp"
+if [ -e "$F_OUT" ]; then rm -f "$tmp"; else mv "$tmp" "$F_OUT"; fi
