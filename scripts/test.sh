@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
 if [ "$dir" = build ]; then
-  scripts/setup.sh >/dev/null
+  scripts/setup.sh --tests >/dev/null
 else
   ninja -C "$dir" >/dev/null
 fi

@@ -26,6 +26,7 @@
 #include "engine/forward.h"
 #include "engine/handler.h"
 #include "engine/ingest.h"
+#include "engine/nodes.h"
 #include "engine/outbox.h"
 #include "engine/processor.h"
 #include "engine/replies.h"
@@ -156,8 +157,19 @@ static struct dispatcher *running_dispatcher;
 static pthread_rwlock_t dispatcher_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 /* The outbox runs from before the processor starts until after the
- * dispatcher and the processor stopped: no lock needed. */
+ * dispatcher and the processor stopped, but the nodes thread and the
+ * store's listener outlive it: they wake it under the lock, and it is
+ * taken from them under the lock before it stops. */
 static struct outbox *running_outbox;
+static pthread_mutex_t outbox_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void wake_outbox(void *ctx)
+{
+	(void)ctx;
+	pthread_mutex_lock(&outbox_lock);
+	outbox_wake(running_outbox);
+	pthread_mutex_unlock(&outbox_lock);
+}
 
 static void wake_dispatcher(void *ctx)
 {
@@ -166,13 +178,48 @@ static void wake_dispatcher(void *ctx)
 	dispatcher_wake(running_dispatcher);
 	pthread_rwlock_unlock(&dispatcher_lock);
 	/* New tasks wrote their first replies (👀). */
-	outbox_wake(running_outbox);
+	wake_outbox(NULL);
 }
 
-static void wake_outbox(void *ctx)
+/* The processor once it runs, for the nodes thread's rescues. */
+static struct processor *running_processor;
+static pthread_mutex_t processor_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void wake_running_processor(void)
+{
+	pthread_mutex_lock(&processor_lock);
+	processor_wake(running_processor);
+	pthread_mutex_unlock(&processor_lock);
+}
+
+/* Another node was found dead and its leases ended: its events and
+ * replies were reclaimed, its tasks are looked for now. */
+static void dead_node_rescued(void *ctx)
 {
 	(void)ctx;
-	outbox_wake(running_outbox);
+	wake_running_processor();
+	pthread_rwlock_rdlock(&dispatcher_lock);
+	dispatcher_rescue_now(running_dispatcher);
+	pthread_rwlock_unlock(&dispatcher_lock);
+	wake_outbox(NULL);
+}
+
+/* Another node (or this one) committed work: wake who does it. */
+static void store_changed(void *ctx, unsigned what)
+{
+	(void)ctx;
+	if (what & STORE_CHANGED_EVENTS)
+		wake_running_processor();
+	if (what & (STORE_CHANGED_TASKS | STORE_CHANGED_CANCELS)) {
+		pthread_rwlock_rdlock(&dispatcher_lock);
+		if (what & STORE_CHANGED_CANCELS)
+			dispatcher_check_cancels(running_dispatcher);
+		else
+			dispatcher_wake(running_dispatcher);
+		pthread_rwlock_unlock(&dispatcher_lock);
+	}
+	if (what & STORE_CHANGED_OUTBOX)
+		wake_outbox(NULL);
 }
 
 /* Every secret value configured: never said in a reply. */
@@ -907,6 +954,7 @@ int cli_serve(int argc, char **argv)
 	struct ingest *ingest = NULL;
 	struct processor *processor = NULL;
 	struct outbox *outbox = NULL;
+	struct nodes *nodes = NULL;
 	struct github_client *github = NULL;
 	struct aws_provider *aws = NULL;
 	struct sqs_client *sqs_client = NULL;
@@ -988,6 +1036,29 @@ int cli_serve(int argc, char **argv)
 	}
 	char owner[128];
 	node_id(owner, sizeof(owner));
+	/* Registered before this node takes any lease, so that another node
+	 * finding it dead later ends them all. */
+	char host[64] = "host";
+	(void)gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	struct nodes_options nopt = {
+		.id = owner,
+		.host = host,
+		.version = HOOKQ_VERSION,
+		.pid = (int64_t)getpid(),
+		.timeout_ms = cfg.node_timeout_ms,
+		.rescued = dead_node_rescued,
+	};
+	if ((r = nodes_start(store, &nopt, &nodes, &serr)) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot record this node in the store", "db", db_shown,
+			"error", serr.msg, NULL);
+		goto out_store;
+	}
+	if ((r = store_listen(store, store_changed, NULL, &serr)) < 0) {
+		log_msg(HQ_LOG_ERROR, "cannot listen for other nodes' work", "db", db_shown,
+			"error", serr.msg, NULL);
+		goto out_store;
+	}
 
 	/* SQS: the source's and the output queue's client. */
 	bool output_queue = cfg.sqs_output_url && *cfg.sqs_output_url;
@@ -1050,7 +1121,9 @@ int cli_serve(int argc, char **argv)
 		log_msg(HQ_LOG_ERROR, "cannot start the outbox", "error", hq_strerror(r), NULL);
 		goto out_store;
 	}
+	pthread_mutex_lock(&outbox_lock);
 	running_outbox = outbox;
+	pthread_mutex_unlock(&outbox_lock);
 	struct router_rules rules = {
 		.allowed_orgs = cfg.allowed_orgs,
 		.allowed_users = cfg.allowed_users,
@@ -1106,6 +1179,9 @@ int cli_serve(int argc, char **argv)
 			NULL);
 		goto out_store;
 	}
+	pthread_mutex_lock(&processor_lock);
+	running_processor = processor;
+	pthread_mutex_unlock(&processor_lock);
 	struct ingest_options iopt = {
 		.batch_max = cfg.commit_batch,
 		.queue_max = INGEST_QUEUE_MAX,
@@ -1258,6 +1334,9 @@ out_ingest:
 out_processor:
 	if (processor) {
 		struct processor_stats pst;
+		pthread_mutex_lock(&processor_lock);
+		running_processor = NULL;
+		pthread_mutex_unlock(&processor_lock);
 		processor_stop(processor, &pst);
 		log_counts("events processed", "completed", pst.completed, "retried", pst.retried,
 			   "dead_lettered", pst.dead);
@@ -1267,10 +1346,15 @@ out_store:
 		/* Last: what the pool and the processor wrote is sent while they
 		 * stop; what is left waits in the store for the next start. */
 		struct outbox_stats ost;
-		outbox_stop(outbox, &ost);
+		pthread_mutex_lock(&outbox_lock);
 		running_outbox = NULL;
+		pthread_mutex_unlock(&outbox_lock);
+		outbox_stop(outbox, &ost);
 		log_counts("replies", "sent", ost.sent, "retried", ost.retried, "dead", ost.dead);
 	}
+	/* Last: the heartbeat goes on while work in hand finishes, and the
+	 * stop is recorded once none is left. */
+	nodes_stop(nodes, NULL);
 	github_client_free(github);
 	sqs_client_free(sqs_client);
 	aws_provider_free(aws);
@@ -1311,7 +1395,7 @@ void cli_forward_help(FILE *out)
 	      "  -h, --help                 show this help\n"
 	      "\n"
 	      "Needs AWS_SQS_QUEUE_URL, AWS_REGION and AWS credentials as the AWS SDKs\n"
-	      "find them (docs/task-sources.md).\n"
+	      "find them (docs/TASK_SOURCES.md).\n"
 	      "Exit codes: 0 clean shutdown, 1 run-time failure, 2 usage error,\n"
 	      "78 invalid configuration.\n",
 	      out);

@@ -87,6 +87,16 @@ static void print_table(json_t *doc, const char *where)
 		printf("%-16s %lld of %lld workers busy  started %lld  lost %lld\n", "pool",
 		       int_at(pool, "busy"), int_at(pool, "workers"), int_at(pool, "started"),
 		       int_at(pool, "lost"));
+	size_t i;
+	json_t *node;
+	json_array_foreach(json_object_get(doc, "nodes"), i, node) {
+		const char *state = json_string_value(json_object_get(node, "state"));
+		const char *by = json_string_value(json_object_get(node, "taken_over_by"));
+		printf("%-16s %s  %s  heartbeat %.1f s ago%s%s\n", i ? "" : "nodes",
+		       json_string_value(json_object_get(node, "id")), state ? state : "?",
+		       json_number_value(json_object_get(node, "heartbeat_age_s")),
+		       by ? "  taken over by " : "", by ? by : "");
+	}
 }
 
 int cli_status(int argc, char **argv)

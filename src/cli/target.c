@@ -28,7 +28,8 @@ int cli_target_open_store(struct cli_target *t, struct store **ret)
 	const char *db = t->db;
 	if (!db) {
 		const char *env = getenv("HOOKQ_DB");
-		db = env && *env ? env : "hookq.db";
+		const char *url = getenv("DATABASE_URL");
+		db = env && *env ? env : url && *url ? url : "hookq.db";
 	}
 	/* Reading must not create a database where there was none. */
 	const char *path = db;

@@ -272,7 +272,8 @@ static int parse_env(struct yamldoc *rd, yaml_node_t *map, const char *where, st
 	if (!a->env)
 		return HQ_E_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *name = default_env[i];
+		/* The defaults only without a list: a list may be longer. */
+		const char *name = env ? NULL : default_env[i];
 		if (env) {
 			char sub[128];
 			snprintf(sub, sizeof(sub), "%s.env[%zu]", where, i);

@@ -45,7 +45,10 @@ const struct config_option config_options[] = {
 	  CONFIG_SIZE, OFF(max_header_size), 4 * KIB, 1 * MIB, NULL, "32KiB",
 	  "request line and headers of one request (431 above)" },
 	{ "store.db", "HOOKQ_DB", "db", CONFIG_STRING, OFF(db), 0, 0, NULL, "hookq.db",
-	  "database: a SQLite file path" },
+	  "database: a SQLite file path, or a postgres:// URL (env DATABASE_URL too)" },
+	{ "store.node_timeout", "HOOKQ_NODE_TIMEOUT", "node-timeout", CONFIG_DURATION,
+	  OFF(node_timeout_ms), 3000, 3600000, NULL, "30s",
+	  "a node silent this long is dead: other nodes take its work over" },
 	{ "store.synchronous", "HOOKQ_SYNCHRONOUS", "synchronous", CONFIG_ENUM,
 	  OFF(synchronous), 0, 0, sync_names, "full",
 	  "SQLite durability: full (fsync every commit), normal, off, extra" },
@@ -600,6 +603,12 @@ int config_load_env(struct config *c, config_lookup_fn lookup, void *ctx,
 		if (r < 0)
 			return r;
 	}
+	/* DATABASE_URL, the name platforms and other tools use, when
+	 * HOOKQ_DB does not say otherwise. */
+	const struct config_option *db = config_find_key("store.db");
+	const char *url = lookup(ctx, "DATABASE_URL");
+	if (url && *url && c->origin[option_index(db)] < CONFIG_ORIGIN_ENV)
+		return config_set(c, db, url, CONFIG_ORIGIN_ENV, "DATABASE_URL", err);
 	return 0;
 }
 

@@ -40,6 +40,7 @@ struct config {
 	char *db;
 	int synchronous; /* enum config_sync */
 	uint64_t busy_timeout_ms;
+	uint64_t node_timeout_ms;
 	uint64_t commit_batch;
 	int compression; /* enum config_compression */
 	/* processing */

@@ -344,14 +344,14 @@ static int scan_value(struct scan *c, uint32_t match, int level, enum jscan_type
 		deeper = 0;
 
 	/* A repeated key counts as its last value (as JSON.parse and jansson
-	 * do): a later non-string value at a field's path unsets it. */
-	if (here && c->s[c->pos] != '"') {
-		for (size_t i = 0; i < c->nfields; i++) {
-			if (here >> i & 1) {
-				c->fields[i].found = false;
-				if (c->fields[i].size)
-					c->fields[i].out[0] = '\0';
-			}
+	 * do): a later value at a field's path, or at a key on the way to it,
+	 * replaces what an earlier one gave, so every field below starts
+	 * again unset ({"sender":{"login":"a"},"sender":{}} has no login). */
+	for (size_t i = 0; match && i < c->nfields; i++) {
+		if (match >> i & 1) {
+			c->fields[i].found = false;
+			if (c->fields[i].size)
+				c->fields[i].out[0] = '\0';
 		}
 	}
 	int r;

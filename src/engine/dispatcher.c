@@ -62,6 +62,10 @@ struct dispatcher {
 	pthread_cond_t work;   /* worker threads */
 	pthread_cond_t idle;   /* a worker became idle (shutdown waits on it) */
 	uint64_t generation;
+	bool rescue_now; /* dispatcher_rescue_now() asked for a rescue */
+	bool beat_now;	 /* dispatcher_check_cancels(): cancel marks may be new */
+	/* Since when the store answers without errors (0: it just failed). */
+	int64_t healthy_since;
 	bool stopping;	       /* no more assignments */
 	bool workers_stopping; /* workers exit once idle */
 	bool thread_exit;      /* the dispatcher and task-file threads leave */
@@ -89,7 +93,24 @@ static void count(struct dispatcher *d, uint64_t *field)
 static void log_store(struct dispatcher *d, const char *what, const struct store_error *err)
 {
 	log_msg(HQ_LOG_ERROR, what, "error", err->msg, NULL);
-	count(d, &d->stats.store_errors);
+	pthread_mutex_lock(&d->lock);
+	d->stats.store_errors++;
+	d->healthy_since = 0;
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Whether lost tasks may be rescued now: not before the store has worked
+ * for a whole lease (plus the time other nodes may need to reconnect)
+ * after it failed (most likely it failed every node, whose leases then
+ * ran out too: they get the time to renew them). */
+static bool may_rescue(struct dispatcher *d, int64_t now)
+{
+	pthread_mutex_lock(&d->lock);
+	if (!d->healthy_since)
+		d->healthy_since = now + STORE_RECOVERY_SLACK_MS;
+	bool ok = now - d->healthy_since >= (int64_t)d->opt.lease_ms;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
 }
 
 void dispatcher_wake(struct dispatcher *d)
@@ -100,6 +121,28 @@ void dispatcher_wake(struct dispatcher *d)
 	d->generation++;
 	pthread_cond_signal(&d->wake);
 	pthread_mutex_unlock(&d->lock);
+}
+
+static void poke(struct dispatcher *d, bool rescue, bool beat)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->rescue_now |= rescue;
+	d->beat_now |= beat;
+	d->generation++;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void dispatcher_rescue_now(struct dispatcher *d)
+{
+	poke(d, true, false);
+}
+
+void dispatcher_check_cancels(struct dispatcher *d)
+{
+	poke(d, false, true);
 }
 
 /* A repository as it may appear in an argv element or the environment:
@@ -308,7 +351,12 @@ static void record_end(struct dworker *w, const struct store_task_end *end)
 {
 	struct dispatcher *d = w->d;
 	struct store_error err;
-	for (int i = 0; i < 5; i++) {
+	/* While the store fails (a database restarting), the worker keeps
+	 * the task, so heartbeats renew its lease once the store is back:
+	 * the end is tried again, from 100 ms doubling to 2 s, for up to a
+	 * lease, and a short outage does not make the task run again. */
+	int64_t give_up = clock_now_ms() + (int64_t)d->opt.lease_ms;
+	for (long pause_ms = 100, tries = 1;; pause_ms = pause_ms < 1000 ? pause_ms * 2 : 2000, tries++) {
 		int r = store_task_finish(d->store, w->task.id, d->owner, w->name, w->task.attempts,
 					  end,
 					  clock_now_ms(), (int64_t)d->opt.claim_ttl_ms, &err);
@@ -321,7 +369,11 @@ static void record_end(struct dworker *w, const struct store_task_end *end)
 			return;
 		}
 		log_store(d, "cannot record a task's end", &err);
-		struct timespec pause = { 0, (long)(100 + 200 * i) * 1000000L };
+		/* Other failures get five tries, as they are not waited out. */
+		if ((r != HQ_E_IO && r != HQ_E_BUSY && tries >= 5) ||
+		    clock_now_ms() + pause_ms >= give_up)
+			return;
+		struct timespec pause = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
 		nanosleep(&pause, NULL);
 	}
 }
@@ -896,8 +948,8 @@ static size_t assign(struct dispatcher *d)
 
 	struct store_candidates c;
 	struct store_error err;
-	if (store_task_candidates(d->store, clock_now_ms(), CANDIDATES_MAX, d->opt.single_queue, &c,
-				  &err) < 0) {
+	if (store_task_candidates(d->store, d->owner, clock_now_ms(), CANDIDATES_MAX,
+				  d->opt.single_queue, &c, &err) < 0) {
 		log_store(d, "cannot read the task queue", &err);
 		return 0;
 	}
@@ -927,13 +979,21 @@ static size_t assign(struct dispatcher *d)
 		}
 		pthread_mutex_lock(&d->lock);
 		ssize_t pick = -1;
-		bool wait_for_claim = false;
-		for (size_t i = 0; t->claim_worker && i < d->n_workers; i++) {
+		/* Queued again while a worker here still runs it (this node's
+		 * lease was taken: it stalled, or lost the database): not
+		 * before that run is ended (the next heartbeat reports it). */
+		bool still_here = false;
+		for (size_t i = 0; i < d->n_workers && !still_here; i++)
+			still_here = d->workers[i].state != WORKER_IDLE &&
+				     d->workers[i].task.id == t->id;
+		bool wait_for_claim = still_here;
+		for (size_t i = 0; t->claim_worker && !still_here && i < d->n_workers; i++) {
 			struct dworker *w = &d->workers[i];
 			if (strcmp(w->name, t->claim_worker) != 0 || !(ci ? w->in_ci : w->in_main))
 				continue;
-			/* The claim holder is one of ours: the task waits for
-			 * it while the claim lives. */
+			/* The claim holder is one of ours (the store names
+			 * only this node's workers, or a stopped node's by
+			 * name): the task waits for it while the claim lives. */
 			if (w->state == WORKER_IDLE && !w->reserved)
 				pick = (ssize_t)i;
 			else
@@ -987,16 +1047,14 @@ static size_t assign(struct dispatcher *d)
 		}
 		w->task = task;
 		w->state = WORKER_ASSIGNED;
+		w->cancel_asked = false;
 		/* Stopping began while it was started: it is queued again at
 		 * once, its attempt not counted. */
-		if (d->stopping)
-			w->interrupt = true;
+		w->interrupt = d->stopping;
 		memcpy(w->token, token_hex, sizeof(w->token));
 		crypto_cleanse(token, sizeof(token));
 		crypto_cleanse(token_hex, sizeof(token_hex));
 		w->since_ms = clock_now_ms();
-		w->cancel_asked = false;
-		w->interrupt = false;
 		pthread_cond_broadcast(&d->work);
 		pthread_mutex_unlock(&d->lock);
 		idle--;
@@ -1024,6 +1082,11 @@ static void *dispatcher_main(void *arg)
 		 * the workers are done (the shutdown grace). */
 		bool stop = d->stopping, leave = d->thread_exit;
 		uint64_t seen = d->generation;
+		if (d->rescue_now)
+			next_rescue = 0;
+		if (d->beat_now)
+			next_heartbeat = 0;
+		d->rescue_now = d->beat_now = false;
 		pthread_mutex_unlock(&d->lock);
 		if (leave)
 			break;
@@ -1033,7 +1096,8 @@ static void *dispatcher_main(void *arg)
 			next_heartbeat = now + (int64_t)every_beat;
 		}
 		if (now >= next_rescue && !stop) {
-			rescue(d);
+			if (may_rescue(d, now))
+				rescue(d);
 			next_rescue = now + (int64_t)every_rescue;
 		}
 		if (!stop)
@@ -1266,6 +1330,8 @@ int dispatcher_start(struct store *store, const struct dispatcher_options *opt,
 			goto out_stop;
 		d->workers[i].started = true;
 	}
+	/* A node starting rescues what its last run left at once. */
+	d->healthy_since = clock_now_ms() - (int64_t)d->opt.lease_ms;
 	if (pthread_create(&d->thread, NULL, dispatcher_main, d) != 0)
 		goto out_stop;
 	d->thread_started = true;

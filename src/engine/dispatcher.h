@@ -59,6 +59,13 @@ int dispatcher_start(struct store *store, const struct dispatcher_options *opt,
 		     struct dispatcher **ret, char *err, size_t err_size);
 /* New tasks may be due: assign at once. Safe from any thread. */
 void dispatcher_wake(struct dispatcher *d);
+/* Looks for lost tasks at once (another node was found dead), instead of
+ * at the next periodic look. Safe from any thread; d may be NULL. */
+void dispatcher_rescue_now(struct dispatcher *d);
+/* A running task's cancellation was asked for on another node: renews
+ * the leases at once, which reads the cancel marks of the tasks held here.
+ * Safe from any thread; d may be NULL. */
+void dispatcher_check_cancels(struct dispatcher *d);
 /* Ends task id if it runs on this node (true), as a cancellation. */
 bool dispatcher_cancel(struct dispatcher *d, int64_t id);
 /* Stops assigning, lets running agents finish for shutdown_grace (leases

@@ -246,10 +246,29 @@ static size_t process_batch(struct worker *w)
 		tasks += out[i].n_tasks;
 	}
 	size_t n = claim.n;
-	if (store_finish_events(p->store, w->owner, out, n, clock_now_ms(), NULL, &err) < 0) {
-		/* Nothing recorded: the leases expire, the events come back. */
+	/* A store that fails (a database restarting) is tried again while
+	 * the leases have time left, so a short outage does not make the
+	 * events run again: from 100 ms doubling to 2 s, for half a lease,
+	 * or once more when stopping. */
+	int64_t give_up = clock_now_ms() + (int64_t)p->opt.lease_ms / 2;
+	int r;
+	for (long pause_ms = 100;; pause_ms = pause_ms < 1000 ? pause_ms * 2 : 2000) {
+		r = store_finish_events(p->store, w->owner, out, n, clock_now_ms(), NULL, &err);
+		if (r == 0)
+			break;
 		log_store_error("cannot record outcomes", &err);
 		count(p, &p->stats.store_errors, 1);
+		pthread_mutex_lock(&p->lock);
+		bool stop = p->stopping;
+		pthread_mutex_unlock(&p->lock);
+		/* Only an unreachable or busy store is worth waiting for. */
+		if (stop || (r != HQ_E_IO && r != HQ_E_BUSY) || clock_now_ms() + pause_ms >= give_up)
+			break;
+		struct timespec pause = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
+		nanosleep(&pause, NULL);
+	}
+	if (r < 0) {
+		/* Nothing recorded: the leases expire, the events come back. */
 	} else {
 		pthread_mutex_lock(&p->lock);
 		p->stats.completed += done;

@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/error.h"
 
@@ -15,6 +16,41 @@ static int read_queue(const struct status_sources *src, struct store_event_count
 	if (r == 0)
 		r = store_oldest_pending(src->store, oldest, err);
 	return r;
+}
+
+/* The nodes sharing the store: running ones with their heartbeat's age,
+ * ended ones (stopped, or found dead and taken over) for a day. */
+static int nodes_json(struct store *store, int64_t now_ms, json_t **ret,
+		      struct store_error *err)
+{
+	struct store_node *v;
+	size_t n;
+	int r = store_nodes_list(store, &v, &n, err);
+	if (r < 0)
+		return r;
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++) {
+		const struct store_node *x = &v[i];
+		const char *state = !x->ended_by ? "running" :
+				    strcmp(x->ended_by, x->id) == 0 ? "stopped" :
+								      "dead";
+		json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:f}", "id", x->id, "state",
+				      state, "host", x->host, "pid", (json_int_t)x->pid, "version",
+				      x->version, "started_at_ms", (json_int_t)x->started_at_ms,
+				      "heartbeat_age_s",
+				      (double)(now_ms - x->heartbeat_at_ms) / 1000.0);
+		if (o && x->ended_by && strcmp(state, "dead") == 0)
+			json_object_set_new(o, "taken_over_by", json_string(x->ended_by));
+		if (!o || json_array_append_new(a, o) < 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	store_nodes_release(v, n);
+	if (!a)
+		return HQ_E_NOMEM;
+	*ret = a;
+	return 0;
 }
 
 int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
@@ -81,6 +117,16 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 	json_t *outbox = json_pack("{s:I, s:I, s:I, s:I}", "pending", (json_int_t)oc.pending,
 				   "sending", (json_int_t)oc.sending, "sent", (json_int_t)oc.sent,
 				   "dead", (json_int_t)oc.dead);
+	json_t *nodes = NULL;
+	if ((r = nodes_json(src->store, now_ms, &nodes, err)) < 0) {
+		json_decref(events);
+		json_decref(age);
+		json_decref(ingest);
+		json_decref(proc);
+		json_decref(tasks);
+		json_decref(outbox);
+		return r;
+	}
 	json_t *pool = json_null();
 	struct dispatcher_stats ds;
 	size_t busy, total;
@@ -95,10 +141,11 @@ int status_render(const struct status_sources *src, int64_t now_ms, char **ret,
 	}
 	json_t *uptime = src->started_ms ? json_integer((now_ms - src->started_ms) / 1000) :
 					   json_null();
-	json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "status",
-				"ok", "version", src->version, "uptime_s", uptime, "events", events,
-				"oldest_pending_age_s", age, "ingest", ingest, "processor", proc,
-				"tasks", tasks, "outbox", outbox, "pool", pool);
+	json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+				"status", "ok", "version", src->version, "uptime_s", uptime,
+				"events", events, "oldest_pending_age_s", age, "ingest", ingest,
+				"processor", proc, "tasks", tasks, "outbox", outbox, "pool", pool,
+				"nodes", nodes);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (!text)

@@ -5,8 +5,9 @@
  * back in binary. Claims take rows with FOR UPDATE SKIP LOCKED, so nodes
  * never wait for one another's batches; migrations run once, under a
  * transaction-scoped advisory lock, however many nodes start together.
- * The event and webhook operations are built; tasks and the outbox
- * answer HQ_E_UNSUPPORTED. */
+ * The event and webhook operations are built here, tasks in
+ * postgres_task.c, the outbox in postgres_outbox.c, nodes and wake-ups in
+ * postgres_node.c. */
 #include <endian.h>
 #include <libpq-fe.h>
 #include <limits.h>
@@ -17,19 +18,14 @@
 #include <time.h>
 
 #include "store/backend.h"
+#include "store/postgres.h"
 #include "store/migration.h"
 #include "util/clock.h"
 #include "util/crypto.h"
 #include "util/error.h"
 
-/* Connections per node. Ingest batches, claims, outcomes and reads each
- * hold one for a transaction; four keep them from queueing behind one
- * another without costing the server much (each is a process there). */
-#define PG_POOL_SIZE 4
 /* Outcomes are recorded this many per transaction, as on SQLite. */
 #define PG_FINISH_CHUNK 32
-/* Parameters of the largest statement. */
-#define PG_MAX_ARGS 12
 /* Key of the advisory lock migrations run under ("hookq" in ASCII):
  * advisory locks are per database, so other databases on the server do
  * not share it. */
@@ -39,6 +35,7 @@
  * parameters come as text and are cast where they are used. */
 enum pg_stmt {
 	PG_INSERT,
+	PG_NOTIFY_EVENTS,
 	PG_COUNT,
 	PG_VERSION,
 	PG_CLAIM,
@@ -73,6 +70,8 @@ enum pg_stmt {
 	PG_STMT_COUNT
 };
 
+_Static_assert(PG_STMT_COUNT <= PG_STMT_TASK_BASE, "statement ids overlap");
+
 #define PG_WEBHOOK_COLUMNS "id, provider, name, secret, enabled::integer, created_at, updated_at"
 
 /* A replay grants the event its full number of attempts again, while
@@ -85,19 +84,27 @@ enum pg_stmt {
 /* Newest first, keyset-paged on id: events_status (status, id) and
  * events_provider (provider, id) serve both the filter and the order. */
 #define PG_LIST_SQL(where, limit)                                                             \
-	"SELECT " STORE_EVENT_ROW_COLUMNS " FROM events WHERE id < $1::bigint" where           \
+	"SELECT " STORE_EVENT_ROW_COLUMNS_SIZED(                                              \
+		"(SELECT length(body) FROM event_bodies WHERE event_id = events.id)")           \
+	" FROM events WHERE id < $1::bigint" where                                            \
 	" ORDER BY id DESC LIMIT " limit "::bigint"
 
 static const char *const pg_sql[PG_STMT_COUNT] = {
 	/* A redelivery counts itself on the original and yields its id:
-	 * duplicates > 0 after the statement means the row was there. */
-	[PG_INSERT] = "INSERT INTO events (provider, route, delivery_id, event_type, headers, body,"
-		      " received_at, max_attempts, next_attempt_at, updated_at, body_encoding)"
-		      " VALUES ($1, $2, $3, $4, $5, $6, $7::bigint, $8::integer, $7::bigint,"
-		      "  $7::bigint, $9)"
-		      " ON CONFLICT (provider, route, delivery_id)"
-		      " DO UPDATE SET duplicates = events.duplicates + 1"
-		      " RETURNING id, duplicates",
+	 * duplicates > 0 after the statement means the row was there. A new
+	 * event's headers and body go to event_bodies in the same statement. */
+	[PG_INSERT] = "WITH ins AS (INSERT INTO events (provider, route, delivery_id, event_type,"
+		      "  received_at, max_attempts, next_attempt_at, updated_at)"
+		      "  VALUES ($1, $2, $3, $4, $7::bigint, $8::integer, $7::bigint, $7::bigint)"
+		      "  ON CONFLICT (provider, route, delivery_id)"
+		      "  DO UPDATE SET duplicates = events.duplicates + 1"
+		      "  RETURNING id, duplicates),"
+		      " b AS (INSERT INTO event_bodies (event_id, headers, body, body_encoding)"
+		      "  SELECT id, $5::text, $6::bytea, $9::text FROM ins WHERE duplicates = 0)"
+		      " SELECT id, duplicates FROM ins",
+	/* Sent with a batch's inserts; also for a batch of redeliveries
+	 * only (a needless wake-up is cheaper than a round trip more). */
+	[PG_NOTIFY_EVENTS] = "SELECT pg_notify('" PG_CHANNEL "', '1')",
 	[PG_COUNT] = "SELECT status, count(*), coalesce(sum(duplicates), 0)::bigint FROM events"
 		     " GROUP BY status",
 	[PG_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_migrations",
@@ -109,12 +116,16 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 		     " claimed AS (UPDATE events e SET status = 'processing', lease_owner = $1,"
 		     "  lease_expires_at = $2::bigint + $3::bigint, attempts = e.attempts + 1,"
 		     "  updated_at = $2::bigint FROM due WHERE e.id = due.id"
-		     "  RETURNING e.id, e.provider, e.route, e.delivery_id, e.event_type, e.headers,"
-		     "  e.body, e.body_encoding, e.attempts, e.max_attempts, e.received_at,"
-		     "  e.next_attempt_at)"
-		     " SELECT id, provider, route, delivery_id, event_type, headers, body,"
-		     "  body_encoding, attempts, max_attempts, received_at FROM claimed"
-		     " ORDER BY next_attempt_at, id",
+		     "  RETURNING e.id, e.provider, e.route, e.delivery_id, e.event_type,"
+		     "  e.attempts, e.max_attempts, e.received_at, e.next_attempt_at)"
+		     /* An event without a body (never written so) is processed
+		      * as an empty one and fails there, instead of being
+		      * claimed again and again. */
+		     " SELECT c.id, c.provider, c.route, c.delivery_id, c.event_type,"
+		     "  coalesce(b.headers, '{}'), coalesce(b.body, ''::bytea),"
+		     "  coalesce(b.body_encoding, 'identity'), c.attempts, c.max_attempts,"
+		     "  c.received_at FROM claimed c LEFT JOIN event_bodies b ON b.event_id = c.id"
+		     " ORDER BY c.next_attempt_at, c.id",
 	[PG_FINISH_DONE] = "UPDATE events SET status = 'completed', completed_at = $3::bigint,"
 			   " updated_at = $3::bigint, lease_owner = NULL, lease_expires_at = NULL,"
 			   " action = coalesce($4, action), repository = coalesce($5, repository),"
@@ -169,7 +180,7 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 	[PG_LIST_PROVIDER] = PG_LIST_SQL(" AND provider = $2", "$3"),
 	[PG_LIST_BOTH] = PG_LIST_SQL(" AND status = $2 AND provider = $3", "$4"),
 	[PG_GET_EVENT] = "SELECT " STORE_EVENT_ROW_COLUMNS ", headers, body, body_encoding"
-			 " FROM events WHERE id = $1::bigint",
+			 " FROM events LEFT JOIN event_bodies ON event_id = id WHERE id = $1::bigint",
 	[PG_GET_ATTEMPTS] = "SELECT attempt, started_at, finished_at, worker, outcome, error"
 			    " FROM event_attempts WHERE event_id = $1::bigint ORDER BY attempt",
 	[PG_WEBHOOK_CREATE] = "INSERT INTO webhooks (id, provider, name, secret, enabled,"
@@ -199,39 +210,7 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 	[PG_COMMAND_DELETE] = "DELETE FROM webhook_commands WHERE id = $1 AND webhook_id = $2",
 };
 
-struct pg_conn {
-	PGconn *conn; /* NULL until first used, or after it was lost */
-	bool in_use;
-	bool fresh;	/* connected by the acquire that handed it out */
-	uint64_t epoch; /* the pool's epoch when it connected */
-	bool prepared[PG_STMT_COUNT];
-};
-
-struct pg_store {
-	struct store base;
-	char *url; /* holds the password: wiped on close */
-	char redacted[256];
-	struct store_options opt;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	/* Bumped when a connection is found lost: one lost connection
-	 * suggests its older siblings are lost too (a server restart ends
-	 * them all), so they reconnect on their next use instead of each
-	 * failing a caller first. */
-	uint64_t epoch;
-	struct pg_conn pool[PG_POOL_SIZE];
-};
-
-/* Parameters of one statement: text, binary bytes, or NULL. */
-struct pg_args {
-	int n;
-	const char *values[PG_MAX_ARGS];
-	int lengths[PG_MAX_ARGS];
-	int formats[PG_MAX_ARGS];
-	char nums[PG_MAX_ARGS][24];
-};
-
-static void pg_arg_text(struct pg_args *a, const char *v)
+void pg_arg_text(struct pg_args *a, const char *v)
 {
 	a->values[a->n] = v;
 	a->lengths[a->n] = 0;
@@ -239,14 +218,14 @@ static void pg_arg_text(struct pg_args *a, const char *v)
 	a->n++;
 }
 
-static void pg_arg_i64(struct pg_args *a, int64_t v)
+void pg_arg_i64(struct pg_args *a, int64_t v)
 {
 	snprintf(a->nums[a->n], sizeof(a->nums[a->n]), "%lld", (long long)v);
 	pg_arg_text(a, a->nums[a->n]);
 }
 
 /* len fits an int: the caller checked. */
-static void pg_arg_bytes(struct pg_args *a, const void *p, size_t len)
+void pg_arg_bytes(struct pg_args *a, const void *p, size_t len)
 {
 	a->values[a->n] = p ? p : "";
 	a->lengths[a->n] = (int)len;
@@ -291,7 +270,7 @@ static void pg_message(char *out, size_t size, PGconn *conn, const PGresult *res
 	snprintf(out, size, "%.*s", (int)len, m);
 }
 
-static int pg_fail(PGconn *conn, const PGresult *res, const char *what,
+int pg_fail(PGconn *conn, const PGresult *res, const char *what,
 		   struct store_error *err)
 {
 	char msg[STORE_ERROR_MAX];
@@ -310,7 +289,7 @@ static void pg_notice_ignore(void *arg, const PGresult *res)
 
 /* Runs a statement without parameters or results (BEGIN, COMMIT, a
  * migration's several statements). */
-static int pg_exec(PGconn *conn, const char *sql, const char *what, struct store_error *err)
+int pg_exec(PGconn *conn, const char *sql, const char *what, struct store_error *err)
 {
 	PGresult *res = PQexec(conn, sql);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -321,33 +300,40 @@ static int pg_exec(PGconn *conn, const char *sql, const char *what, struct store
 	return r;
 }
 
-static void pg_rollback(PGconn *conn)
+void pg_rollback(PGconn *conn)
 {
 	PQclear(PQexec(conn, "ROLLBACK"));
 }
 
 /* Runs one of pg_sql on c with args, preparing it first on this
  * connection. *ret gets the result (binary columns) when asked for. */
-static int pg_run(struct pg_conn *c, enum pg_stmt id, const struct pg_args *a, PGresult **ret,
-		  const char *what, struct store_error *err)
+/* Prepares statement id (sql) on c unless it is already; its name. */
+static int pg_prepare(struct pg_conn *c, int id, const char *sql, char name[16],
+		      const char *what, struct store_error *err)
+{
+	snprintf(name, 16, "hq%d", id);
+	if (c->prepared[id])
+		return 0;
+	PGresult *res = PQprepare(c->conn, name, sql, 0, NULL);
+	int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_fail(c->conn, res, what, err);
+	PQclear(res);
+	if (r == 0)
+		c->prepared[id] = true;
+	return r;
+}
+
+int pg_run_sql(struct pg_conn *c, int id, const char *sql, const struct pg_args *a,
+	       PGresult **ret, const char *what, struct store_error *err)
 {
 	char name[16];
-	snprintf(name, sizeof(name), "hq%d", (int)id);
-	if (!c->prepared[id]) {
-		PGresult *res = PQprepare(c->conn, name, pg_sql[id], 0, NULL);
-		int r = PQresultStatus(res) == PGRES_COMMAND_OK ?
-				0 :
-				pg_fail(c->conn, res, what, err);
-		PQclear(res);
-		if (r < 0)
-			return r;
-		c->prepared[id] = true;
-	}
+	int r = pg_prepare(c, id, sql, name, what, err);
+	if (r < 0)
+		return r;
 	PGresult *res = PQexecPrepared(c->conn, name, a ? a->n : 0, a ? a->values : NULL,
 				       a ? a->lengths : NULL, a ? a->formats : NULL, 1);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		int r = pg_fail(c->conn, res, what, err);
+		r = pg_fail(c->conn, res, what, err);
 		PQclear(res);
 		return r;
 	}
@@ -358,8 +344,87 @@ static int pg_run(struct pg_conn *c, enum pg_stmt id, const struct pg_args *a, P
 	return 0;
 }
 
-/* An integer column in binary (int2, int4 or int8); 0 when NULL. */
-static int64_t pg_int(const PGresult *res, int row, int col)
+static int pg_run(struct pg_conn *c, enum pg_stmt id, const struct pg_args *a, PGresult **ret,
+		  const char *what, struct store_error *err)
+{
+	return pg_run_sql(c, (int)id, pg_sql[id], a, ret, what, err);
+}
+
+/* Runs n statements (ids[i] with args[i]) on c in one round trip, libpq's
+ * pipeline mode, inside the caller's transaction: res[i] gets each result
+ * (the caller clears them; all NULL after a failure). Returns the first
+ * failure (the statements after it are not run); every result is read, so
+ * c is usable again after a success (and rolled back by pg_release after a
+ * failure). */
+static void pg_conn_close(struct pg_conn *c);
+
+static int pg_run_pipeline(struct pg_conn *c, const enum pg_stmt *ids, const struct pg_args *args,
+			   size_t n, PGresult **res, const char *what, struct store_error *err)
+{
+	char name[16];
+	for (size_t i = 0; i < n; i++) {
+		res[i] = NULL;
+		int r = pg_prepare(c, (int)ids[i], pg_sql[ids[i]], name, what, err);
+		if (r < 0)
+			return r;
+	}
+	if (!PQenterPipelineMode(c->conn))
+		return pg_fail(c->conn, NULL, what, err);
+	int r = 0;
+	size_t sent = 0;
+	for (; sent < n; sent++) {
+		const struct pg_args *a = &args[sent];
+		snprintf(name, sizeof(name), "hq%d", (int)ids[sent]);
+		if (!PQsendQueryPrepared(c->conn, name, a->n, a->values, a->lengths, a->formats, 1)) {
+			r = pg_fail(c->conn, NULL, what, err);
+			break;
+		}
+	}
+	if (!PQpipelineSync(c->conn)) {
+		/* Nothing may reach the server, and waiting for answers could
+		 * wait forever: the connection goes (nothing is committed). */
+		if (r == 0) {
+			pg_fail(c->conn, NULL, what, err);
+			r = HQ_E_IO;
+		}
+		pg_conn_close(c);
+		return r;
+	}
+	for (size_t i = 0; i < sent; i++) {
+		PGresult *x = PQgetResult(c->conn);
+		if (!x) {
+			if (r == 0)
+				r = pg_fail(c->conn, NULL, what, err);
+			break;
+		}
+		ExecStatusType st = PQresultStatus(x);
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			res[i] = x;
+		} else {
+			if (r == 0 && st != PGRES_PIPELINE_ABORTED)
+				r = pg_fail(c->conn, x, what, err);
+			PQclear(x);
+		}
+		PQclear(PQgetResult(c->conn)); /* the NULL that ends each statement's results */
+	}
+	/* The sync's own result, then back to the usual mode. */
+	PGresult *x;
+	while ((x = PQgetResult(c->conn)) && PQresultStatus(x) != PGRES_PIPELINE_SYNC)
+		PQclear(x);
+	PQclear(x);
+	if (!PQexitPipelineMode(c->conn) && r == 0)
+		r = pg_fail(c->conn, NULL, what, err);
+	if (r < 0)
+		for (size_t i = 0; i < n; i++) {
+			PQclear(res[i]);
+			res[i] = NULL;
+		}
+	return r;
+}
+
+/* An integer or boolean column in binary (int2, int4, int8 or bool: 1
+ * for true); 0 when NULL. */
+int64_t pg_int(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return 0;
@@ -380,6 +445,8 @@ static int64_t pg_int(const PGresult *res, int row, int col)
 		memcpy(&x, v, 2);
 		return (int16_t)be16toh(x);
 	}
+	case 1:
+		return v[0] != 0;
 	default:
 		return 0;
 	}
@@ -387,7 +454,7 @@ static int64_t pg_int(const PGresult *res, int row, int col)
 
 /* Copies a text or bytea column (binary: the bytes as stored) with a
  * terminating NUL; "" for NULL. */
-static char *pg_dup(const PGresult *res, int row, int col, size_t *len)
+char *pg_dup(const PGresult *res, int row, int col, size_t *len)
 {
 	size_t n = (size_t)PQgetlength(res, row, col);
 	char *p = malloc(n + 1);
@@ -410,7 +477,7 @@ static void pg_conn_close(struct pg_conn *c)
 
 /* Connects c, with the node's settings: lock waits bounded by the busy
  * timeout (then HQ_E_BUSY), and commits as durable as configured. */
-static int pg_connect(struct pg_store *s, struct pg_conn *c, struct store_error *err)
+int pg_connect(struct pg_store *s, struct pg_conn *c, struct store_error *err)
 {
 	/* Defaults the URL may override (its parameters come last): a server
 	 * that does not answer a connect is an error after 10 s, and a
@@ -418,8 +485,12 @@ static int pg_connect(struct pg_store *s, struct pg_conn *c, struct store_error 
 	 * keepalives in about a minute instead of the kernel's two hours. */
 	const char *const keys[] = { "fallback_application_name", "client_encoding",
 				     "connect_timeout", "keepalives_idle", "keepalives_interval",
-				     "keepalives_count", "dbname", NULL };
-	const char *const values[] = { "hookq", "UTF8", "10", "30", "10", "3", s->url, NULL };
+				     "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	/* tcp_user_timeout: data sent and not acknowledged for 30 s (a
+	 * network cut mid-statement) ends the connection, where keepalives
+	 * do not apply and the kernel would retransmit for 15 minutes. */
+	const char *const values[] = { "hookq", "UTF8", "10", "30", "10", "3", "30000", s->url,
+				       NULL };
 	PGconn *conn = PQconnectdbParams(keys, values, 1);
 	if (!conn) {
 		store_error_set(err, "cannot connect to '%s': out of memory", s->redacted);
@@ -461,9 +532,45 @@ static int pg_connect(struct pg_store *s, struct pg_conn *c, struct store_error 
 	return 0;
 }
 
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Connects c unless the server was unreachable a moment ago: then the
+ * last failure is answered at once, without another connect (which can
+ * take the connect timeout) until a backoff from 100 ms doubling to 5 s
+ * has passed. Webhooks get their 503 fast while the database is down,
+ * and it is not flooded with connects once it comes back. */
+static int pg_connect_backoff(struct pg_store *s, struct pg_conn *c, struct store_error *err)
+{
+	pthread_mutex_lock(&s->lock);
+	bool wait = s->down_backoff_ms && monotonic_ms() < s->down_until_ms;
+	if (wait)
+		*err = s->down_error;
+	pthread_mutex_unlock(&s->lock);
+	if (wait)
+		return HQ_E_IO;
+	int r = pg_connect(s, c, err);
+	pthread_mutex_lock(&s->lock);
+	if (r == HQ_E_IO) {
+		s->down_backoff_ms = s->down_backoff_ms ? s->down_backoff_ms * 2 : 100;
+		if (s->down_backoff_ms > STORE_RECONNECT_MAX_MS)
+			s->down_backoff_ms = STORE_RECONNECT_MAX_MS;
+		s->down_until_ms = monotonic_ms() + s->down_backoff_ms;
+		s->down_error = *err;
+	} else if (r == 0) {
+		s->down_backoff_ms = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 /* Takes a connection from the pool, waiting up to the busy timeout for
  * one, and (re)connects it when it is new or was lost. */
-static int pg_acquire(struct pg_store *s, struct pg_conn **ret, struct store_error *err)
+int pg_acquire(struct pg_store *s, struct pg_conn **ret, struct store_error *err)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -500,7 +607,7 @@ static int pg_acquire(struct pg_store *s, struct pg_conn **ret, struct store_err
 	if (c->conn && (stale || PQstatus(c->conn) != CONNECTION_OK))
 		pg_conn_close(c);
 	c->fresh = !c->conn;
-	int r = c->conn ? 0 : pg_connect(s, c, err);
+	int r = c->conn ? 0 : pg_connect_backoff(s, c, err);
 	c->epoch = epoch;
 	if (r < 0) {
 		pthread_mutex_lock(&s->lock);
@@ -516,7 +623,7 @@ static int pg_acquire(struct pg_store *s, struct pg_conn **ret, struct store_err
 /* Gives a connection back. One left inside a transaction is rolled back;
  * one that is broken or busy mid-statement is closed (the next user
  * reconnects). */
-static void pg_release(struct pg_store *s, struct pg_conn *c)
+void pg_release(struct pg_store *s, struct pg_conn *c)
 {
 	bool lost = false;
 	if (c->conn) {
@@ -524,7 +631,8 @@ static void pg_release(struct pg_store *s, struct pg_conn *c)
 		if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR)
 			pg_rollback(c->conn);
 		lost = PQstatus(c->conn) != CONNECTION_OK;
-		if (lost || PQtransactionStatus(c->conn) != PQTRANS_IDLE)
+		if (lost || PQtransactionStatus(c->conn) != PQTRANS_IDLE ||
+		    PQpipelineStatus(c->conn) != PQ_PIPELINE_OFF)
 			pg_conn_close(c);
 	}
 	pthread_mutex_lock(&s->lock);
@@ -537,20 +645,50 @@ static void pg_release(struct pg_store *s, struct pg_conn *c)
 
 /* Runs one statement on a connection of the pool, outside any
  * transaction of its own making (one statement commits alone). */
-static int pg_query(struct pg_store *s, enum pg_stmt id, const struct pg_args *a,
-		    PGresult **ret, const char *what, struct store_error *err)
+int pg_query_sql(struct pg_store *s, int id, const char *sql, const struct pg_args *a,
+		 PGresult **ret, const char *what, struct store_error *err)
 {
 	struct pg_conn *c;
 	int r = pg_acquire(s, &c, err);
 	if (r < 0)
 		return r;
-	r = pg_run(c, id, a, ret, what, err);
+	r = pg_run_sql(c, id, sql, a, ret, what, err);
 	pg_release(s, c);
 	return r;
 }
 
+int pg_txn(struct pg_store *s, int (*fn)(struct pg_conn *c, void *arg, struct store_error *err),
+	   void *arg, const char *what, struct store_error *err)
+{
+	for (int attempt = 0;; attempt++) {
+		struct pg_conn *c;
+		int r = pg_acquire(s, &c, err);
+		if (r < 0)
+			return r;
+		bool committing = false;
+		r = pg_exec(c->conn, "BEGIN", what, err);
+		if (r == 0)
+			r = fn(c, arg, err);
+		if (r == 0) {
+			committing = true;
+			r = pg_exec(c->conn, "COMMIT", what, err);
+		}
+		bool retry = r == HQ_E_IO && !committing && !c->fresh && attempt == 0 &&
+			     PQstatus(c->conn) != CONNECTION_OK;
+		pg_release(s, c);
+		if (!retry)
+			return r;
+	}
+}
+
+static int pg_query(struct pg_store *s, enum pg_stmt id, const struct pg_args *a,
+		    PGresult **ret, const char *what, struct store_error *err)
+{
+	return pg_query_sql(s, (int)id, pg_sql[id], a, ret, what, err);
+}
+
 /* The number of rows a statement changed. */
-static size_t pg_changed(PGresult *res)
+size_t pg_changed(PGresult *res)
 {
 	return (size_t)strtoull(PQcmdTuples(res), NULL, 10);
 }
@@ -560,6 +698,7 @@ static void pg_close(struct store *base)
 	struct pg_store *s = (struct pg_store *)base;
 	if (!s)
 		return;
+	pg_listen_stop(s);
 	for (size_t i = 0; i < PG_POOL_SIZE; i++)
 		pg_conn_close(&s->pool[i]);
 	pthread_mutex_destroy(&s->lock);
@@ -652,36 +791,39 @@ static int pg_schema_version(struct store *base, int *ret, struct store_error *e
 	return r;
 }
 
-static int pg_insert_one(struct pg_conn *c, struct store_event_in *ev, struct store_error *err)
+/* The parameters of ev's insert; HQ_E_TOOBIG for a body libpq cannot
+ * send. */
+static int pg_insert_args(const struct store_event_in *ev, struct pg_args *a,
+			  struct store_error *err)
 {
 	if (ev->body_len > INT_MAX) {
 		store_error_set(err, "storing event: a body of %zu bytes is too large",
 				ev->body_len);
 		return HQ_E_TOOBIG;
 	}
-	struct pg_args a = { 0 };
-	pg_arg_text(&a, ev->provider);
-	pg_arg_text(&a, ev->route);
-	pg_arg_text(&a, ev->delivery_id);
-	pg_arg_text(&a, ev->event_type);
-	pg_arg_text(&a, ev->headers_json);
-	pg_arg_bytes(&a, ev->body, ev->body_len);
-	pg_arg_i64(&a, ev->received_at_ms);
-	pg_arg_i64(&a, ev->max_attempts > 0 ? ev->max_attempts : 5);
-	pg_arg_text(&a, ev->body_encoding ? ev->body_encoding : "identity");
-	PGresult *res = NULL;
-	int r = pg_run(c, PG_INSERT, &a, &res, "storing event", err);
-	if (r < 0)
-		return r;
+	memset(a, 0, sizeof(*a));
+	pg_arg_text(a, ev->provider);
+	pg_arg_text(a, ev->route);
+	pg_arg_text(a, ev->delivery_id);
+	pg_arg_text(a, ev->event_type);
+	pg_arg_text(a, ev->headers_json);
+	pg_arg_bytes(a, ev->body, ev->body_len);
+	pg_arg_i64(a, ev->received_at_ms);
+	pg_arg_i64(a, ev->max_attempts > 0 ? ev->max_attempts : 5);
+	pg_arg_text(a, ev->body_encoding ? ev->body_encoding : "identity");
+	return 0;
+}
+
+/* Reads the id an insert gave ev, and whether it was there already. */
+static int pg_insert_result(PGresult *res, struct store_event_in *ev, struct store_error *err)
+{
 	if (PQntuples(res) != 1) {
-		PQclear(res);
 		store_error_set(err, "storing event: no row came back");
 		return HQ_E_STORE;
 	}
 	ev->id = pg_int(res, 0, 0);
 	ev->duplicate = pg_int(res, 0, 1) > 0;
 	ev->result = 0;
-	PQclear(res);
 	return 0;
 }
 
@@ -713,9 +855,31 @@ static int pg_insert_batch(struct pg_conn *c, struct store_event_in *evs, size_t
 		order[i] = &evs[i];
 	if (n > 1)
 		qsort(order, n, sizeof(*order), event_key_cmp);
-	int r = pg_exec(c->conn, "BEGIN", "storing events", err);
+	/* All the inserts go in one round trip (a pipeline): the server
+	 * runs them in order, and an answer per event comes back; last, the
+	 * wake-up of the processors on other nodes. */
+	_Static_assert(STORE_CHANGED_EVENTS == 1, "PG_NOTIFY_EVENTS says 1");
+	struct pg_args *args = calloc(n + 1, sizeof(*args));
+	enum pg_stmt *ids = calloc(n + 1, sizeof(*ids));
+	PGresult **res = calloc(n + 1, sizeof(*res));
+	int r = args && ids && res ? 0 : HQ_E_NOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		ids[i] = PG_INSERT;
+		r = pg_insert_args(order[i], &args[i], err);
+	}
+	if (ids)
+		ids[n] = PG_NOTIFY_EVENTS;
+	if (r == 0)
+		r = pg_exec(c->conn, "BEGIN", "storing events", err);
+	if (r == 0)
+		r = pg_run_pipeline(c, ids, args, n + 1, res, "storing event", err);
 	for (size_t i = 0; r == 0 && i < n; i++)
-		r = pg_insert_one(c, order[i], err);
+		r = pg_insert_result(res[i], order[i], err);
+	for (size_t i = 0; res && i <= n; i++)
+		PQclear(res[i]);
+	free(res);
+	free(ids);
+	free(args);
 	*committing = r == 0;
 	if (r == 0)
 		r = pg_exec(c->conn, "COMMIT", "committing events", err);
@@ -864,39 +1028,100 @@ static int pg_claim_events(struct store *base, const char *owner, int64_t now_ms
 	return 0;
 }
 
-static int pg_finish_one(struct pg_conn *c, const char *owner, const struct store_outcome *o,
-			 int64_t now_ms, size_t *changed, struct store_error *err)
+/* The statement and parameters that record outcome o. */
+static enum pg_stmt pg_finish_args(const char *owner, const struct store_outcome *o,
+				   int64_t now_ms, struct pg_args *a)
 {
-	struct pg_args a = { 0 };
-	pg_arg_i64(&a, o->id);
-	pg_arg_text(&a, owner);
-	pg_arg_i64(&a, now_ms);
-	enum pg_stmt id;
+	memset(a, 0, sizeof(*a));
+	pg_arg_i64(a, o->id);
+	pg_arg_text(a, owner);
+	pg_arg_i64(a, now_ms);
 	switch (o->kind) {
 	case STORE_OUTCOME_DONE:
-		id = PG_FINISH_DONE;
-		pg_arg_text(&a, o->action);
-		pg_arg_text(&a, o->repository);
-		pg_arg_text(&a, o->sender);
-		pg_arg_text(&a, o->routing);
-		break;
+		pg_arg_text(a, o->action);
+		pg_arg_text(a, o->repository);
+		pg_arg_text(a, o->sender);
+		pg_arg_text(a, o->routing);
+		return PG_FINISH_DONE;
 	case STORE_OUTCOME_RETRY:
-		id = PG_FINISH_RETRY;
-		pg_arg_i64(&a, o->next_attempt_at_ms);
-		pg_arg_text(&a, o->error ? o->error : "");
-		break;
+		pg_arg_i64(a, o->next_attempt_at_ms);
+		pg_arg_text(a, o->error ? o->error : "");
+		return PG_FINISH_RETRY;
 	default:
-		id = PG_FINISH_DEAD;
-		pg_arg_text(&a, o->error ? o->error : "");
-		break;
+		pg_arg_text(a, o->error ? o->error : "");
+		return PG_FINISH_DEAD;
 	}
-	PGresult *res = NULL;
-	int r = pg_run(c, id, &a, &res, "recording an outcome", err);
-	if (r < 0)
-		return r;
-	*changed = pg_changed(res);
-	PQclear(res);
-	return 0;
+}
+
+static bool pg_has_tasks(const struct store_outcome *o)
+{
+	return o->kind == STORE_OUTCOME_DONE && o->n_tasks > 0;
+}
+
+/* Records the outcomes of o[start..end) that create no tasks in one round
+ * trip; *chunk counts those applied. */
+static int pg_finish_plain(struct pg_conn *c, const char *owner, const struct store_outcome *o,
+			   size_t start, size_t end, int64_t now_ms, size_t *chunk,
+			   struct store_error *err)
+{
+	struct pg_args args[PG_FINISH_CHUNK];
+	enum pg_stmt ids[PG_FINISH_CHUNK];
+	PGresult *res[PG_FINISH_CHUNK];
+	size_t n = 0;
+	for (size_t i = start; i < end; i++)
+		if (!pg_has_tasks(&o[i])) {
+			ids[n] = pg_finish_args(owner, &o[i], now_ms, &args[n]);
+			n++;
+		}
+	if (n == 0)
+		return 0;
+	int r = pg_run_pipeline(c, ids, args, n, res, "recording an outcome", err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		*chunk += pg_changed(res[i]);
+		PQclear(res[i]);
+	}
+	return r;
+}
+
+/* Records o[start..end) in one transaction on c; *chunk counts the
+ * outcomes applied. The tasks routing asked for are created with their
+ * event's completion (a crash keeps both or neither; the origins make a
+ * second processing of the event find them), the chunk's creation locks
+ * taken first, all at once and in key order. */
+static int pg_finish_chunk(struct pg_conn *c, const char *owner, const struct store_outcome *o,
+			   size_t start, size_t end, int64_t now_ms, size_t *chunk,
+			   struct store_error *err)
+{
+	struct pg_task_batch b = { 0 };
+	*chunk = 0;
+	int r = pg_exec(c->conn, "BEGIN", "recording outcomes", err);
+	for (size_t i = start; r == 0 && i < end; i++)
+		if (pg_has_tasks(&o[i]))
+			r = pg_task_batch_add(c, &b, o[i].tasks, o[i].n_tasks, err);
+	if (r == 0)
+		r = pg_task_batch_lock(c, &b, err);
+	if (r == 0)
+		r = pg_finish_plain(c, owner, o, start, end, now_ms, chunk, err);
+	/* An outcome that creates tasks creates them only if it applied. */
+	for (size_t i = start; r == 0 && i < end; i++) {
+		if (!pg_has_tasks(&o[i]))
+			continue;
+		struct pg_args a;
+		enum pg_stmt id = pg_finish_args(owner, &o[i], now_ms, &a);
+		PGresult *res = NULL;
+		r = pg_run(c, id, &a, &res, "recording an outcome", err);
+		size_t changed = r == 0 ? pg_changed(res) : 0;
+		PQclear(res);
+		*chunk += changed;
+		for (size_t k = 0; r == 0 && changed && k < o[i].n_tasks; k++)
+			r = pg_task_insert(c, &b, &o[i].tasks[k], now_ms, err);
+	}
+	if (r == 0)
+		r = pg_task_batch_end(c, &b, now_ms, err);
+	if (r == 0)
+		r = pg_exec(c->conn, "COMMIT", "committing outcomes", err);
+	pg_task_batch_release(&b);
+	return r;
 }
 
 static int pg_finish_events(struct store *base, const char *owner,
@@ -904,13 +1129,6 @@ static int pg_finish_events(struct store *base, const char *owner,
 			    size_t *applied, struct store_error *err)
 {
 	struct pg_store *s = (struct pg_store *)base;
-	/* Refused before anything changes, so no outcome is half recorded. */
-	for (size_t i = 0; i < n; i++)
-		if (o[i].kind == STORE_OUTCOME_DONE && o[i].n_tasks > 0) {
-			store_error_set(err, "not implemented on PostgreSQL yet: %s",
-					"finish_events with tasks");
-			return HQ_E_UNSUPPORTED;
-		}
 	struct pg_conn *c;
 	int r = pg_acquire(s, &c, err);
 	if (r < 0)
@@ -921,14 +1139,7 @@ static int pg_finish_events(struct store *base, const char *owner,
 	for (size_t start = 0; r == 0 && start < n; start += PG_FINISH_CHUNK) {
 		size_t end = start + PG_FINISH_CHUNK < n ? start + PG_FINISH_CHUNK : n;
 		size_t chunk = 0;
-		r = pg_exec(c->conn, "BEGIN", "recording outcomes", err);
-		for (size_t i = start; r == 0 && i < end; i++) {
-			size_t changed = 0;
-			r = pg_finish_one(c, owner, &o[i], now_ms, &changed, err);
-			chunk += changed;
-		}
-		if (r == 0)
-			r = pg_exec(c->conn, "COMMIT", "committing outcomes", err);
+		r = pg_finish_chunk(c, owner, o, start, end, now_ms, &chunk, err);
 		if (r == 0)
 			count += chunk;
 	}
@@ -952,16 +1163,21 @@ static int pg_reclaim_expired(struct store *base, int64_t now_ms, size_t *reclai
 	return r;
 }
 
-/* A one-column, at-most-one-row query: INT64_MAX when there is no row. */
-static int pg_read_one(struct pg_store *s, enum pg_stmt id, const struct pg_args *a,
-		       const char *what, int64_t *ret, struct store_error *err)
+int pg_read_one_sql(struct pg_store *s, int id, const char *sql, const struct pg_args *a,
+		    const char *what, int64_t *ret, struct store_error *err)
 {
 	PGresult *res = NULL;
-	int r = pg_query(s, id, a, &res, what, err);
+	int r = pg_query_sql(s, id, sql, a, &res, what, err);
 	if (r == 0)
 		*ret = PQntuples(res) > 0 ? pg_int(res, 0, 0) : INT64_MAX;
 	PQclear(res);
 	return r;
+}
+
+static int pg_read_one(struct pg_store *s, enum pg_stmt id, const struct pg_args *a,
+		       const char *what, int64_t *ret, struct store_error *err)
+{
+	return pg_read_one_sql(s, (int)id, pg_sql[id], a, what, ret, err);
 }
 
 static int pg_next_due(struct store *base, int64_t *ret, struct store_error *err)
@@ -1044,7 +1260,7 @@ static int pg_retry_events(struct store *base, const char *status, int64_t now_m
 }
 
 /* A nullable text column: NULL stays NULL; a failed copy sets *nomem. */
-static char *pg_dup_opt(const PGresult *res, int row, int col, bool *nomem)
+char *pg_dup_opt(const PGresult *res, int row, int col, bool *nomem)
 {
 	if (PQgetisnull(res, row, col))
 		return NULL;
@@ -1192,15 +1408,20 @@ static int pg_get_event(struct store *base, int64_t id, size_t max_body,
 /* Dynamic routes: operator writes, rare; each statement commits alone at
  * the configured durability. */
 
-/* Runs a write; *changed counts the rows it changed. */
-static int pg_write(struct pg_store *s, enum pg_stmt id, const struct pg_args *a,
-		    const char *what, size_t *changed, struct store_error *err)
+int pg_write_sql(struct pg_store *s, int id, const char *sql, const struct pg_args *a,
+		 const char *what, size_t *changed, struct store_error *err)
 {
 	PGresult *res = NULL;
-	int r = pg_query(s, id, a, &res, what, err);
+	int r = pg_query_sql(s, id, sql, a, &res, what, err);
 	*changed = r == 0 ? pg_changed(res) : 0;
 	PQclear(res);
 	return r;
+}
+
+static int pg_write(struct pg_store *s, enum pg_stmt id, const struct pg_args *a,
+		    const char *what, size_t *changed, struct store_error *err)
+{
+	return pg_write_sql(s, (int)id, pg_sql[id], a, what, changed, err);
 }
 
 static int pg_webhook_create(struct store *base, const struct store_webhook *w,
@@ -1421,69 +1642,6 @@ static int pg_webhook_command_delete(struct store *base, const char *webhook_id,
 }
 
 /* Operations not built yet: each fails, naming itself. */
-static int pg_unsupported(const char *op, struct store_error *err)
-{
-	store_error_set(err, "not implemented on PostgreSQL yet: %s", op);
-	return HQ_E_UNSUPPORTED;
-}
-
-#define PG_STUB(fn, op, ...)                                                                 \
-	static int fn(__VA_ARGS__, struct store_error *err)                                   \
-	{                                                                                     \
-		return pg_unsupported(op, err);                                              \
-	}
-
-
-PG_STUB(pg_task_create, "create_tasks", struct store *s, struct store_task_in *tasks,
-	size_t n, int64_t now_ms)
-PG_STUB(pg_task_candidates, "task_candidates", struct store *s, int64_t now_ms, size_t limit,
-	bool single_queue, struct store_candidates *ret)
-PG_STUB(pg_task_start, "task_start", struct store *s, int64_t id, const char *worker,
-	const char *owner, const char *host, const unsigned char *token_hash, int64_t now_ms,
-	int64_t lease_ms, int64_t claim_ttl_ms, struct store_task *ret)
-PG_STUB(pg_task_set_pid, "task_set_pid", struct store *s, int64_t id, const char *owner,
-	int attempt, int64_t pid, int64_t pid_start)
-PG_STUB(pg_task_heartbeat, "task_heartbeat", struct store *s, const char *owner,
-	const int64_t *held, size_t n, int64_t now_ms, int64_t lease_ms, int64_t claim_ttl_ms,
-	int64_t **cancel, size_t *n_cancel)
-PG_STUB(pg_task_finish, "task_finish", struct store *s, int64_t id, const char *owner,
-	const char *worker, int attempt, const struct store_task_end *end, int64_t now_ms,
-	int64_t claim_ttl_ms)
-PG_STUB(pg_task_reclaim, "task_reclaim", struct store *s, int64_t now_ms, const int64_t *keep,
-	size_t n_keep, struct store_lost_task **ret, size_t *n)
-PG_STUB(pg_task_cancel, "task_cancel", struct store *s, int64_t id, int64_t now_ms,
-	bool *running)
-PG_STUB(pg_task_retry, "task_retry", struct store *s, int64_t id, const char *only,
-	int64_t now_ms)
-PG_STUB(pg_task_list, "list_tasks", struct store *s, const struct store_task_filter *f,
-	struct store_task_list *ret)
-PG_STUB(pg_task_get, "get_task", struct store *s, int64_t id, struct store_task_detail *ret)
-PG_STUB(pg_task_by_token, "task_by_token", struct store *s, const unsigned char *token_hash,
-	int64_t *id)
-PG_STUB(pg_task_get_flow, "get_flow", struct store *s, const char *flow_id, size_t max_tasks,
-	struct store_flow *ret)
-PG_STUB(pg_task_changed, "tasks_changed", struct store *s, int64_t after_seq, size_t limit,
-	struct store_task_list *ret)
-PG_STUB(pg_task_list_claims, "list_claims", struct store *s, int64_t now_ms,
-	struct store_claim_row **ret, size_t *n)
-PG_STUB(pg_task_count, "count_tasks", struct store *s, struct store_task_counts *ret)
-PG_STUB(pg_task_next_due, "task_next_due", struct store *s, int64_t *ret)
-
-PG_STUB(pg_outbox_claim, "outbox_claim", struct store *s, const char *owner, int64_t now_ms,
-	int64_t lease_ms, size_t max, struct store_outbox_item **ret, size_t *n)
-PG_STUB(pg_outbox_finish, "outbox_finish", struct store *s, int64_t id, const char *owner,
-	const struct store_outbox_end *end, int64_t now_ms)
-PG_STUB(pg_outbox_reclaim, "outbox_reclaim", struct store *s, int64_t now_ms, size_t *n)
-PG_STUB(pg_outbox_list, "outbox_list", struct store *s, const struct store_outbox_filter *f,
-	struct store_outbox_list *ret)
-PG_STUB(pg_outbox_retry, "outbox_retry", struct store *s, int64_t id, int64_t now_ms)
-PG_STUB(pg_outbox_count, "outbox_count", struct store *s, struct store_outbox_counts *ret)
-PG_STUB(pg_outbox_next_due, "outbox_next_due", struct store *s, int64_t *ret)
-PG_STUB(pg_outbox_purge, "outbox_purge", struct store *s, int64_t before_ms, size_t limit,
-	size_t *purged)
-PG_STUB(pg_outbox_write, "outbox_write", struct store *s, int64_t task_id, int run,
-	const struct store_outbox_in *in, size_t n, int64_t now_ms)
-
 static const struct store_ops pg_ops = {
 	.close = pg_close,
 	.insert_events = pg_insert_events,
@@ -1508,38 +1666,6 @@ static const struct store_ops pg_ops = {
 	.webhook_command_delete = pg_webhook_command_delete,
 };
 
-static const struct store_task_ops pg_task_ops = {
-	.create_tasks = pg_task_create,
-	.candidates = pg_task_candidates,
-	.start = pg_task_start,
-	.set_pid = pg_task_set_pid,
-	.heartbeat = pg_task_heartbeat,
-	.finish = pg_task_finish,
-	.reclaim = pg_task_reclaim,
-	.cancel = pg_task_cancel,
-	.retry = pg_task_retry,
-	.list = pg_task_list,
-	.get = pg_task_get,
-	.by_token = pg_task_by_token,
-	.get_flow = pg_task_get_flow,
-	.changed = pg_task_changed,
-	.list_claims = pg_task_list_claims,
-	.count = pg_task_count,
-	.next_due = pg_task_next_due,
-};
-
-static const struct store_outbox_ops pg_outbox_ops = {
-	.claim = pg_outbox_claim,
-	.finish = pg_outbox_finish,
-	.reclaim = pg_outbox_reclaim,
-	.list = pg_outbox_list,
-	.retry = pg_outbox_retry,
-	.count = pg_outbox_count,
-	.next_due = pg_outbox_next_due,
-	.purge = pg_outbox_purge,
-	.write = pg_outbox_write,
-};
-
 int store_postgres_open(const char *url, const struct store_options *opt,
 			struct store **ret, struct store_error *err)
 {
@@ -1549,6 +1675,7 @@ int store_postgres_open(const char *url, const struct store_options *opt,
 	s->base.ops = &pg_ops;
 	s->base.task_ops = &pg_task_ops;
 	s->base.outbox_ops = &pg_outbox_ops;
+	s->base.node_ops = &pg_node_ops;
 	s->opt = *opt;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);

@@ -261,6 +261,8 @@ static void sqlite_close(struct store *base)
 		pthread_join(s->checkpoint_thread, NULL);
 	}
 	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->insert_body);
+	sqlite3_finalize(s->claim_body);
 	sqlite3_finalize(s->claim);
 	sqlite3_finalize(s->finish_done);
 	sqlite3_finalize(s->finish_retry);
@@ -282,8 +284,8 @@ static void sqlite_close(struct store *base)
 	free(s);
 }
 
-/* Inserts one event with the prepared upsert; the caller holds the
- * transaction. */
+/* Inserts one event with the prepared upsert, and a new event's headers
+ * and body beside it (event_bodies); the caller holds the transaction. */
 static int sqlite_insert_one(struct sqlite_store *s, struct store_event_in *ev,
 			     struct store_error *err)
 {
@@ -293,12 +295,8 @@ static int sqlite_insert_one(struct sqlite_store *s, struct store_event_in *ev,
 	sqlite3_bind_text(st, 2, ev->route, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, ev->delivery_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, ev->event_type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, ev->headers_json, -1, SQLITE_STATIC);
-	sqlite3_bind_blob64(st, 6, ev->body ? ev->body : "", ev->body_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, ev->received_at_ms);
-	sqlite3_bind_int(st, 8, ev->max_attempts > 0 ? ev->max_attempts : 5);
-	sqlite3_bind_text(st, 9, ev->body_encoding ? ev->body_encoding : "identity", -1,
-			  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, ev->received_at_ms);
+	sqlite3_bind_int(st, 6, ev->max_attempts > 0 ? ev->max_attempts : 5);
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		int r = sqlite_fail(s->writer, rc, "storing event", err);
@@ -312,6 +310,19 @@ static int sqlite_insert_one(struct sqlite_store *s, struct store_event_in *ev,
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return sqlite_fail(s->writer, rc, "storing event", err);
+	if (ev->duplicate)
+		return 0; /* the first delivery's body stays */
+	st = s->insert_body;
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, ev->id);
+	sqlite3_bind_text(st, 2, ev->headers_json, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 3, ev->body ? ev->body : "", ev->body_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ev->body_encoding ? ev->body_encoding : "identity", -1,
+			  SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sqlite_fail(s->writer, rc, "storing event body", err);
 	return 0;
 }
 
@@ -480,9 +491,8 @@ static int column_blob_dup(sqlite3_stmt *st, int col, char **ret, size_t *len)
 	return 0;
 }
 
-/* Copies one claimed row as stored; *zstd says whether its body still
- * needs decoding (done after the write lock is released). */
-static int sqlite_claimed_row(sqlite3_stmt *st, struct store_claimed *e, bool *zstd)
+/* Copies one claimed row as stored. */
+static int sqlite_claimed_row(sqlite3_stmt *st, struct store_claimed *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->id = sqlite3_column_int64(st, 0);
@@ -490,16 +500,45 @@ static int sqlite_claimed_row(sqlite3_stmt *st, struct store_claimed *e, bool *z
 	e->route = column_dup(st, 2);
 	e->delivery_id = column_dup(st, 3);
 	e->event_type = column_dup(st, 4);
-	e->headers_json = column_dup(st, 5);
-	e->attempts = sqlite3_column_int(st, 8);
-	e->max_attempts = sqlite3_column_int(st, 9);
-	e->received_at_ms = sqlite3_column_int64(st, 10);
-	const char *enc = (const char *)sqlite3_column_text(st, 7);
-	*zstd = enc && strcmp(enc, "zstd") == 0;
-	if (!e->provider || !e->route || !e->delivery_id || !e->event_type ||
-	    !e->headers_json)
+	e->attempts = sqlite3_column_int(st, 5);
+	e->max_attempts = sqlite3_column_int(st, 6);
+	e->received_at_ms = sqlite3_column_int64(st, 7);
+	if (!e->provider || !e->route || !e->delivery_id || !e->event_type)
 		return HQ_E_NOMEM;
-	return column_blob_dup(st, 6, &e->body, &e->body_len);
+	return 0;
+}
+
+/* Reads a claimed event's headers and body as stored; *zstd says whether
+ * the body still needs decoding (done after the write lock is released). */
+static int sqlite_claimed_body(struct sqlite_store *s, struct store_claimed *e, bool *zstd,
+			       struct store_error *err)
+{
+	int r = sqlite_cached(s, &s->claim_body,
+			      "SELECT headers, body, body_encoding FROM event_bodies WHERE event_id = ?1",
+			      err);
+	if (r < 0)
+		return r;
+	sqlite3_stmt *st = s->claim_body;
+	sqlite3_bind_int64(st, 1, e->id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *enc = (const char *)sqlite3_column_text(st, 2);
+		*zstd = enc && strcmp(enc, "zstd") == 0;
+		e->headers_json = column_dup(st, 0);
+		r = e->headers_json ? column_blob_dup(st, 1, &e->body, &e->body_len) : HQ_E_NOMEM;
+	} else if (rc == SQLITE_DONE) {
+		/* Never written so: processed as an empty body, it fails there
+		 * instead of failing every claim of its batch. */
+		*zstd = false;
+		e->headers_json = strdup("{}");
+		e->body = calloc(1, 1);
+		e->body_len = 0;
+		r = e->headers_json && e->body ? 0 : HQ_E_NOMEM;
+	} else {
+		r = sqlite_fail(s->writer, rc, "reading a claimed event's body", err);
+	}
+	sqlite3_reset(st);
+	return r;
 }
 
 static int sqlite_claim_events(struct store *base, const char *owner, int64_t now_ms,
@@ -531,8 +570,8 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 			      " WHERE id IN (SELECT id FROM events INDEXED BY events_due"
 			      "  WHERE status = 'pending' AND next_attempt_at <= ?2"
 			      "  ORDER BY next_attempt_at, id LIMIT ?4)"
-			      " RETURNING id, provider, route, delivery_id, event_type, headers, body,"
-			      "  body_encoding, attempts, max_attempts, received_at",
+			      " RETURNING id, provider, route, delivery_id, event_type, attempts,"
+			      "  max_attempts, received_at",
 			      err);
 	if (r == 0) {
 		sqlite3_stmt *st = s->claim;
@@ -542,7 +581,7 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
 		int rc;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW && c.n < max) {
-			r = sqlite_claimed_row(st, &c.events[c.n], &zstd[c.n]);
+			r = sqlite_claimed_row(st, &c.events[c.n]);
 			c.n++;
 			if (r < 0)
 				break;
@@ -550,6 +589,8 @@ static int sqlite_claim_events(struct store *base, const char *owner, int64_t no
 		if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
 			r = sqlite_fail(s->writer, rc, "claiming events", err);
 		sqlite3_reset(st);
+		for (size_t i = 0; r == 0 && i < c.n; i++)
+			r = sqlite_claimed_body(s, &c.events[i], &zstd[i], err);
 	}
 	sqlite_background_unlock(s);
 	if (r < 0 || c.n == 0) {
@@ -823,7 +864,9 @@ static int sqlite_list_events(struct store *base, const struct store_event_filte
 	 * id) serves both the filter and the order. */
 	char sql[512];
 	snprintf(sql, sizeof(sql),
-		 "SELECT " STORE_EVENT_ROW_COLUMNS " FROM events WHERE id < ?1%s%s"
+		 "SELECT " STORE_EVENT_ROW_COLUMNS_SIZED(
+			 "(SELECT length(body) FROM event_bodies WHERE event_id = events.id)")
+		 " FROM events WHERE id < ?1%s%s"
 		 " ORDER BY id DESC LIMIT ?4",
 		 f->status ? " AND status = ?2" : "", f->provider ? " AND provider = ?3" : "");
 	pthread_mutex_lock(&s->read_lock);
@@ -913,8 +956,9 @@ static int sqlite_get_event(struct store *base, int64_t id, size_t max_body,
 	sqlite3_stmt *st = NULL;
 	if (r == 0) {
 		int rc = sqlite3_prepare_v2(s->reader,
-					    "SELECT " STORE_EVENT_ROW_COLUMNS ", headers, body, body_encoding"
-					    " FROM events WHERE id = ?1",
+					    "SELECT " STORE_EVENT_ROW_COLUMNS ", b.headers, b.body, b.body_encoding"
+					    " FROM events LEFT JOIN event_bodies b ON b.event_id = events.id"
+					    " WHERE events.id = ?1",
 					    -1, &st, NULL);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_int64(st, 1, id);
@@ -1374,6 +1418,7 @@ int store_sqlite_open(const char *path, const struct store_options *opt,
 	s->base.ops = &sqlite_ops;
 	s->base.task_ops = &sqlite_task_ops;
 	s->base.outbox_ops = &sqlite_outbox_ops;
+	s->base.node_ops = &sqlite_node_ops;
 	s->sync = opt->synchronous;
 	atomic_init(&s->webhooks_waiting, 0);
 	pthread_mutex_init(&s->write_lock, NULL);
@@ -1398,13 +1443,23 @@ int store_sqlite_open(const char *path, const struct store_options *opt,
 
 	int rc = sqlite3_prepare_v3(
 		s->writer,
-		"INSERT INTO events (provider, route, delivery_id, event_type, headers, body,"
-		" received_at, max_attempts, next_attempt_at, updated_at, body_encoding)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7, ?9)"
+		"INSERT INTO events (provider, route, delivery_id, event_type,"
+		" received_at, max_attempts, next_attempt_at, updated_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?5)"
 		" ON CONFLICT (provider, route, delivery_id)"
 		" DO UPDATE SET duplicates = duplicates + 1"
 		" RETURNING id, duplicates",
 		-1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_fail(s->writer, rc, "preparing insert", err);
+		goto out_close;
+	}
+	/* OR REPLACE: an id SQLite reuses after the newest event was purged
+	 * gets its own body even if a stale one were left. */
+	rc = sqlite3_prepare_v3(s->writer,
+				"INSERT OR REPLACE INTO event_bodies (event_id, headers, body, body_encoding)"
+				" VALUES (?1, ?2, ?3, ?4)",
+				-1, SQLITE_PREPARE_PERSISTENT, &s->insert_body, NULL);
 	if (rc != SQLITE_OK) {
 		r = sqlite_fail(s->writer, rc, "preparing insert", err);
 		goto out_close;

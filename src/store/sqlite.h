@@ -22,10 +22,10 @@ struct sqlite_store {
 	 * outcomes, reclaims, purges) lets them go first. */
 	atomic_int webhooks_waiting;
 	sqlite3 *writer;
-	sqlite3_stmt *insert;
+	sqlite3_stmt *insert, *insert_body;
 	/* Prepared once on first use, on the writer, under write_lock. */
-	sqlite3_stmt *claim, *finish_done, *finish_retry, *finish_dead, *reclaim, *purge,
-		*purge_dead;
+	sqlite3_stmt *claim, *claim_body, *finish_done, *finish_retry, *finish_dead, *reclaim,
+		*purge, *purge_dead;
 	pthread_mutex_t write_lock;
 	sqlite3 *reader;
 	pthread_mutex_t read_lock;
@@ -72,6 +72,7 @@ int sqlite_outbox_insert(struct sqlite_store *s, const struct store_outbox_in *i
 			 const char *origin, int64_t task_id, int64_t now_ms,
 			 struct store_error *err);
 extern const struct store_outbox_ops sqlite_outbox_ops;
+extern const struct store_node_ops sqlite_node_ops;
 void sqlite_outbox_finalize(struct sqlite_store *s);
 
 #endif

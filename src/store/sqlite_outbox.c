@@ -21,11 +21,6 @@ void sqlite_outbox_finalize(struct sqlite_store *s)
 	}
 }
 
-#define ITEM_COLUMNS                                                                        \
-	"id, task_id, origin, kind, target, body, status, last_error, result, attempts,"   \
-	" max_attempts, uncertain, next_attempt_at, lease_expires_at, created_at, updated_at," \
-	" sent_at"
-
 static int item_row(sqlite3_stmt *st, struct store_outbox_item *it)
 {
 	memset(it, 0, sizeof(*it));
@@ -148,7 +143,7 @@ static int sqlite_outbox_claim(struct store *base, const char *owner, int64_t no
 		" WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_due"
 		"  WHERE status = 'pending' AND next_attempt_at <= ?2"
 		"  ORDER BY next_attempt_at, id LIMIT ?4)"
-		" RETURNING " ITEM_COLUMNS,
+		" RETURNING " STORE_OUTBOX_ITEM_COLUMNS,
 		-1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		r = sqlite_fail(s->writer, rc, "preparing the outbox claim", err);
@@ -169,7 +164,6 @@ static int sqlite_outbox_finish(struct store *base, int64_t id, const char *owne
 				struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	static const char *const outcome[] = { "sent", "retry", "dead" };
 	sqlite_background_lock(s);
 	int r = sqlite_cached(
 		s, &s->outbox_stmt[OS_FINISH],
@@ -187,7 +181,7 @@ static int sqlite_outbox_finish(struct store *base, int64_t id, const char *owne
 		sqlite3_stmt *st = s->outbox_stmt[OS_FINISH];
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, outcome[e->outcome], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, store_outbox_outcome_names[e->outcome], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, e->next_attempt_at_ms);
 		sqlite3_bind_int(st, 5, e->uncertain ? 1 : 0);
 		bind_opt(st, 6, e->error);
@@ -199,9 +193,7 @@ static int sqlite_outbox_finish(struct store *base, int64_t id, const char *owne
 		if (rc != SQLITE_DONE) {
 			r = sqlite_fail(s->writer, rc, "recording a reply", err);
 		} else if (changed == 0) {
-			store_error_set(err, "reply %lld is not being sent by this node",
-					(long long)id);
-			r = HQ_E_CONFLICT;
+			r = store_outbox_not_owner(id, err);
 		}
 	}
 	sqlite_background_unlock(s);
@@ -219,7 +211,7 @@ static int sqlite_outbox_reclaim(struct store *base, int64_t now_ms, size_t *n,
 		s->writer,
 		"UPDATE outbox SET status = CASE WHEN attempts >= max_attempts THEN 'dead'"
 		"  ELSE 'pending' END, uncertain = 1, next_attempt_at = ?1, updated_at = ?1,"
-		" last_error = 'the sender stopped while sending (it may have been received)',"
+		" last_error = '" STORE_OUTBOX_LEASE_EXPIRED "',"
 		" lease_owner = NULL, lease_expires_at = NULL"
 		" WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_leases"
 		"  WHERE status = 'sending' AND lease_expires_at <= ?1)",
@@ -243,7 +235,7 @@ static int sqlite_outbox_list(struct store *base, const struct store_outbox_filt
 	size_t limit = f->limit ? f->limit : 50;
 	char sql[512];
 	int sn = snprintf(sql, sizeof(sql),
-			  "SELECT " ITEM_COLUMNS
+			  "SELECT " STORE_OUTBOX_ITEM_COLUMNS
 			  " FROM outbox WHERE id < ?1%s%s ORDER BY id DESC LIMIT ?4",
 			  f->status ? " AND status = ?2" : "",
 			  f->task_id > 0 ? " AND task_id = ?3" : "");
@@ -297,12 +289,7 @@ static int sqlite_outbox_retry(struct store *base, int64_t id, int64_t now_ms,
 	int64_t exists = INT64_MAX;
 	if ((r = sqlite_read_one(s, sql, "looking up a reply", &exists, err)) < 0)
 		return r;
-	if (exists == INT64_MAX) {
-		store_error_set(err, "no reply %lld", (long long)id);
-		return HQ_E_NOTFOUND;
-	}
-	store_error_set(err, "reply %lld is not dead", (long long)id);
-	return HQ_E_CONFLICT;
+	return store_outbox_retry_refused(id, exists != INT64_MAX, err);
 }
 
 static int sqlite_outbox_count(struct store *base, struct store_outbox_counts *ret,
@@ -321,18 +308,8 @@ static int sqlite_outbox_count(struct store *base, struct store_outbox_counts *r
 		rc = sqlite3_step(st);
 		if (rc != SQLITE_ROW)
 			break;
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		int64_t v = sqlite3_column_int64(st, 1);
-		if (!name)
-			continue;
-		if (strcmp(name, "pending") == 0)
-			c.pending = v;
-		else if (strcmp(name, "sending") == 0)
-			c.sending = v;
-		else if (strcmp(name, "sent") == 0)
-			c.sent = v;
-		else if (strcmp(name, "dead") == 0)
-			c.dead = v;
+		store_outbox_counts_add(&c, (const char *)sqlite3_column_text(st, 0),
+					sqlite3_column_int64(st, 1));
 	}
 	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->reader, rc, "counting replies", err);
 	sqlite3_finalize(st);
@@ -384,9 +361,9 @@ static int sqlite_outbox_write(struct store *base, int64_t task_id, int run,
 	int r = sqlite_exec(s->writer, "BEGIN IMMEDIATE", err);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		char origin[128];
-		snprintf(origin, sizeof(origin), "task:%lld:%d:%s", (long long)task_id, run,
-			 in[i].name);
-		r = sqlite_outbox_insert(s, &in[i], origin, task_id, now_ms, err);
+		r = store_outbox_task_origin(origin, sizeof(origin), task_id, run, in[i].name, err);
+		if (r == 0)
+			r = sqlite_outbox_insert(s, &in[i], origin, task_id, now_ms, err);
 	}
 	if (r == 0)
 		r = sqlite_exec(s->writer, "COMMIT", err);

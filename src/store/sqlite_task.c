@@ -34,14 +34,8 @@ enum task_stmt {
 
 _Static_assert(TS_HEARTBEAT_CLAIMS < SQLITE_TASK_STMTS, "raise SQLITE_TASK_STMTS");
 
-#define TASK_COLUMNS                                                                             \
-	"t.id, t.origin, t.event_id, t.parent_id, t.flow_id, t.conversation_id, f.external_id," \
-	" t.route, t.command, t.agent, t.pool, t.project, t.title, t.metadata, t.status,"      \
-	" t.priority, t.attempts, t.max_attempts, t.retry_base, t.worker, t.lease_owner,"       \
-	" t.lease_expires_at, t.cancel_requested, t.exit_code, t.error, t.output_bytes,"        \
-	" t.created_at, t.updated_at, t.next_attempt_at, t.started_at, t.finished_at,"          \
-	" t.change_seq"
-#define TASK_NCOLS 32
+#define TASK_COLUMNS STORE_TASK_ROW_COLUMNS
+#define TASK_NCOLS STORE_TASK_ROW_NCOLS
 #define TASK_FROM " FROM tasks t LEFT JOIN flows f ON f.id = t.flow_id"
 /* The same, walking one index of tasks. */
 #define TASK_FROM_INDEXED(index) \
@@ -81,16 +75,11 @@ static int step_done(struct sqlite_store *s, sqlite3_stmt *st, const char *what,
 static int new_conversation(struct sqlite_store *s, const char *flow_id, int64_t now_ms,
 			    char out[STORE_CONVERSATION_ID_MAX], struct store_error *err)
 {
-	unsigned char rnd[8];
-	char hex[17];
-	if (crypto_random(rnd, sizeof(rnd)) < 0) {
-		store_error_set(err, "no randomness for a conversation id");
-		return HQ_E_SYSTEM;
-	}
-	crypto_hex_encode(rnd, sizeof(rnd), hex);
-	snprintf(out, STORE_CONVERSATION_ID_MAX, "conv-%s", hex);
+	int r = store_conversation_id(out, err);
+	if (r < 0)
+		return r;
 	sqlite3_stmt *st = NULL;
-	int r = stmt(s, TS_CONVERSATION_INSERT,
+	r = stmt(s, TS_CONVERSATION_INSERT,
 		     "INSERT INTO conversations (id, flow_id, created_at, updated_at)"
 		     " VALUES (?1, ?2, ?3, ?3)",
 		     &st, err);
@@ -295,15 +284,7 @@ static int sqlite_create_tasks(struct store *base, struct store_task_in *tasks, 
 			       int64_t now_ms, struct store_error *err)
 {
 	struct create_ctx c = { tasks, n, now_ms };
-	int r = in_write((struct sqlite_store *)base, create_in, &c, err);
-	for (size_t i = 0; r < 0 && i < n; i++) {
-		/* Rolled back: no result names a row that does not exist. */
-		tasks[i].id = 0;
-		tasks[i].duplicate = false;
-		tasks[i].ret_flow_id[0] = '\0';
-		tasks[i].ret_conversation_id[0] = '\0';
-	}
-	return r;
+	return in_write((struct sqlite_store *)base, create_in, &c, err);
 }
 
 /* Reads rows on the reader; row() copies one. */
@@ -370,8 +351,8 @@ static int load_row(sqlite3_stmt *st, void *ctx)
 	return x->c.load_worker[x->c.n_load++] ? 0 : HQ_E_NOMEM;
 }
 
-static int sqlite_task_candidates(struct store *base, int64_t now_ms, size_t limit,
-				  bool single_queue, struct store_candidates *ret,
+static int sqlite_task_candidates(struct store *base, const char *owner, int64_t now_ms,
+				  size_t limit, bool single_queue, struct store_candidates *ret,
 				  struct store_error *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
@@ -384,6 +365,8 @@ static int sqlite_task_candidates(struct store *base, int64_t now_ms, size_t lim
 		int rc = sqlite3_prepare_v2(
 			s->reader,
 			"SELECT t.id, t.agent, t.pool, t.project,"
+			/* One claim per project: another node's leaves the
+			 * task out. */
 			" (SELECT c.worker FROM claims c WHERE c.project = t.project"
 			"  AND c.expires_at > ?1),"
 			" CASE WHEN t.project IS NULL THEN 0 ELSE"
@@ -392,12 +375,14 @@ static int sqlite_task_candidates(struct store *base, int64_t now_ms, size_t lim
 			" FROM tasks t INDEXED BY tasks_queue"
 			" WHERE t.status = 'queued' AND t.next_attempt_at <= ?1"
 			/* Not those that must wait: their project's claim is
-			 * held by a worker that runs a task, or (single_queue)
-			 * their project runs one. */
+			 * held by another running node or by a worker that
+			 * runs a task, or (single_queue) their project runs
+			 * one. */
 			"  AND (t.project IS NULL OR NOT EXISTS (SELECT 1 FROM claims c"
-			"   JOIN tasks b INDEXED BY tasks_leases ON b.status = 'running'"
-			"    AND b.worker = c.worker AND b.lease_owner = c.node"
-			"   WHERE c.project = t.project AND c.expires_at > ?1))"
+			"   WHERE c.project = t.project AND c.expires_at > ?1"
+			"   AND (" STORE_CLAIM_ELSEWHERE("?4") " OR EXISTS (SELECT 1"
+			"    FROM tasks b INDEXED BY tasks_leases WHERE b.status = 'running'"
+			"    AND b.worker = c.worker AND b.lease_owner = c.node))))"
 			"  AND (?3 = 0 OR t.project IS NULL OR NOT EXISTS (SELECT 1"
 			"   FROM tasks r INDEXED BY tasks_running_project"
 			"   WHERE r.status = 'running' AND r.project = t.project))"
@@ -409,19 +394,22 @@ static int sqlite_task_candidates(struct store *base, int64_t now_ms, size_t lim
 			sqlite3_bind_int64(st, 1, now_ms);
 			sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
 			sqlite3_bind_int(st, 3, single_queue ? 1 : 0);
+			sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
 			r = read_rows(s, st, candidate_row, &x, "reading the task queue", err);
 		}
 		sqlite3_finalize(st);
 		st = NULL;
 		if (r == 0 && x.c.n > 0) {
 			rc = sqlite3_prepare_v2(s->reader,
-						"SELECT worker, count(*) FROM claims"
-						" WHERE expires_at > ?1 GROUP BY worker",
+						"SELECT c.worker, count(*) FROM claims c"
+						" WHERE c.expires_at > ?1 AND NOT "
+						STORE_CLAIM_ELSEWHERE("?2") " GROUP BY c.worker",
 						-1, &st, NULL);
 			if (rc != SQLITE_OK) {
 				r = sqlite_fail(s->reader, rc, "preparing the claims", err);
 			} else {
 				sqlite3_bind_int64(st, 1, now_ms);
+				sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
 				r = read_rows(s, st, load_row, &x, "reading the claims", err);
 			}
 			sqlite3_finalize(st);
@@ -630,29 +618,14 @@ static int sqlite_task_set_pid(struct store *base, int64_t id, const char *owner
 	return r;
 }
 
-/* ids as a JSON array, for "id IN (SELECT value FROM json_each(?))". */
-static char *id_list(const int64_t *ids, size_t n)
-{
-	size_t cap = 3 + n * 21;
-	char *out = malloc(cap);
-	if (!out)
-		return NULL;
-	size_t len = 0;
-	out[len++] = '[';
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "",
-					(long long)ids[i]);
-	out[len++] = ']';
-	out[len] = '\0';
-	return out;
-}
-
 struct heartbeat_ctx {
 	const char *ids; /* JSON array */
 	const char *owner;
 	int64_t now_ms, lease_ms, claim_ttl_ms;
 	int64_t *cancel;
 	size_t n_cancel, cap;
+	int64_t *renewed;
+	size_t n_renewed, cap_renewed;
 };
 
 static int heartbeat_in(struct sqlite_store *s, void *ctx, struct store_error *err)
@@ -672,7 +645,10 @@ static int heartbeat_in(struct sqlite_store *s, void *ctx, struct store_error *e
 	sqlite3_bind_text(st, 3, c->ids, -1, SQLITE_STATIC);
 	int rc;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!sqlite3_column_int(st, 1))
+		r = grow((void **)&c->renewed, &c->cap_renewed, c->n_renewed, sizeof(int64_t));
+		if (r == 0)
+			c->renewed[c->n_renewed++] = sqlite3_column_int64(st, 0);
+		if (r < 0 || !sqlite3_column_int(st, 1))
 			continue;
 		r = grow((void **)&c->cancel, &c->cap, c->n_cancel, sizeof(int64_t));
 		if (r == 0)
@@ -699,24 +675,25 @@ static int heartbeat_in(struct sqlite_store *s, void *ctx, struct store_error *e
 
 static int sqlite_task_heartbeat(struct store *base, const char *owner, const int64_t *held,
 				 size_t n, int64_t now_ms, int64_t lease_ms, int64_t claim_ttl_ms,
-				 int64_t **cancel, size_t *n_cancel, struct store_error *err)
+				 int64_t **cancel, size_t *n_cancel, int64_t **renewed,
+				 size_t *n_renewed, struct store_error *err)
 {
-	*cancel = NULL;
-	*n_cancel = 0;
-	if (n == 0)
-		return 0;
-	char *ids = id_list(held, n);
+	char *ids = store_id_list(held, n, '[', ']');
 	if (!ids)
 		return HQ_E_NOMEM;
-	struct heartbeat_ctx c = { ids, owner, now_ms, lease_ms, claim_ttl_ms, NULL, 0, 0 };
+	struct heartbeat_ctx c = { ids, owner, now_ms, lease_ms, claim_ttl_ms, NULL, 0, 0,
+				   NULL, 0, 0 };
 	int r = in_write((struct sqlite_store *)base, heartbeat_in, &c, err);
 	free(ids);
 	if (r < 0) {
 		free(c.cancel);
+		free(c.renewed);
 		return r;
 	}
 	*cancel = c.cancel;
 	*n_cancel = c.n_cancel;
+	*renewed = c.renewed;
+	*n_renewed = c.n_renewed;
 	return 0;
 }
 
@@ -847,13 +824,14 @@ static int finish_in(struct sqlite_store *s, void *ctx, struct store_error *err)
 	if (r == 0 && project && c->claim_ttl_ms > 0) {
 		r = stmt(s, TS_CLAIM_RELEASE,
 			 "UPDATE claims SET expires_at = ?3, last_activity = ?4"
-			 " WHERE project = ?1 AND worker = ?2",
+			 " WHERE project = ?1 AND worker = ?2 AND node = ?5",
 			 &st, err);
 		if (r == 0) {
 			sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 2, c->worker, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 3, c->now_ms + c->claim_ttl_ms);
 			sqlite3_bind_int64(st, 4, c->now_ms);
+			sqlite3_bind_text(st, 5, c->owner, -1, SQLITE_STATIC);
 			r = step_done(s, st, "updating a claim", err);
 		}
 	}
@@ -865,10 +843,6 @@ static int sqlite_task_finish(struct store *base, int64_t id, const char *owner,
 			      const char *worker, int attempt, const struct store_task_end *end,
 			      int64_t now_ms, int64_t claim_ttl_ms, struct store_error *err)
 {
-	if (!store_task_status_valid(end->status) || strcmp(end->status, "running") == 0) {
-		store_error_set(err, "'%s' is not how a task ends", end->status);
-		return HQ_E_INVAL;
-	}
 	struct finish_ctx c = { id, attempt, owner, worker, end, now_ms, claim_ttl_ms };
 	return in_write((struct sqlite_store *)base, finish_in, &c, err);
 }
@@ -884,14 +858,33 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 {
 	struct reclaim_ctx *c = ctx;
 	sqlite3_stmt *st = NULL;
+	/* The project is free for any worker: the claims the lost tasks'
+	 * workers hold go first, while their lease owners (the nodes) are
+	 * still on the rows (RETURNING gives only the new values). */
 	int rc = sqlite3_prepare_v2(
+		s->writer,
+		"DELETE FROM claims WHERE (project, worker, node) IN (SELECT project, worker,"
+		" lease_owner FROM tasks INDEXED BY tasks_leases WHERE status = 'running'"
+		"  AND lease_expires_at <= ?1 AND id NOT IN (SELECT value FROM json_each(?2)))",
+		-1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, c->now_ms);
+		sqlite3_bind_text(st, 2, c->keep, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+	}
+	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->writer, rc, "releasing claims", err);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(
 		s->writer,
 		"UPDATE tasks SET status = CASE WHEN cancel_requested THEN 'cancelled'"
 		"  WHEN attempts - retry_base >= max_attempts THEN 'failed' ELSE 'queued' END,"
 		" next_attempt_at = ?1, updated_at = ?1,"
 		" finished_at = CASE WHEN cancel_requested OR attempts - retry_base >= max_attempts"
 		"  THEN ?1 END,"
-		" error = 'lost: its lease expired (the node running it died or stalled)',"
+		" error = '" STORE_TASK_LOST "',"
 		/* The token's hash stays (no longer valid: not running) so the
 		 * rescuer can find the attempt's processes by it. */
 		" lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0"
@@ -899,23 +892,15 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		"  WHERE status = 'running' AND lease_expires_at <= ?1"
 		"  AND id NOT IN (SELECT value FROM json_each(?2)))"
 		" RETURNING id, host, pid, pid_start, status, conversation_id, attempts, worker,"
-		" started_at, project, token_hash",
+		" started_at, token_hash",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqlite_fail(s->writer, rc, "preparing the reclaim", err);
 	sqlite3_bind_int64(st, 1, c->now_ms);
 	sqlite3_bind_text(st, 2, c->keep, -1, SQLITE_STATIC);
-	int r = 0;
 	/* RETURNING rows are all computed before the first is returned, so
 	 * other statements may run between steps. */
-	struct row {
-		int64_t id;
-		char status[16];
-		char conv[STORE_CONVERSATION_ID_MAX];
-		int attempt;
-		char *worker, *project;
-		int64_t started;
-	} *rows = NULL;
+	struct store_lost_row *rows = NULL;
 	size_t nrows = 0, cap = 0;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((r = grow((void **)&c->lost, &c->cap, c->n, sizeof(*c->lost))) < 0 ||
@@ -927,7 +912,7 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		l->host = column_dup_opt(st, 1, &nomem);
 		l->pid = sqlite3_column_int64(st, 2);
 		l->pid_start = sqlite3_column_int64(st, 3);
-		struct row *w = &rows[nrows++];
+		struct store_lost_row *w = &rows[nrows++];
 		w->id = l->id;
 		copy_id(w->status, sizeof(w->status), sqlite3_column_text(st, 4));
 		copy_id(w->conv, sizeof(w->conv), sqlite3_column_text(st, 5));
@@ -936,9 +921,8 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		copy_id(l->status, sizeof(l->status), sqlite3_column_text(st, 4));
 		w->worker = column_dup_opt(st, 7, &nomem);
 		w->started = sqlite3_column_int64(st, 8);
-		w->project = column_dup_opt(st, 9, &nomem);
-		if (sqlite3_column_bytes(st, 10) == (int)sizeof(l->token_hash)) {
-			memcpy(l->token_hash, sqlite3_column_blob(st, 10), sizeof(l->token_hash));
+		if (sqlite3_column_bytes(st, 9) == (int)sizeof(l->token_hash)) {
+			memcpy(l->token_hash, sqlite3_column_blob(st, 9), sizeof(l->token_hash));
 			l->has_token_hash = true;
 		}
 		if (nomem)
@@ -947,9 +931,7 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 	if (r == 0 && rc != SQLITE_DONE)
 		r = sqlite_fail(s->writer, rc, "reclaiming tasks", err);
 	sqlite3_finalize(st);
-	static const struct store_task_end lost = {
-		.error = "lost: its lease expired (the node running it died or stalled)"
-	};
+	static const struct store_task_end lost = { .error = STORE_TASK_LOST };
 	for (size_t i = 0; i < nrows; i++) {
 		bool ended = strcmp(rows[i].status, "queued") != 0;
 		if (r == 0)
@@ -958,23 +940,7 @@ static int reclaim_in(struct sqlite_store *s, void *ctx, struct store_error *err
 		if (r == 0)
 			r = metrics(s, rows[i].conv, ended ? rows[i].status : "queued", 0,
 				    c->now_ms, err);
-		/* The project is free for any worker. */
-		if (r == 0 && rows[i].project && rows[i].worker) {
-			sqlite3_stmt *d = NULL;
-			rc = sqlite3_prepare_v2(s->writer,
-						"DELETE FROM claims WHERE project = ?1 AND worker = ?2",
-						-1, &d, NULL);
-			if (rc == SQLITE_OK) {
-				sqlite3_bind_text(d, 1, rows[i].project, -1, SQLITE_STATIC);
-				sqlite3_bind_text(d, 2, rows[i].worker, -1, SQLITE_STATIC);
-				rc = sqlite3_step(d);
-			}
-			if (rc != SQLITE_DONE)
-				r = sqlite_fail(s->writer, rc, "releasing a claim", err);
-			sqlite3_finalize(d);
-		}
 		free(rows[i].worker);
-		free(rows[i].project);
 	}
 	free(rows);
 	return r;
@@ -1000,7 +966,7 @@ static int sqlite_task_reclaim(struct store *base, int64_t now_ms, const int64_t
 		*n = 0;
 		return 0;
 	}
-	char *kept = id_list(keep, n_keep);
+	char *kept = store_id_list(keep, n_keep, '[', ']');
 	if (!kept)
 		return HQ_E_NOMEM;
 	struct reclaim_ctx c = { now_ms, kept, NULL, 0, 0 };
@@ -1530,18 +1496,8 @@ static int sqlite_count_tasks(struct store *base, struct store_task_counts *ret,
 		rc = sqlite3_step(st);
 		if (rc != SQLITE_ROW)
 			break;
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		int64_t v = sqlite3_column_int64(st, 1);
-		struct {
-			const char *name;
-			int64_t *field;
-		} map[] = { { "queued", &c.queued },	   { "running", &c.running },
-			    { "succeeded", &c.succeeded }, { "failed", &c.failed },
-			    { "timed_out", &c.timed_out }, { "cancelled", &c.cancelled },
-			    { "dead_letter", &c.dead_letter } };
-		for (size_t i = 0; name && i < sizeof(map) / sizeof(map[0]); i++)
-			if (strcmp(map[i].name, name) == 0)
-				*map[i].field = v;
+		store_task_counts_set(&c, (const char *)sqlite3_column_text(st, 0),
+				      sqlite3_column_int64(st, 1));
 	}
 	int r = rc == SQLITE_DONE ? 0 : sqlite_fail(s->reader, rc, "counting tasks", err);
 	sqlite3_finalize(st);

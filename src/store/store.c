@@ -111,10 +111,8 @@ void store_url_redact(const char *url, char *out, size_t size)
 int store_open(const char *url, const struct store_options *opt, struct store **ret,
 	       struct store_error *err)
 {
-	if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-		store_error_set(err, "PostgreSQL URLs are not supported by this build yet");
-		return HQ_E_UNSUPPORTED;
-	}
+	if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+		return store_postgres_open(url, opt, ret, err);
 	const char *path = url;
 	if (strncmp(url, "sqlite://", 9) == 0)
 		path = url + 9;
@@ -398,13 +396,21 @@ int store_webhook_peek(struct store *s, const char *id, char *provider, size_t p
 int store_create_tasks(struct store *s, struct store_task_in *tasks, size_t n, int64_t now_ms,
 		       struct store_error *err)
 {
-	return s->task_ops->create_tasks(s, tasks, n, now_ms, err);
+	int r = s->task_ops->create_tasks(s, tasks, n, now_ms, err);
+	for (size_t i = 0; r < 0 && i < n; i++) {
+		/* Rolled back: no result names a row that does not exist. */
+		tasks[i].id = 0;
+		tasks[i].duplicate = false;
+		tasks[i].ret_flow_id[0] = '\0';
+		tasks[i].ret_conversation_id[0] = '\0';
+	}
+	return r;
 }
 
-int store_task_candidates(struct store *s, int64_t now_ms, size_t limit, bool single_queue,
-			  struct store_candidates *ret, struct store_error *err)
+int store_task_candidates(struct store *s, const char *owner, int64_t now_ms, size_t limit,
+			  bool single_queue, struct store_candidates *ret, struct store_error *err)
 {
-	return s->task_ops->candidates(s, now_ms, limit, single_queue, ret, err);
+	return s->task_ops->candidates(s, owner, now_ms, limit, single_queue, ret, err);
 }
 
 int store_task_start(struct store *s, int64_t id, const char *worker, const char *owner,
@@ -422,18 +428,69 @@ int store_task_set_pid(struct store *s, int64_t id, const char *owner, int attem
 	return s->task_ops->set_pid(s, id, owner, attempt, pid, pid_start, err);
 }
 
+static int id_cmp(const void *pa, const void *pb)
+{
+	int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+	return (a > b) - (a < b);
+}
+
+/* Appends to *cancel each of the n held ids not among the n_renewed
+ * renewed ones: a task this node still runs but no longer holds (another
+ * node found this one dead, rescued it, and may run it again), to be
+ * ended here. Sorts renewed. */
+static int heartbeat_lost(const int64_t *held, size_t n, int64_t *renewed, size_t n_renewed,
+			  int64_t **cancel, size_t *n_cancel)
+{
+	size_t cap = *n_cancel;
+	if (n_renewed > 1)
+		qsort(renewed, n_renewed, sizeof(*renewed), id_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (n_renewed && bsearch(&held[i], renewed, n_renewed, sizeof(*renewed), id_cmp))
+			continue;
+		if (*n_cancel == cap) {
+			size_t grown = cap ? cap * 2 : 8;
+			int64_t *p = realloc(*cancel, grown * sizeof(*p));
+			if (!p)
+				return HQ_E_NOMEM;
+			*cancel = p;
+			cap = grown;
+		}
+		(*cancel)[(*n_cancel)++] = held[i];
+	}
+	return 0;
+}
+
 int store_task_heartbeat(struct store *s, const char *owner, const int64_t *held, size_t n,
 			 int64_t now_ms, int64_t lease_ms, int64_t claim_ttl_ms, int64_t **cancel,
 			 size_t *n_cancel, struct store_error *err)
 {
-	return s->task_ops->heartbeat(s, owner, held, n, now_ms, lease_ms, claim_ttl_ms, cancel,
-				      n_cancel, err);
+	*cancel = NULL;
+	*n_cancel = 0;
+	if (n == 0)
+		return 0;
+	int64_t *renewed = NULL;
+	size_t n_renewed = 0;
+	int r = s->task_ops->heartbeat(s, owner, held, n, now_ms, lease_ms, claim_ttl_ms, cancel,
+				       n_cancel, &renewed, &n_renewed, err);
+	if (r == 0)
+		r = heartbeat_lost(held, n, renewed, n_renewed, cancel, n_cancel);
+	free(renewed);
+	if (r < 0) {
+		free(*cancel);
+		*cancel = NULL;
+		*n_cancel = 0;
+	}
+	return r;
 }
 
 int store_task_finish(struct store *s, int64_t id, const char *owner, const char *worker,
 		      int attempt, const struct store_task_end *end, int64_t now_ms,
 		      int64_t claim_ttl_ms, struct store_error *err)
 {
+	if (!store_task_status_valid(end->status) || strcmp(end->status, "running") == 0) {
+		store_error_set(err, "'%s' is not how a task ends", end->status);
+		return HQ_E_INVAL;
+	}
 	return s->task_ops->finish(s, id, owner, worker, attempt, end, now_ms, claim_ttl_ms, err);
 }
 
@@ -509,6 +566,51 @@ bool store_task_status_valid(const char *status)
 		if (strcmp(*n, status) == 0)
 			return true;
 	return false;
+}
+
+int store_conversation_id(char out[STORE_CONVERSATION_ID_MAX], struct store_error *err)
+{
+	unsigned char rnd[8];
+	char hex[17];
+	if (crypto_random(rnd, sizeof(rnd)) < 0) {
+		store_error_set(err, "no randomness for a conversation id");
+		return HQ_E_SYSTEM;
+	}
+	crypto_hex_encode(rnd, sizeof(rnd), hex);
+	snprintf(out, STORE_CONVERSATION_ID_MAX, "conv-%s", hex);
+	return 0;
+}
+
+
+
+char *store_id_list(const int64_t *ids, size_t n, char open, char close)
+{
+	size_t cap = 3 + n * 21;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	size_t len = 0;
+	out[len++] = open;
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "",
+					(long long)ids[i]);
+	out[len++] = close;
+	out[len] = '\0';
+	return out;
+}
+
+void store_task_counts_set(struct store_task_counts *c, const char *status, int64_t count)
+{
+	struct {
+		const char *name;
+		int64_t *field;
+	} map[] = { { "queued", &c->queued },	   { "running", &c->running },
+		    { "succeeded", &c->succeeded }, { "failed", &c->failed },
+		    { "timed_out", &c->timed_out }, { "cancelled", &c->cancelled },
+		    { "dead_letter", &c->dead_letter } };
+	for (size_t i = 0; status && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].name, status) == 0)
+			*map[i].field = count;
 }
 
 void store_candidates_release(struct store_candidates *c)
@@ -657,6 +759,53 @@ bool store_outbox_status_valid(const char *status)
 	return false;
 }
 
+const char *const store_outbox_outcome_names[3] = {
+	[STORE_OUTBOX_SENT] = "sent",
+	[STORE_OUTBOX_RETRY] = "retry",
+	[STORE_OUTBOX_DEAD] = "dead",
+};
+
+int store_outbox_task_origin(char *out, size_t size, int64_t task_id, int run,
+			     const char *name, struct store_error *err)
+{
+	int n = snprintf(out, size, "task:%lld:%d:%s", (long long)task_id, run, name);
+	if (n < 0 || (size_t)n >= size) {
+		store_error_set(err, "writing a reply: the name '%.40s' is too long", name);
+		return HQ_E_TOOBIG;
+	}
+	return 0;
+}
+
+int store_outbox_retry_refused(int64_t id, bool exists, struct store_error *err)
+{
+	if (!exists) {
+		store_error_set(err, "no reply %lld", (long long)id);
+		return HQ_E_NOTFOUND;
+	}
+	store_error_set(err, "reply %lld is not dead", (long long)id);
+	return HQ_E_CONFLICT;
+}
+
+int store_outbox_not_owner(int64_t id, struct store_error *err)
+{
+	store_error_set(err, "reply %lld is not being sent by this node", (long long)id);
+	return HQ_E_CONFLICT;
+}
+
+void store_outbox_counts_add(struct store_outbox_counts *c, const char *status, int64_t count)
+{
+	if (!status)
+		return;
+	if (strcmp(status, "pending") == 0)
+		c->pending = count;
+	else if (strcmp(status, "sending") == 0)
+		c->sending = count;
+	else if (strcmp(status, "sent") == 0)
+		c->sent = count;
+	else if (strcmp(status, "dead") == 0)
+		c->dead = count;
+}
+
 void store_outbox_items_release(struct store_outbox_item *items, size_t n)
 {
 	for (size_t i = 0; items && i < n; i++) {
@@ -678,4 +827,59 @@ void store_outbox_list_release(struct store_outbox_list *l)
 		return;
 	store_outbox_items_release(l->items, l->n);
 	memset(l, 0, sizeof(*l));
+}
+
+/* Nodes */
+
+int store_node_beat(struct store *s, const struct store_node *n, int64_t now_ms,
+		    bool *was_rescued, struct store_error *err)
+{
+	*was_rescued = false;
+	return s->node_ops->beat(s, n, now_ms, was_rescued, err);
+}
+
+int store_node_stop(struct store *s, const char *id, int64_t now_ms, struct store_error *err)
+{
+	return s->node_ops->stop(s, id, now_ms, err);
+}
+
+int store_nodes_rescue(struct store *s, const char *by, int64_t now_ms, int64_t timeout_ms,
+		       char ***ids, size_t *n, struct store_error *err)
+{
+	if (ids)
+		*ids = NULL;
+	*n = 0;
+	return s->node_ops->rescue(s, by, now_ms, timeout_ms, ids, n, err);
+}
+
+int store_listen(struct store *s, void (*fn)(void *ctx, unsigned what), void *ctx,
+		 struct store_error *err)
+{
+	return s->node_ops->listen ? s->node_ops->listen(s, fn, ctx, err) : 0;
+}
+
+void store_strings_release(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int store_nodes_list(struct store *s, struct store_node **ret, size_t *n,
+		     struct store_error *err)
+{
+	*ret = NULL;
+	*n = 0;
+	return s->node_ops->list(s, ret, n, err);
+}
+
+void store_nodes_release(struct store_node *n, size_t count)
+{
+	for (size_t i = 0; n && i < count; i++) {
+		free(n[i].id);
+		free(n[i].host);
+		free(n[i].version);
+		free(n[i].ended_by);
+	}
+	free(n);
 }

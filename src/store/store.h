@@ -18,6 +18,16 @@ struct store_options {
 	uint64_t busy_timeout_ms;
 };
 
+/* The longest a backend waits before it tries to reach its database
+ * again after a failure (PostgreSQL's reconnect backoff cap). After an
+ * outage another node may need that long, plus its own retry interval
+ * (STORE_RETRY_AFTER_FAILURE_MS at most), before it is heard from again. */
+#define STORE_RECONNECT_MAX_MS 5000
+#define STORE_RETRY_AFTER_FAILURE_MS 1000
+/* How much longer than a timeout a node waits after a failure before it
+ * takes anyone's silence for death. */
+#define STORE_RECOVERY_SLACK_MS (STORE_RECONNECT_MAX_MS + STORE_RETRY_AFTER_FAILURE_MS)
+
 #define STORE_ERROR_MAX 256
 struct store_error {
 	char msg[STORE_ERROR_MAX];
@@ -330,25 +340,32 @@ int store_create_tasks(struct store *s, struct store_task_in *tasks, size_t n, i
 struct store_task_candidate {
 	int64_t id;
 	char *agent, *pool, *project; /* project NULL: none */
-	char *claim_worker;	      /* the live claim on its project, or NULL */
+	/* The worker of the asking node (or of a stopped node) whose live
+	 * claim holds its project, or NULL. */
+	char *claim_worker;
 	int64_t running_in_project;   /* tasks of its project running now */
 };
 
 struct store_candidates {
 	struct store_task_candidate *tasks;
 	size_t n;
-	/* Live claims per worker (the pool's load): names and counts. */
+	/* Live claims per worker (the pool's load) of the asking node (and
+	 * of stopped nodes): names and counts. */
 	char **load_worker;
 	int64_t *load;
 	size_t n_load;
 };
 
-/* Up to limit queued tasks due at now_ms that could start now, by
- * priority then age: not those whose project's live claim is held by a
- * worker running a task, nor with single_queue those whose project has a
- * task running (so blocked tasks never fill the window). */
-int store_task_candidates(struct store *s, int64_t now_ms, size_t limit, bool single_queue,
-			  struct store_candidates *ret, struct store_error *err);
+/* Up to limit queued tasks due at now_ms that node owner could start now,
+ * by priority then age. A claim belongs to a node and a worker (names
+ * repeat across nodes). Left out: those whose project's live claim is
+ * held by another node that still runs (that node runs them; a dead
+ * node's claims go with the nodes rescue), or by a worker running a task,
+ * and with single_queue those whose project has a task running (so
+ * blocked tasks never fill the window). A stopped node's live claims
+ * count as owner's, by worker name: a restarted node has a new id. */
+int store_task_candidates(struct store *s, const char *owner, int64_t now_ms, size_t limit,
+			  bool single_queue, struct store_candidates *ret, struct store_error *err);
 void store_candidates_release(struct store_candidates *c);
 
 /* One task as operators and agents see it. */
@@ -394,7 +411,9 @@ int store_task_set_pid(struct store *s, int64_t id, const char *owner, int attem
 /* Extends the leases of the n tasks of held that owner runs (and their
  * claims) to now_ms + lease_ms (+ claim_ttl_ms): a task no worker holds any
  * more is left to expire and be rescued. Fills *cancel with the ids among
- * them whose cancellation was asked for (malloc'd; *n_cancel of them). */
+ * them to end here (malloc'd; *n_cancel of them): those whose cancellation
+ * was asked for, and those owner no longer runs (its lease ended and the
+ * task was rescued, by another node that found this one dead). */
 int store_task_heartbeat(struct store *s, const char *owner, const int64_t *held, size_t n,
 			 int64_t now_ms, int64_t lease_ms, int64_t claim_ttl_ms, int64_t **cancel,
 			 size_t *n_cancel, struct store_error *err);
@@ -419,8 +438,9 @@ struct store_task_end {
 };
 
 /* Ends attempt `attempt` of task id run by owner; the project's claim
- * (when worker still holds it) lives claim_ttl_ms from now. A task whose
- * cancellation was asked for ends cancelled instead of being queued again.
+ * (when owner's worker still holds it) lives claim_ttl_ms from now. A
+ * task whose cancellation was asked for ends cancelled instead of being
+ * queued again.
  * Conversation metrics follow. HQ_E_CONFLICT when owner no longer runs
  * that attempt (it was rescued, and perhaps started again). */
 int store_task_finish(struct store *s, int64_t id, const char *owner, const char *worker,
@@ -443,8 +463,9 @@ struct store_lost_task {
 /* Running tasks whose lease expired by now_ms (their node died or
  * stalled), except the n of keep (tasks this node's workers hold), go back
  * to queued when attempts remain, else to failed (cancelled when that was
- * asked for); their claims are released. The lost processes are returned
- * so the caller can end leftovers. */
+ * asked for); their project's claim is released when their node's worker
+ * still holds it. The lost processes are returned so the caller can end
+ * leftovers. */
 int store_task_reclaim(struct store *s, int64_t now_ms, const int64_t *keep, size_t n_keep,
 		       struct store_lost_task **ret, size_t *n, struct store_error *err);
 void store_lost_tasks_release(struct store_lost_task *l, size_t n);
@@ -634,6 +655,62 @@ bool store_task_status_valid(const char *status);
 
 /* Whether status names a state events can be in. */
 bool store_status_valid(const char *status);
+
+/* Nodes: the hookq processes sharing the database (several only on
+ * PostgreSQL). Each beats its heart every few seconds; one silent for
+ * longer than the node timeout is dead, and the others rescue its work. */
+struct store_node {
+	char *id, *host, *version;
+	int64_t pid, started_at_ms, heartbeat_at_ms;
+	int64_t ended_at_ms; /* 0 while it runs */
+	char *ended_by;	     /* NULL while it runs; its own id: stopped cleanly;
+			      * another node's id: found dead and rescued */
+};
+
+/* Records node n (id, host, pid, version) alive at now_ms; the first beat
+ * registers it as started. *was_rescued: another node had found it dead
+ * and ended its leases meanwhile (it stalled for longer than the node
+ * timeout): its events, tasks and replies in flight were taken from it. */
+int store_node_beat(struct store *s, const struct store_node *n, int64_t now_ms,
+		    bool *was_rescued, struct store_error *err);
+
+/* Records node id stopped cleanly at now_ms. */
+int store_node_stop(struct store *s, const char *id, int64_t now_ms, struct store_error *err);
+
+/* Finds the nodes other than `by` silent since before now_ms - timeout_ms,
+ * and for each, in one transaction: its event, task and reply leases
+ * expire at now_ms (the usual reclaims then take the work up), its project
+ * claims are dropped, and it is marked ended by `by`. Several nodes may
+ * rescue at once: each dead node is rescued once. *ids (may be NULL) gets
+ * the rescued ids, *n their number. Rows of nodes ended more than a day
+ * before now_ms are removed. */
+int store_nodes_rescue(struct store *s, const char *by, int64_t now_ms, int64_t timeout_ms,
+		       char ***ids, size_t *n, struct store_error *err);
+void store_strings_release(char **v, size_t n);
+
+/* What other nodes committed (store_listen). */
+enum store_change {
+	STORE_CHANGED_EVENTS = 1, /* new events to process */
+	STORE_CHANGED_TASKS = 2,  /* tasks queued */
+	STORE_CHANGED_OUTBOX = 4, /* replies to send */
+	STORE_CHANGED_CANCELS = 8, /* a running task's cancellation asked for */
+};
+
+/* Calls fn(ctx, what) (store_change bits) when a node sharing the store
+ * committed new work, so that a node wakes at once for work another one
+ * received instead of at its next poll. PostgreSQL: LISTEN/NOTIFY on a
+ * connection of its own, reconnected with backoff when lost (every kind
+ * is reported after a reconnect: notifications may have been missed in
+ * between); polling stays the fallback. SQLite: one node, nothing to
+ * listen for. fn runs on a thread of the store's; store_close() stops it.
+ * Call once. */
+int store_listen(struct store *s, void (*fn)(void *ctx, unsigned what), void *ctx,
+		 struct store_error *err);
+
+/* Every node known, oldest first. */
+int store_nodes_list(struct store *s, struct store_node **ret, size_t *n,
+		     struct store_error *err);
+void store_nodes_release(struct store_node *n, size_t count);
 
 /* The schema version the database is at. */
 int store_schema_version(struct store *s, int *ret, struct store_error *err);

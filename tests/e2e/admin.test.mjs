@@ -1,8 +1,7 @@
 // The admin surface: GET /status behind HTTP Basic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { startHookq, deliver, tempDir, waitFor, sleep, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, absentDb, noDatabase, startHookq, deliver, waitFor, sleep, ADMIN_PASSWORD } from './helpers.mjs';
 
 const basic = (user, pass) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
 
@@ -12,7 +11,7 @@ async function status(url, auth) {
 }
 
 test('GET /status needs the admin credentials; wrong or missing ones get 401', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, env: { ADMIN_USERNAME: 'ops' } });
   const none = await status(srv.url);
   assert.equal(none.status, 401);
@@ -34,7 +33,7 @@ test('GET /status needs the admin credentials; wrong or missing ones get 401', a
 });
 
 test('/status counts events by state, duplicates, the oldest pending age and the processor', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const auth = basic('admin', ADMIN_PASSWORD);
   // Processor off: events stay pending, so the oldest pending age shows.
   let srv = await startHookq({ db, t, args: ['--processor=false'] });
@@ -66,14 +65,14 @@ test('/status counts events by state, duplicates, the oldest pending age and the
 });
 
 test('dev mode without an admin password leaves /status open (and says so at start)', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--dev'], env: { ADMIN_PASSWORD: undefined } });
   assert.match(srv.logs, /admin_password="NOT SET"/);
   assert.equal((await status(srv.url)).status, 200);
 });
 
 test('GET /metrics: Prometheus text behind the admin credentials, counting what happened', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const auth = basic('admin', ADMIN_PASSWORD);
   assert.equal((await fetch(srv.url + '/metrics')).status, 401);
@@ -125,7 +124,7 @@ test('hookq status: from the database (--db) or a running server (--url), as a t
     const r = spawnSync(bin, ['status', ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 15000 });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--processor=false'] });
   await deliver(srv.url, {});
   await deliver(srv.url, {});
@@ -150,7 +149,7 @@ test('hookq status: from the database (--db) or a running server (--url), as a t
   assert.equal(denied.code, 1);
   assert.match(denied.err, /refused the admin credentials/);
   assert.equal(run(['--db', db, '--url', srv.url]).code, 2);
-  const missing = run(['--db', join(tempDir(t), 'absent.db')]);
+  const missing = run(['--db', absentDb(t)]);
   assert.equal(missing.code, 1);
-  assert.match(missing.err, /no database at '.*absent\.db'/);
+  assert.match(missing.err, noDatabase);
 });

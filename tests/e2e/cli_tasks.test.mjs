@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { startHookq, tempDir, waitFor, sleep, root, bin, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, absentDb, noDatabase, startHookq, tempDir, waitFor, sleep, root, bin, ADMIN_PASSWORD } from './helpers.mjs';
 
 const agent = join(root, 'tests', 'e2e', 'agents', 'cli-echo.sh');
 const AUTH = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
@@ -20,7 +20,7 @@ async function start(t) {
   writeFileSync(cfg, JSON.stringify({
     agents: { cli: { command: [agent], timeout: '30s', max_attempts: 1, env: ['PATH', 'HOME'] } },
   }));
-  const db = join(dir, 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, args: ['--config', cfg], env: {
     HOME: dir, CONTAINER_POOL: 'harry,ron', CI_CONTAINER_POOL: 'ci1', TASK_SHUTDOWN_GRACE: '1s',
   } });
@@ -260,8 +260,7 @@ test('hookq flows show prints the tree; hookq workers lists the pool', async (t)
 });
 
 test('bad usage exits 2 with a message', async (t) => {
-  const dir = tempDir(t);
-  const db = join(dir, 'h.db');
+  const db = absentDb(t);
   const srv = await start(t);
   for (const [args, msg] of [
     [['tasks'], /^hookq tasks: say list, show, cancel or retry$/m],
@@ -297,5 +296,5 @@ test('bad usage exits 2 with a message', async (t) => {
   // --db never creates a database.
   const nodb = hookq(['tasks', 'list', '--db', db]);
   assert.equal(nodb.code, 1);
-  assert.match(nodb.err, /no database at/);
+  assert.match(nodb.err, noDatabase);
 });

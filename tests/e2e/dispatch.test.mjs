@@ -9,7 +9,7 @@ import { writeFileSync, readFileSync, existsSync, mkdirSync, readdirSync } from 
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, tempDir, waitFor, sleep, root, bin, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, tempDir, waitFor, sleep, root, bin, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 const sample = (name, action) => structuredClone(examples.find((e) => e.name === name).examples
@@ -27,7 +27,7 @@ function writeConfig(dir, agents, routes, name = 'hookq.yaml') {
   return file;
 }
 
-async function start(t, dir, agents, { routes, env = {}, db = join(dir, 'h.db') } = {}) {
+async function start(t, dir, agents, { routes, env = {}, db = newDb(t) } = {}) {
   const cfg = writeConfig(dir, agents, routes);
   const srv = await startHookq({ db, t, args: ['--config', cfg], env: { HOME: dir, ...env } });
   srv.db = db;

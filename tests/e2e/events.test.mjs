@@ -3,10 +3,9 @@
 // CLI (hookq events|dlq|purge) on the database and on a running server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, query, tempDir, waitFor, bin, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, absentDb, noDatabase, startHookq, deliver, query, waitFor, bin, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 function sample(name, action) {
@@ -32,7 +31,7 @@ async function api(srv, path, { method = 'GET', headers = auth } = {}) {
 // Five real GitHub payloads that each fail once (then complete) and one
 // malformed body (dead letter at once); resolves when all have settled.
 async function settled(t, extra = []) {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t,
     args: ['--dev', '--backoff-base', '50ms', '--backoff-cap', '50ms', '--max-attempts', '3', ...extra],
     env: { HOOKQ_FAIL_FIRST_ATTEMPTS: '1', ADMIN_PASSWORD } });
@@ -299,5 +298,5 @@ test('hookq events|dlq|purge: the same answers from the database (--db) and a se
   const denied = run(['events', 'list', '--url', srv.url], { ADMIN_PASSWORD: 'wrong' });
   assert.equal(denied.code, 1);
   assert.match(denied.err, /refused the admin credentials/);
-  assert.match(run(['events', 'list', '--db', join(tempDir(t), 'none.db')]).err, /no database at/);
+  assert.match(run(['events', 'list', '--db', absentDb(t)]).err, noDatabase);
 });

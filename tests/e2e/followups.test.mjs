@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { startHookq, tempDir, waitFor, root, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, tempDir, waitFor, root, ADMIN_PASSWORD } from './helpers.mjs';
 
 const AUTH = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
 
@@ -25,7 +25,7 @@ test('a token makes follow-ups only for its own repository and behind itself; ch
     idle: { command: ['/bin/true'] } } }));
   // The queue holds still for the cap checks: no worker takes "idle" tasks
   // until the first test is done (one worker, busy with nothing else).
-  const srv = await startHookq({ t, db: join(dir, 'h.db'), args: ['--config', cfg], env: { HOME: dir } });
+  const srv = await startHookq({ t, db: newDb(t), args: ['--config', cfg], env: { HOME: dir } });
 
   const parent = await api(srv, 'POST', '/api/tasks', { prompt: 'go', agent: 'limits', repository: 'o/r', priority: 50 });
   assert.equal(parent.status, 201);

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { sign } from '@octokit/webhooks-methods';
-import { bin, deliver, query, root, startHookq, storedBody, tempDir, waitFor, SECRET,
+import { newDb, bin, deliver, query, root, startHookq, storedBody, tempDir, waitFor, SECRET,
   ADMIN_PASSWORD } from './helpers.mjs';
 import { startFauxqs, queueDepth, drain } from './fauxqs.mjs';
 
@@ -143,7 +143,7 @@ test('forwarder → SQS → worker: stored once each, byte for byte, re-verified
   const q = await queue('fwd-e2e');
   const dlq = await queue('fwd-e2e-dlq');
   const fwd = await startForward(t, { env: { AWS_SQS_QUEUE_URL: q } });
-  const db = join(tempDir(t), 'w.db');
+  const db = newDb(t);
   const worker = await startWorker(t, db, q, { SQS_VERIFY_SIGNATURES: 'true', AWS_SQS_DLQ_URL: dlq });
 
   const sent = [];
@@ -204,7 +204,7 @@ test('a generic provider: its delivery and event headers travel, its shared toke
   // The worker reads it with the same settings: the same delivery id and type.
   const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
   await fq.client.send(new SendMessageCommand({ QueueUrl: q, MessageBody: m.Body }));
-  const db = join(tempDir(t), 'g.db');
+  const db = newDb(t);
   await startWorker(t, db, q, { GENERIC_DELIVERY_HEADER: 'X-Hook-Id', GENERIC_EVENT_HEADER: 'X-Hook-Kind' });
   await waitFor(() => query(db, 'select count(*) as n from events')[0].n === 1, 15000, 100);
   const [row] = query(db, 'select provider, delivery_id, event_type from events');
@@ -289,7 +289,7 @@ routes:
   const d = await deliver(fwd.url, { event: 'issues', payload });
   assert.equal(d.status, 200);
   // The worker verifies each with its own secret and stores it under its route.
-  const db = join(dir, 'w.db');
+  const db = newDb(t);
   await startHookq({ db, t, args: ['--config', cfg], env: { ...fq.env, TASK_SOURCE: 'sqs', AWS_SQS_QUEUE_URL: q,
     AWS_SQS_DLQ_URL: dlq, SQS_WAIT_TIME_SECONDS: '1', SQS_VERIFY_SIGNATURES: 'true', TEAM_A_SECRET: teamSecret } });
   const done = (id) => waitFor(() => query(db, `select route, status, routing from events where delivery_id = '${id}' and status = 'completed'`)[0], 15000, 100);
@@ -320,7 +320,7 @@ test('with SQS_VERIFY_SIGNATURES a GitLab delivery (a shared token, never queued
     'content-type': 'application/json', 'x-gitlab-event': 'Issue Hook', 'x-gitlab-event-uuid': 'gl-uuid-1', 'x-gitlab-token': tok } });
   assert.equal((await post('nope')).status, 401);
   assert.equal((await post(token)).status, 200);
-  const db = join(tempDir(t), 'g.db');
+  const db = newDb(t);
   // The worker has no GitLab secret at all: GitLab cannot be re-verified, only read.
   await startWorker(t, db, q, { SQS_VERIFY_SIGNATURES: 'true', AWS_SQS_DLQ_URL: dlq });
   await waitFor(() => query(db, "select count(*) as n from events where delivery_id = 'gl-uuid-1'")[0].n === 1, 15000, 100);
@@ -404,7 +404,7 @@ test('the Lambda receiver in examples/ forwards what a worker stores, and refuse
   assert.equal(res.statusCode, 200, res.body);
   assert.deepEqual(JSON.parse(res.body), { status: 'forwarded', delivery_id: delivery });
 
-  const db = join(tempDir(t), 'l.db');
+  const db = newDb(t);
   await startWorker(t, db, q, { SQS_VERIFY_SIGNATURES: 'true' });
   await waitFor(() => query(db, 'select count(*) as n from events')[0].n === 1, 15000, 100);
   const [row] = query(db, 'select id, provider, delivery_id, event_type from events');

@@ -1,12 +1,16 @@
 // Shared helpers for the end-to-end suites: start the real binary on a free
 // port with a temporary database, send signed webhooks the way GitHub does,
-// and read the database with the sqlite3 command-line shell.
+// and read the database with the backend's own shell (sqlite3 or psql).
+//
+// HOOKQ_TEST_BACKEND=postgres runs the suites against PostgreSQL: each test
+// gets a database of its own on the server HOOKQ_TEST_PG_URL names
+// (tests/pg/with-pg.sh starts one); the default is a SQLite file.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, randomBytes } from 'node:crypto';
 import { sign } from '@octokit/webhooks-methods';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -15,6 +19,12 @@ export const bin = process.env.HOOKQ_BIN || join(root, 'build', 'hookq');
 
 export const SECRET = 'e2e-webhook-secret-7f3a';
 export const ADMIN_PASSWORD = 'e2e-admin-password-91c2';
+
+export const backend = process.env.HOOKQ_TEST_BACKEND || 'sqlite';
+if (backend !== 'sqlite' && backend !== 'postgres') {
+  throw new Error(`HOOKQ_TEST_BACKEND must be sqlite or postgres, not '${backend}'`);
+}
+export const postgres = backend === 'postgres';
 
 export function tempDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'hookq-e2e-'));
@@ -98,24 +108,106 @@ export async function deliver(url, { event = 'issues', payload = { action: 'open
   return { status: res.status, json, text, delivery, raw };
 }
 
-// Runs SQL on the database with the sqlite3 shell; returns parsed rows.
+const isUrl = (db) => /^postgres(ql)?:\/\//.test(db);
+
+// Runs SQL with psql on the database at url; returns what it printed.
+function psql(url, sql) {
+  return execFileSync('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql],
+    { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+// A fresh, empty database for test t: a file in a temporary directory, or
+// on PostgreSQL a database of its own (dropped after the test) whose URL is
+// returned. Both are what `--db` takes.
+export function newDb(t, name = 'h.db') {
+  if (!postgres) return join(tempDir(t), name);
+  const server = process.env.HOOKQ_TEST_PG_URL;
+  if (!server) throw new Error('HOOKQ_TEST_BACKEND=postgres needs HOOKQ_TEST_PG_URL (run under tests/pg/with-pg.sh)');
+  const dbname = `hq_${randomBytes(8).toString('hex')}`;
+  psql(server, `CREATE DATABASE ${dbname}`);
+  // FORCE: a server the test killed may still hold connections.
+  t.after(() => psql(server, `DROP DATABASE IF EXISTS ${dbname} WITH (FORCE)`));
+  const url = new URL(server);
+  url.pathname = `/${dbname}`;
+  return url.toString();
+}
+
+// A database that does not exist (hookq never creates one for the CLI's
+// --db), and how hookq says so.
+export function absentDb(t) {
+  if (!postgres) return join(tempDir(t), 'absent.db');
+  const url = new URL(process.env.HOOKQ_TEST_PG_URL);
+  url.pathname = `/hq_absent_${randomBytes(8).toString('hex')}`;
+  return url.toString();
+}
+export const noDatabase = postgres ? /database "hq_absent_\w+" does not exist/ : /no database at '.*absent\.db'/;
+
+// Whether hookq has created its store there: the SQLite file, or any table
+// in the PostgreSQL database.
+export function dbCreated(db) {
+  if (!isUrl(db)) return existsSync(db);
+  return query(db, "select count(*) as n from information_schema.tables where table_schema = 'public'")[0].n > 0;
+}
+
+// PostgreSQL's booleans as SQLite's 0 and 1, so tests compare one shape.
+function normalize(rows) {
+  for (const row of rows) {
+    for (const [k, v] of Object.entries(row)) if (typeof v === 'boolean') row[k] = v ? 1 : 0;
+  }
+  return rows;
+}
+
+// Runs SQL on the database with its shell; returns parsed rows. On
+// PostgreSQL a SELECT comes back through json_agg (bigint and numeric as
+// JSON numbers); other statements just run.
 export function query(db, sql) {
+  if (isUrl(db)) {
+    if (!/^\s*(select|with)\b/i.test(sql)) {
+      psql(db, sql);
+      return [];
+    }
+    return normalize(JSON.parse(psql(db, `SELECT coalesce(json_agg(q), '[]') FROM (${sql}) q`)));
+  }
   const out = execFileSync('sqlite3', ['-json', db, sql], { encoding: 'utf8' });
   return out.trim() ? JSON.parse(out) : [];
+}
+
+// Holds the store's write lock from another session (as another node or an
+// operator's shell would) until the function it returns is called: SQLite's
+// BEGIN IMMEDIATE, or PostgreSQL's lock on the events table.
+export async function lockStore(t, db) {
+  const [cmd, args, sql] = isUrl(db)
+    ? ['psql', ['-X', '-q', '-t', '-A', '-d', db], "BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n"]
+    : ['sqlite3', [db], "BEGIN IMMEDIATE; INSERT INTO schema_migrations VALUES (999, 'lock', 0); SELECT 'locked';\n"];
+  const locker = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => locker.kill('SIGKILL'));
+  locker.stdin.write(sql);
+  await new Promise((res) => locker.stdout.once('data', res));
+  return async () => {
+    locker.stdin.end('ROLLBACK;\n');
+    await new Promise((res) => locker.on('exit', res));
+  };
 }
 
 // The body of event id as received: zstd-compressed bodies are decoded by
 // the reference zstd tool, not by hookq, so the check is independent.
 export function storedBody(db, id) {
-  const [row] = query(db, `select body_encoding as enc from events where id = ${Number(id)}`);
+  const where = `from event_bodies where event_id = ${Number(id)}`;
+  const [row] = query(db, `select body_encoding as enc ${isUrl(db) ? ", encode(body, 'base64') as b64" : ''} ${where}`);
   if (!row) return null;
-  const dir = mkdtempSync(join(tmpdir(), 'hookq-body-'));
-  try {
-    const file = join(dir, 'body');
-    execFileSync('sqlite3', [db, `select writefile('${file}', body) from events where id = ${Number(id)}`]);
-    const bytes = row.enc === 'zstd' ? execFileSync('zstd', ['-q', '-d', '-c', file]) : readFileSync(file);
-    return { encoding: row.enc, bytes };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  let raw;
+  if (isUrl(db)) {
+    raw = Buffer.from(row.b64.replace(/\s/g, ''), 'base64');
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'hookq-body-'));
+    try {
+      const file = join(dir, 'body');
+      execFileSync('sqlite3', [db, `select writefile('${file}', body) ${where}`]);
+      raw = readFileSync(file);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
+  const bytes = row.enc === 'zstd' ? execFileSync('zstd', ['-q', '-d', '-c'], { input: raw, maxBuffer: 1 << 30 }) : raw;
+  return { encoding: row.enc, bytes };
 }

@@ -1,10 +1,9 @@
 // Durable, idempotent GitHub ingest driven the way GitHub drives it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, query, storedBody, tempDir, waitFor, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, query, storedBody, waitFor, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 
@@ -13,7 +12,7 @@ for (const ev of examples) for (const payload of ev.examples) all.push({ event: 
 
 test('every @octokit/webhooks-examples payload is accepted once, byte for byte', async (t) => {
   assert.ok(all.length > 300, `expected the whole example set, got ${all.length}`);
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const sent = [];
   for (const { event, payload } of all) {
@@ -31,7 +30,7 @@ test('every @octokit/webhooks-examples payload is accepted once, byte for byte',
   assert.deepEqual(rows[0], { n: all.length, d: all.length });
   // The processor normalizes every one of them: none is left behind.
   const done = await waitFor(() => {
-    const [c] = query(db, "select sum(status = 'completed') as c, sum(status = 'dead_letter') as d from events");
+    const [c] = query(db, "select count(*) filter (where status = 'completed') as c, count(*) filter (where status = 'dead_letter') as d from events");
     return c.c === all.length ? c : null;
   }, 20000);
   assert.equal(done.d, 0);
@@ -43,7 +42,7 @@ test('every @octokit/webhooks-examples payload is accepted once, byte for byte',
     const body = storedBody(db, r.json.event_id);
     assert.equal(body.encoding, 'zstd', 'bodies are stored compressed by default');
     assert.ok(body.bytes.equals(Buffer.from(r.raw)), 'stored bytes are the signed bytes');
-    const [row] = query(db, `select event_type, headers from events where id = ${r.json.event_id}`);
+    const [row] = query(db, `select event_type, headers from events join event_bodies on event_id = id where id = ${r.json.event_id}`);
     const headers = JSON.parse(row.headers);
     assert.equal(headers['X-GitHub-Delivery'], r.delivery);
     assert.equal(row.event_type, headers['X-GitHub-Event']);
@@ -62,7 +61,7 @@ test('every @octokit/webhooks-examples payload is accepted once, byte for byte',
 });
 
 test('redeliveries stay duplicates across a restart', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   let srv = await startHookq({ db, t });
   const first = await deliver(srv.url, { event: 'push', payload: { ref: 'refs/heads/main' } });
   assert.equal(first.json.status, 'accepted');
@@ -75,7 +74,7 @@ test('redeliveries stay duplicates across a restart', async (t) => {
 });
 
 test('signatures: wrong secret, missing, truncated, other algorithm, tampered body → 401', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const wrong = await deliver(srv.url, { secret: 'not-the-secret' });
   assert.equal(wrong.status, 401);
@@ -102,7 +101,7 @@ test('signatures: wrong secret, missing, truncated, other algorithm, tampered bo
 });
 
 test('missing or malformed GitHub headers → 400 naming the header', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const noEvent = await deliver(srv.url, { headers: { 'x-github-event': undefined } });
   assert.equal(noEvent.status, 400);
@@ -117,7 +116,7 @@ test('missing or malformed GitHub headers → 400 naming the header', async (t) 
 });
 
 test('oversized bodies → 413, with and without Content-Length; the limit is configurable', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--max-body', '64KiB'] });
   const big = JSON.stringify({ blob: 'x'.repeat(70 * 1024) });
   const r = await deliver(srv.url, { body: big });
@@ -141,7 +140,7 @@ test('oversized bodies → 413, with and without Content-Length; the limit is co
 });
 
 test('default body limit is GitHub\'s 25 MiB', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const over = await deliver(srv.url, { body: 'x'.repeat(25 * 1024 * 1024 + 1) });
   assert.equal(over.status, 413);
@@ -150,7 +149,7 @@ test('default body limit is GitHub\'s 25 MiB', async (t) => {
 });
 
 test('wrong method → 405 with Allow, unknown path → 404, /health → 200, /webhook alias works', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const get = await fetch(srv.url + '/webhooks/github');
   assert.equal(get.status, 405);
@@ -170,7 +169,7 @@ test('wrong method → 405 with Allow, unknown path → 404, /health → 200, /w
 });
 
 test('200 concurrent posts are each stored exactly once', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const sample = all.find((e) => e.event === 'issue_comment');
   const unique = Array.from({ length: 160 }, () => randomUUID());
@@ -189,7 +188,7 @@ test('200 concurrent posts are each stored exactly once', async (t) => {
 });
 
 test('shell metacharacters and odd bytes in payloads are stored verbatim', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const nasty = JSON.stringify({ comment: { body: '@agent fix $(rm -rf /) `id` ; | && > /etc/passwd \u0000 "quoted" \\ ñ 🚀' } });
   const r = await deliver(srv.url, { event: 'issue_comment', body: nasty });
@@ -198,13 +197,13 @@ test('shell metacharacters and odd bytes in payloads are stored verbatim', async
 });
 
 test('--compression none stores bodies as received; small bodies are never compressed', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--compression', 'none'] });
   const big = JSON.stringify(all.find((e) => e.event === 'issue_comment').payload);
   const r = await deliver(srv.url, { event: 'issue_comment', body: big });
-  const [row] = query(db, `select body_encoding as e, hex(body) as b from events where id = ${r.json.event_id}`);
-  assert.equal(row.e, 'identity');
-  assert.equal(row.b, Buffer.from(big).toString('hex').toUpperCase());
+  const asReceived = storedBody(db, r.json.event_id);
+  assert.equal(asReceived.encoding, 'identity');
+  assert.ok(asReceived.bytes.equals(Buffer.from(big)));
   await srv.stop();
   const srv2 = await startHookq({ db, t });
   const small = await deliver(srv2.url, { body: '{"a":1}' });
@@ -213,12 +212,12 @@ test('--compression none stores bodies as received; small bodies are never compr
   const stored = storedBody(db, large.json.event_id);
   assert.equal(stored.encoding, 'zstd');
   assert.ok(stored.bytes.equals(Buffer.from(big)));
-  const [sizes] = query(db, `select length(body) as n from events where id = ${large.json.event_id}`);
+  const [sizes] = query(db, `select length(body) as n from event_bodies where event_id = ${large.json.event_id}`);
   assert.ok(sizes.n * 3 < big.length, `compressed ${big.length} to ${sizes.n} bytes`);
 });
 
 test('secrets never reach the logs', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--log-level', 'debug'] });
   await deliver(srv.url, {});
   await deliver(srv.url, { secret: 'wrong' });

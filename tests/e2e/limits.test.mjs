@@ -2,29 +2,23 @@
 // answer is a clear error, never a 2xx for an event that is not stored.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { join } from 'node:path';
-import { startHookq, deliver, query, tempDir, sleep, waitFor } from './helpers.mjs';
+import { newDb, lockStore, startHookq, deliver, query, sleep, waitFor } from './helpers.mjs';
 
 test('store locked past the busy timeout → 503, and the redelivery then succeeds once', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--busy-timeout', '200ms'] });
   assert.equal((await deliver(srv.url, {})).status, 200);
 
   // Another process takes the write lock and keeps it.
-  const locker = spawn('sqlite3', [db], { stdio: ['pipe', 'pipe', 'pipe'] });
-  t.after(() => locker.kill('SIGKILL'));
-  locker.stdin.write("BEGIN IMMEDIATE; INSERT INTO schema_migrations VALUES (999, 'lock', 0); SELECT 'locked';\n");
-  await new Promise((res) => locker.stdout.once('data', res));
+  const unlock = await lockStore(t, db);
 
   const failed = await deliver(srv.url, { delivery: 'during-lock' });
   assert.equal(failed.status, 503, failed.text);
   assert.equal(failed.json.error, 'store_unavailable');
   assert.match(srv.logs, /cannot store webhooks/);
 
-  locker.stdin.end('ROLLBACK;\n');
-  await new Promise((res) => locker.on('exit', res));
+  await unlock();
 
   // GitHub redelivers: now it is stored, once.
   const retried = await deliver(srv.url, { delivery: 'during-lock' });
@@ -35,7 +29,7 @@ test('store locked past the busy timeout → 503, and the redelivery then succee
 });
 
 test('headers over server.max_header_size → 431', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--max-header-size', '8KiB'] });
   const r = await deliver(srv.url, { headers: { 'x-padding': 'p'.repeat(12 * 1024) } });
   assert.equal(r.status, 431);
@@ -44,7 +38,7 @@ test('headers over server.max_header_size → 431', async (t) => {
 });
 
 test('a client that stalls mid-request is disconnected after server.connection_timeout', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--connection-timeout', '1s'] });
   const sock = connect(srv.port, '127.0.0.1');
   await new Promise((res) => sock.on('connect', res));
@@ -62,7 +56,7 @@ test('a client that stalls mid-request is disconnected after server.connection_t
 });
 
 test('connections beyond server.max_connections wait in the backlog until a slot frees', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--max-connections', '4', '--threads', '1'] });
   const socks = [];
   for (let i = 0; i < 4; i++) {
@@ -83,7 +77,7 @@ test('connections beyond server.max_connections wait in the backlog until a slot
 });
 
 test('oversized body announced with Expect: 100-continue gets 413 before sending it', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const sock = connect(srv.port, '127.0.0.1');
   await new Promise((res) => sock.on('connect', res));
@@ -100,7 +94,7 @@ test('oversized body announced with Expect: 100-continue gets 413 before sending
 });
 
 test('a chunked body far past the limit is cut once 64 MiB have been dropped, and logged', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--max-body', '1KiB'] });
   const sock = connect(srv.port, '127.0.0.1');
   await new Promise((res) => sock.on('connect', res));

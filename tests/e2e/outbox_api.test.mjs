@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, tempDir, waitFor, bin, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, tempDir, waitFor, bin, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 const AUTH = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
@@ -28,7 +28,7 @@ async function start(t) {
     routes: [{ name: 'github', provider: 'github', command_prefix: '@agent', commands: [
       { name: 'fix', agent: 'fixer', prompt: 'Fix #{{issue.number}}: {{hookq.request}}' }] }],
   }));
-  const db = join(dir, 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--config', cfg], env: {
     HOME: dir, GITHUB_TOKEN: 'ghp_e2eDummyTokenThatGoesNowhere', GITHUB_API_URL: NOWHERE,
     OUTBOX_MAX_ATTEMPTS: '1',

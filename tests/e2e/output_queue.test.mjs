@@ -8,7 +8,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { startHookq, tempDir, waitFor, query, root, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, tempDir, waitFor, query, root, ADMIN_PASSWORD } from './helpers.mjs';
 import { startFauxqs, drain } from './fauxqs.mjs';
 
 const agent = join(root, 'tests', 'e2e', 'agents', 'r-reply.sh');
@@ -34,7 +34,7 @@ async function start(t, env) {
     ok: { command: [agent], timeout: '30s', max_attempts: 1, env: ['PATH'] },
     bad: { command: [agent], timeout: '30s', max_attempts: 1, env: ['PATH'], set_env: { R_EXIT: '3' } },
   } }));
-  const db = join(dir, 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--config', cfg], env: { ...fq.env, CONTAINER_POOL: 'w1,w2', ...env } });
   srv.db = db;
   return srv;

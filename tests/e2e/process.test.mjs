@@ -2,10 +2,9 @@
 // with readable reasons, and kill -9 in the middle of processing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, query, tempDir, waitFor, sleep, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, query, waitFor, sleep, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 const issueOpened = examples.find((e) => e.name === 'issues').examples.find((p) => p.action === 'opened');
@@ -23,7 +22,7 @@ function timeline(logs, id) {
 }
 
 test('transient failures retry at the backoff times, then complete', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t,
     args: ['--dev', '--backoff-base', '300ms', '--backoff-cap', '5s', '--max-attempts', '5', '--poll-interval', '10s'],
     env: { HOOKQ_FAIL_FIRST_ATTEMPTS: '2' } });
@@ -52,7 +51,7 @@ test('transient failures retry at the backoff times, then complete', async (t) =
 });
 
 test('attempts used up → dead letter with the last reason; other events unaffected', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t,
     args: ['--dev', '--backoff-base', '100ms', '--backoff-cap', '200ms', '--max-attempts', '3'],
     env: { HOOKQ_FAIL_FIRST_ATTEMPTS: '99' } });
@@ -70,7 +69,7 @@ test('attempts used up → dead letter with the last reason; other events unaffe
 });
 
 test('malformed JSON with a valid signature → dead letter at once with a readable reason', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const bad = await deliver(srv.url, { event: 'issues', body: '{"action": "opened", "issue": {' });
   const notObject = await deliver(srv.url, { event: 'issues', body: '[1, 2, 3]' });
@@ -89,7 +88,7 @@ test('malformed JSON with a valid signature → dead letter at once with a reada
 });
 
 test('kill -9 while events are being processed: after restart and lease expiry each is completed once, none stuck', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   let srv = await startHookq({ db, t, args: ['--lease', '2s', '--processor-batch', '50', '--processor-concurrency', '1'] });
   // Deliveries keep arriving (so processing is always under way) until the
   // kill, which comes once 1500 are acknowledged.
@@ -109,7 +108,7 @@ test('kill -9 while events are being processed: after restart and lease expiry e
   await srv.exit;
   stop = true;
   await Promise.all(senders);
-  const [before] = query(db, "select count(*) as n, sum(status = 'processing') as processing, sum(status = 'completed') as completed from events");
+  const [before] = query(db, "select count(*) as n, count(*) filter (where status = 'processing') as processing, count(*) filter (where status = 'completed') as completed from events");
   t.diagnostic(`at the kill: ${JSON.stringify(before)}`);
   // Usually some events are still pending or leased at the kill; when the
   // processor happened to be caught up, the rest still has to hold.
@@ -117,7 +116,7 @@ test('kill -9 while events are being processed: after restart and lease expiry e
 
   srv = await startHookq({ db, t, args: ['--lease', '2s'] });
   const after = await waitFor(() => {
-    const [c] = query(db, "select count(*) as n, sum(status = 'completed') as completed from events");
+    const [c] = query(db, "select count(*) as n, count(*) filter (where status = 'completed') as completed from events");
     return c.completed === before.n ? c : null;
   }, 20000);
   assert.equal(after.n, before.n);
@@ -135,7 +134,7 @@ test('kill -9 while events are being processed: after restart and lease expiry e
 });
 
 test('a duplicate delivery is never processed twice', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--log-level', 'debug'] });
   const delivery = randomUUID();
   const first = await deliver(srv.url, { event: 'issues', payload: issueOpened, delivery });
@@ -151,7 +150,7 @@ test('a duplicate delivery is never processed twice', async (t) => {
 });
 
 test('a failing handler: retries → dead letter → replay over the API → completed', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t,
     args: ['--dev', '--backoff-base', '100ms', '--backoff-cap', '200ms', '--max-attempts', '2'],
     env: { HOOKQ_FAIL_FIRST_ATTEMPTS: '2', ADMIN_PASSWORD } });

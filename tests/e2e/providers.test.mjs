@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { Webhook } from 'standardwebhooks';
-import { startHookq, deliver, query, tempDir, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, query, tempDir, SECRET, ADMIN_PASSWORD } from './helpers.mjs';
 
 const PROVIDERS = ['github', 'gitlab', 'slack', 'sentry', 'jira', 'linear', 'stripe', 'standard', 'generic'];
 
@@ -34,7 +34,7 @@ const unixNow = () => Math.floor(Date.now() / 1000);
 // A server with the given provider secrets (GitHub's is always set by
 // startHookq), logging at debug so a leaked secret would show.
 async function serve(t, env = {}, args = []) {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, env, args: ['--log-level', 'debug', ...args] });
   return { db, srv };
 }
@@ -544,7 +544,7 @@ test('production: an endpoint whose secret is not set is 404; --dev without secr
   // Dev mode: no secrets at all, an unsigned GitLab hook is accepted; a
   // provider whose secret is set is still verified.
   const slackSecret = 'slack-e2e-dev-secret-0c0c';
-  const devDb = join(tempDir(t), 'dev.db');
+  const devDb = newDb(t);
   const dev = await startHookq({ db: devDb, t, secret: null, args: ['--dev'],
     env: { ADMIN_PASSWORD: undefined, SLACK_SIGNING_SECRET: slackSecret } });
   const uuid = randomUUID();
@@ -589,7 +589,7 @@ test('provider secrets can come from *_FILE (trailing newline stripped)', async 
 
 test('delivery ids longer than 200 characters are refused, never cut into another delivery\'s', async (t) => {
   const { createHmac } = await import('node:crypto');
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const secret = 'whsec_long_ids_test';
   const srv = await startHookq({ db, t, env: { STRIPE_WEBHOOK_SECRET: secret } });
   const send = async (id) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, tempDir, waitFor, sleep, query, root, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, tempDir, waitFor, sleep, query, root, ADMIN_PASSWORD } from './helpers.mjs';
 import { startRecorder } from './recorder.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
@@ -43,7 +43,7 @@ async function setup(t, { env = {}, routes = [ghRoute()], agentOpts = {}, extraA
   }
   const cfg = join(dir, 'hookq.yaml');
   writeFileSync(cfg, JSON.stringify({ agents, routes }, null, 1));
-  const db = join(dir, 'h.db');
+  const db = newDb(t);
   const fullEnv = { HOME: dir, GITHUB_API_URL: rec.url, GITHUB_TOKEN: TOKEN,
     ...(typeof env === 'function' ? env(rec) : env) };
   for (const k of Object.keys(fullEnv)) if (fullEnv[k] === undefined) delete fullEnv[k];

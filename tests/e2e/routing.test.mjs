@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, query, tempDir, waitFor, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, query, tempDir, waitFor, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 const sample = (name, action) => structuredClone(examples.find((e) => e.name === name).examples
@@ -53,7 +53,7 @@ test('commands, triggers and authorization decide what each event asks for, reco
   const dir = tempDir(t);
   const cfg = join(dir, 'hookq.yaml');
   writeFileSync(cfg, config);
-  const db = join(dir, 'h.db');
+  const db = newDb(t);
   const comment = sample('issue_comment', 'created');
   const owner = comment.repository.owner.login;
   const author = comment.sender.login;
@@ -157,7 +157,7 @@ test('commands, triggers and authorization decide what each event asks for, reco
 });
 
 test('events of a provider no route reads carry no routing', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const r = await deliver(srv.url, { event: 'issues', payload: sample('issues', 'opened') });
   await waitFor(() => query(db, `select status from events where id = ${r.json.event_id}`)[0].status === 'completed');
@@ -186,7 +186,7 @@ routes:
   assert.equal(refused.status, 78);
   assert.match(refused.stderr, /route 'team-a': TEAM_A_SECRET \(its secret_env\) is not set/);
 
-  const db = join(dir, 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t, args: ['--config', cfg], env: { TEAM_A_SECRET: 'team-a-secret-1' } });
   assert.match(srv.logs, /endpoints="[^"]*\/webhooks\/team-a/);
   const payload = sample('issues', 'opened');

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, query, tempDir, waitFor, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, query, tempDir, waitFor, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 const opened = () => structuredClone(examples.find((e) => e.name === 'issues').examples
@@ -19,7 +19,7 @@ async function api(srv, method, path, body) {
 }
 
 test('webhooks API: create, command, deliver, disable, enable, delete — each change applies to the next request', async (t) => {
-  const db = join(tempDir(t), 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const secret = 'dyn-secret-5d1e';
 
@@ -103,7 +103,7 @@ test('webhooks API: create, command, deliver, disable, enable, delete — each c
 });
 
 test('webhooks API: precise 400s, 401 without credentials, 405 with Allow', async (t) => {
-  const srv = await startHookq({ db: join(tempDir(t), 'h.db'), t });
+  const srv = await startHookq({ db: newDb(t), t });
   const hook = (await api(srv, 'POST', '/api/webhooks', { provider: 'slack', secret: 's' })).json;
   assert.equal(hook.name, 'slack', 'the name defaults to the provider');
   for (const [method, path, body, msg] of [
@@ -145,7 +145,7 @@ test('hookq webhooks: manage over --url or --db, secrets never on the command li
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   const dir = tempDir(t);
-  const db = join(dir, 'h.db');
+  const db = newDb(t);
   const srv = await startHookq({ db, t });
   const created = run(['webhooks', 'create', '--provider', 'github', '--name', 'Team B', '--url', srv.url, '--json'],
     { HOOKQ_WEBHOOK_SECRET: 'cli-secret-77' });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { startHookq, deliver, tempDir, waitFor, root, ADMIN_PASSWORD } from './helpers.mjs';
+import { newDb, startHookq, deliver, tempDir, waitFor, root, ADMIN_PASSWORD } from './helpers.mjs';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples');
 const AUTH = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
@@ -68,7 +68,7 @@ test('an agent with a workspace starts in its worker\'s checkout at the event\'s
     routes: [{ name: 'github', provider: 'github', triggers: [
       { on: 'pull_request.opened', agent: 'ws', prompt: 'Review {{pull_request.title}}' }] }],
   }));
-  const srv = await startHookq({ t, db: join(dir, 'h.db'), args: ['--config', cfg], env: {
+  const srv = await startHookq({ t, db: newDb(t), args: ['--config', cfg], env: {
     HOME: dir, CONTAINER_POOL: 'w1', WORKSPACE_ROOT: ws, WORKSPACE_GIT_BASE: remote.base,
     GITHUB_TOKEN: TOKEN, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' } });
 

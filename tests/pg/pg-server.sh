@@ -8,6 +8,8 @@
 #   pg-server.sh start DIR   initdb into DIR (created if missing, must be
 #                            empty), start, wait until it accepts
 #                            connections, print the URL on stdout
+#   pg-server.sh down DIR    stop it and keep DIR (an outage)
+#   pg-server.sh up DIR      start it again after down, on the same port
 #   pg-server.sh stop DIR    stop it (fast shutdown) and remove DIR
 #
 # initdb refuses to run as root: as root the server runs as the user
@@ -121,6 +123,19 @@ start)
 		exit 1
 	fi
 	echo "postgresql://hookq@127.0.0.1:$port/hookq"
+	;;
+down)
+	# Stops the server and keeps everything (up starts it again): a
+	# database outage in the middle of a test.
+	bin=$(find_bin)
+	as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+	;;
+up)
+	bin=$(find_bin)
+	port=$(cat "$dir/port")
+	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir/run'" \
+		start >/dev/null
 	;;
 stop)
 	# The directory goes whatever happens to the server.

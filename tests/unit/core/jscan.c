@@ -116,6 +116,34 @@ static void repeated_keys_count_as_their_last_value(void **state)
 	assert_string_equal(a, "z");
 }
 
+/* A repeated key on the way to a field replaces the whole object below it
+ * (the fuzz target found jscan keeping sender.login from the first of two
+ * "sender" objects while jansson saw none). */
+static void repeated_parent_keys_replace_what_is_below(void **state)
+{
+	(void)state;
+	char a[16];
+	struct jscan_field f[] = { { { "sender", "login", NULL }, a, sizeof(a), false, false } };
+	enum jscan_type top;
+	char err[160];
+	const char *j1 = "{\"sender\":{\"login\":\"a\"},\"x\":1,\"sender\":{\"id\":2}}";
+	assert_int_equal(jscan(j1, strlen(j1), f, 1, &top, err, sizeof(err)), 0);
+	assert_false(f[0].found);
+	assert_string_equal(a, "");
+	const char *j2 = "{\"sender\":{\"login\":\"a\"},\"sender\":{\"login\":\"b\"}}";
+	assert_int_equal(jscan(j2, strlen(j2), f, 1, &top, err, sizeof(err)), 0);
+	assert_true(f[0].found);
+	assert_string_equal(a, "b");
+	const char *j3 = "{\"sender\":{\"login\":\"a\"},\"sender\":null}";
+	assert_int_equal(jscan(j3, strlen(j3), f, 1, &top, err, sizeof(err)), 0);
+	assert_false(f[0].found);
+	/* A later key elsewhere leaves the field alone. */
+	const char *j4 = "{\"sender\":{\"login\":\"a\"},\"repo\":{\"login\":\"c\"}}";
+	assert_int_equal(jscan(j4, strlen(j4), f, 1, &top, err, sizeof(err)), 0);
+	assert_true(f[0].found);
+	assert_string_equal(a, "a");
+}
+
 static void top_level_type_is_reported(void **state)
 {
 	(void)state;
@@ -161,6 +189,7 @@ int main(void)
 		cmocka_unit_test(fields_are_extracted_by_path_and_unescaped),
 		cmocka_unit_test(long_values_are_cut_on_a_character_boundary),
 		cmocka_unit_test(repeated_keys_count_as_their_last_value),
+		cmocka_unit_test(repeated_parent_keys_replace_what_is_below),
 		cmocka_unit_test(top_level_type_is_reported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,7 +111,7 @@ static void events_survive_close_and_reopen(void **state)
 	assert_int_equal(b.id, a.id);
 	int version = 0;
 	assert_int_equal(store_schema_version(s, &version, &err), 0);
-	assert_int_equal(version, 7);
+	assert_int_equal(version, 9);
 }
 
 static void one_bad_event_does_not_refuse_its_batch(void **state)
@@ -676,6 +676,128 @@ static void webhooks_and_their_commands_are_stored_in_priority_order(void **stat
 	assert_int_equal(contract_count_rows(state, "webhook_commands"), 0);
 }
 
+static struct store_node node_named(char *id)
+{
+	static char host[] = "h", version[] = "0.1.0";
+	struct store_node n = { 0 };
+	n.id = id;
+	n.host = host;
+	n.version = version;
+	n.pid = 42;
+	return n;
+}
+
+static void nodes_beat_stop_and_are_listed(void **state)
+{
+	struct store *s = contract_store(state);
+	struct store_error err;
+	bool rescued = true;
+	char id[] = "h:42:aaaa";
+	struct store_node a = node_named(id);
+	assert_int_equal(store_node_beat(s, &a, 1000, &rescued, &err), 0);
+	assert_false(rescued);
+	assert_int_equal(store_node_beat(s, &a, 4000, &rescued, &err), 0);
+	assert_false(rescued);
+	struct store_node *v;
+	size_t n;
+	assert_int_equal(store_nodes_list(s, &v, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "h:42:aaaa");
+	assert_string_equal(v[0].host, "h");
+	assert_string_equal(v[0].version, "0.1.0");
+	assert_int_equal(v[0].pid, 42);
+	assert_int_equal(v[0].started_at_ms, 1000);
+	assert_int_equal(v[0].heartbeat_at_ms, 4000);
+	assert_int_equal(v[0].ended_at_ms, 0);
+	assert_null(v[0].ended_by);
+	store_nodes_release(v, n);
+
+	assert_int_equal(store_node_stop(s, "h:42:aaaa", 5000, &err), 0);
+	assert_int_equal(store_nodes_list(s, &v, &n, &err), 0);
+	assert_int_equal(v[0].ended_at_ms, 5000);
+	assert_string_equal(v[0].ended_by, "h:42:aaaa");
+	store_nodes_release(v, n);
+	/* A node stopped cleanly is not dead: nothing to rescue. */
+	char **ids;
+	assert_int_equal(store_nodes_rescue(s, "other", 999999, 1000, &ids, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_strings_release(ids, n);
+}
+
+static void a_dead_nodes_leases_end_and_it_is_rescued_once(void **state)
+{
+	struct store *s = contract_store(state);
+	struct store_error err;
+	bool rescued;
+	char dead_id[] = "h:1:dead", live_id[] = "h:2:live";
+	struct store_node dead = node_named(dead_id);
+	struct store_node live = node_named(live_id);
+	assert_int_equal(store_node_beat(s, &dead, 1000, &rescued, &err), 0);
+	assert_int_equal(store_node_beat(s, &live, 30000, &rescued, &err), 0);
+	int64_t mine = contract_insert_at(state, "mine", 1000, 5);
+	int64_t alike = contract_insert_at(state, "alike", 1000, 5);
+	struct store_claim c;
+	assert_int_equal(store_claim_events(s, "h:1:dead/w0", 1000, 600000, 1, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.events[0].id, mine);
+	store_claim_release(&c);
+	/* A node whose id only starts like the dead one's keeps its lease. */
+	assert_int_equal(store_claim_events(s, "h:1:deadbeef/w0", 1000, 600000, 1, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.events[0].id, alike);
+	store_claim_release(&c);
+
+	/* Not silent for long enough yet. */
+	char **ids;
+	size_t n;
+	assert_int_equal(store_nodes_rescue(s, "h:2:live", 30000, 30000, &ids, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_strings_release(ids, n);
+	contract_assert_column(state, mine, "lease_expires_at", "601000");
+
+	assert_int_equal(store_nodes_rescue(s, "h:2:live", 31001, 30000, &ids, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], "h:1:dead");
+	store_strings_release(ids, n);
+	contract_assert_column(state, mine, "lease_expires_at", "31001");
+	contract_assert_column(state, alike, "lease_expires_at", "601000");
+	size_t reclaimed;
+	assert_int_equal(store_reclaim_expired(s, 31001, &reclaimed, &err), 0);
+	assert_int_equal(reclaimed, 1);
+	contract_assert_column(state, mine, "status", "pending");
+	contract_assert_column(state, alike, "status", "processing");
+
+	/* Rescued once: a second look finds nothing. */
+	assert_int_equal(store_nodes_rescue(s, "h:2:live", 40000, 30000, &ids, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_strings_release(ids, n);
+	struct store_node *v;
+	assert_int_equal(store_nodes_list(s, &v, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].id, "h:1:dead");
+	assert_int_equal(v[0].ended_at_ms, 31001);
+	assert_string_equal(v[0].ended_by, "h:2:live");
+	store_nodes_release(v, n);
+
+	/* The node was only stalled: its next beat learns it was rescued,
+	 * and it counts as alive again. */
+	assert_int_equal(store_node_beat(s, &dead, 41000, &rescued, &err), 0);
+	assert_true(rescued);
+	assert_int_equal(store_node_beat(s, &dead, 42000, &rescued, &err), 0);
+	assert_false(rescued);
+
+	/* A node never rescues itself; ended nodes are forgotten after a day. */
+	assert_int_equal(store_nodes_rescue(s, "h:2:live", 42000 + 86400000LL, 30000, &ids, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], "h:1:dead");
+	store_strings_release(ids, n);
+	assert_int_equal(store_nodes_rescue(s, "h:2:live", 42000 + 3 * 86400000LL, 30000, NULL, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_nodes_list(s, &v, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "h:2:live");
+	store_nodes_release(v, n);
+}
+
 int contract_run(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +819,8 @@ int contract_run(void)
 		cmocka_unit_test_setup_teardown(replays_grant_attempts_again_and_keep_the_history, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(bulk_replays_walk_ids_in_pages, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(webhooks_and_their_commands_are_stored_in_priority_order, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(nodes_beat_stop_and_are_listed, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(a_dead_nodes_leases_end_and_it_is_rescued_once, contract_setup, contract_teardown),
 	};
 	return cmocka_run_group_tests_name("store contract", tests, NULL, NULL);
 }

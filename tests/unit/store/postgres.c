@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "store/backend.h"
+#include "store/migration.h"
 #include "store/store.h"
 #include "contract.h"
 #include "util/buf.h"
@@ -189,14 +190,15 @@ static void migrations_run_once_when_nodes_start_together(void **state)
 		int version = 0;
 		struct store_error err;
 		assert_int_equal(store_schema_version(o[i].store, &version, &err), 0);
-		assert_int_equal(version, 7);
+		assert_int_equal(version, 9);
 		store_close(o[i].store);
 	}
 	assert_query(f, "SELECT count(*)::text || ' ' || count(DISTINCT version)::text"
-			" FROM schema_migrations", "7 7");
+			" FROM schema_migrations", "9 9");
 	assert_query(f, "SELECT string_agg(name, ',' ORDER BY version) FROM schema_migrations",
 		     "0001_events.sql,0002_processing.sql,0003_attempts.sql,0004_routing.sql,"
-		     "0005_webhooks.sql,0006_tasks.sql,0007_outbox.sql");
+		     "0005_webhooks.sql,0006_tasks.sql,0007_outbox.sql,0008_nodes.sql,"
+		     "0009_event_bodies.sql");
 }
 
 static void reopening_applies_nothing(void **state)
@@ -206,7 +208,7 @@ static void reopening_applies_nothing(void **state)
 	query_text(f, "SELECT max(applied_at)::text FROM schema_migrations", NULL, before,
 		   sizeof(before));
 	contract_reopen(state);
-	assert_query(f, "SELECT count(*)::text FROM schema_migrations", "7");
+	assert_query(f, "SELECT count(*)::text FROM schema_migrations", "9");
 	assert_query(f, "SELECT max(applied_at)::text FROM schema_migrations", before);
 }
 
@@ -295,6 +297,68 @@ static void both_backends_have_the_same_tables_columns_and_indexes(void **state)
 	lite_remove(&lite);
 }
 
+/* One statement (or script) on the test database, which must succeed. */
+static void db_exec(struct fixture *f, const char *sql)
+{
+	PGconn *conn = PQconnectdb(f->url);
+	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	PGresult *res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%.80s: %s", sql, PQerrorMessage(conn));
+	PQclear(res);
+	PQfinish(conn);
+}
+
+/* A database made before migration 9 keeps every event's headers and body
+ * when they move to event_bodies, and deleting an event takes its body. */
+static void upgrading_moves_bodies_apart(void **state)
+{
+	struct fixture *f = *state;
+	db_exec(f, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+		   " name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+	for (const struct migration *m = store_postgres_migrations; m->version && m->version <= 8;
+	     m++) {
+		db_exec(f, m->sql);
+		char sql[160];
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES (%d, '%s', 0)",
+			 m->version, m->name);
+		db_exec(f, sql);
+	}
+	db_exec(f, "INSERT INTO events (provider, route, delivery_id, event_type, headers, body,"
+		   " received_at, next_attempt_at, updated_at) VALUES"
+		   " ('github', 'github', 'd1', 'push', '{\"x-a\":\"1\"}', '\\x7b2261223a317d',"
+		   "  1, 1, 1),"
+		   " ('github', 'github', 'd2', 'push', '{}', '\\x00ff', 1, 1, 1)");
+	char id1[32];
+	query_text(f, "SELECT min(id)::text FROM events", NULL, id1, sizeof(id1));
+
+	struct store_error err;
+	assert_int_equal(store_postgres_open(f->url, &opts, &f->store, &err), 0);
+	int version = 0;
+	assert_int_equal(store_schema_version(f->store, &version, &err), 0);
+	assert_int_equal(version, 9);
+	struct store_event_detail d;
+	assert_int_equal(store_get_event(f->store, strtoll(id1, NULL, 10), 1 << 20, &d, &err), 0);
+	assert_string_equal(d.headers_json, "{\"x-a\":\"1\"}");
+	assert_int_equal(d.body_len, 7);
+	assert_memory_equal(d.body, "{\"a\":1}", 7);
+	assert_int_equal(d.row.body_bytes, 7);
+	store_event_detail_release(&d);
+	struct store_claim c;
+	assert_int_equal(store_claim_events(f->store, "t", 2, 60000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.events[1].body_len, 2);
+	assert_memory_equal(c.events[1].body, "\x00\xff", 2);
+	assert_string_equal(c.events[1].headers_json, "{}");
+	store_claim_release(&c);
+	assert_query(f, "SELECT count(*)::text FROM information_schema.columns WHERE table_name = 'events'"
+			" AND column_name IN ('headers', 'body', 'body_encoding')", "0");
+	char sql[96];
+	snprintf(sql, sizeof(sql), "DELETE FROM events WHERE id = %s", id1);
+	db_exec(f, sql);
+	assert_query(f, "SELECT count(*)::text FROM event_bodies", "1");
+}
+
 static void connections_name_themselves_unless_the_url_does(void **state)
 {
 	struct fixture *f = *state;
@@ -333,7 +397,7 @@ static void newer_schema_than_known_is_refused(void **state)
 	struct store *s = NULL;
 	assert_int_equal(store_postgres_open(f->url, &opts, &s, &err), HQ_E_STORE);
 	assert_null(s);
-	assert_non_null(strstr(err.msg, "database schema version 99 is newer than this hookq knows (7)"));
+	assert_non_null(strstr(err.msg, "database schema version 99 is newer than this hookq knows (9)"));
 }
 
 /* One insert call of the script both backends run. */
@@ -597,38 +661,16 @@ static void nodes_storing_overlapping_batches_never_deadlock(void **state)
 	store_close(other);
 }
 
-static void operations_not_built_yet_say_so(void **state)
-{
-	struct fixture *f = *state;
-	struct store_error err;
-	struct store_task_detail td;
-	assert_int_equal(store_get_task(f->store, 1, &td, &err), HQ_E_UNSUPPORTED);
-	assert_string_equal(err.msg, "not implemented on PostgreSQL yet: get_task");
-	struct store_task_counts tc;
-	assert_int_equal(store_count_tasks(f->store, &tc, &err), HQ_E_UNSUPPORTED);
-	assert_string_equal(err.msg, "not implemented on PostgreSQL yet: count_tasks");
-	struct store_outbox_counts oc;
-	assert_int_equal(store_outbox_count(f->store, &oc, &err), HQ_E_UNSUPPORTED);
-	assert_string_equal(err.msg, "not implemented on PostgreSQL yet: outbox_count");
-	/* An outcome that would create tasks is refused whole. */
-	int64_t id = contract_insert_at(state, "t", 0, 5);
-	struct store_claim c;
-	assert_int_equal(store_claim_events(f->store, "n", 10, 1000, 1, 1 << 20, &c, &err), 0);
-	store_claim_release(&c);
-	struct store_task_in task;
-	memset(&task, 0, sizeof(task));
-	struct store_outcome o = { id, STORE_OUTCOME_DONE, 0, NULL, NULL, NULL, NULL, NULL, &task, 1, NULL };
-	assert_int_equal(store_finish_events(f->store, "n", &o, 1, 20, NULL, &err), HQ_E_UNSUPPORTED);
-	contract_assert_column(state, id, "status", "processing");
-}
-
-static void store_open_still_refuses_postgres_urls(void **state)
+static void store_open_opens_postgres_urls(void **state)
 {
 	(void)state;
 	struct store *s = NULL;
 	struct store_error err;
-	assert_int_equal(store_open(server_url, &opts, &s, &err), HQ_E_UNSUPPORTED);
-	assert_null(s);
+	assert_int_equal(store_open(server_url, &opts, &s, &err), 0);
+	int version = 0;
+	assert_int_equal(store_schema_version(s, &version, &err), 0);
+	assert_int_equal(version, 9);
+	store_close(s);
 }
 
 static void unreachable_server_is_an_io_error_without_the_password(void **state)
@@ -655,6 +697,76 @@ static void terminate_sessions(struct fixture *f)
 	PGresult *res = PQexec(admin, sql);
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	PQclear(res);
+}
+
+
+/* What a listening node heard. */
+struct heard {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned what;
+	int calls;
+};
+
+static void hear(void *ctx, unsigned what)
+{
+	struct heard *h = ctx;
+	pthread_mutex_lock(&h->lock);
+	h->what |= what;
+	h->calls++;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Waits up to 10 s until h heard every bit of want; what it heard, then
+ * forgets it. */
+static unsigned heard_wait(struct heard *h, unsigned want)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&h->lock);
+	while ((h->what & want) != want &&
+	       pthread_cond_timedwait(&h->cond, &h->lock, &until) == 0)
+		;
+	unsigned got = h->what;
+	h->what = 0;
+	pthread_mutex_unlock(&h->lock);
+	return got;
+}
+
+static void other_nodes_hear_committed_work_and_reconnects(void **state)
+{
+	struct fixture *f = *state;
+	struct store *other;
+	struct store_error err;
+	assert_int_equal(store_postgres_open(f->url, &opts, &other, &err), 0);
+	struct heard h = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	assert_int_equal(store_listen(other, hear, &h, &err), 0);
+	/* The first connect reports everything (nothing was heard before). */
+	assert_int_equal(heard_wait(&h, 15), 15);
+
+	/* A new event on this node: the other hears it at the commit. */
+	contract_insert_at(state, "n1", 1000, 5);
+	assert_int_equal(heard_wait(&h, STORE_CHANGED_EVENTS), STORE_CHANGED_EVENTS);
+	/* A reply written. */
+	struct store_outbox_in reply = { "comment", "comment", "{}", "{}", 3 };
+	assert_int_equal(store_outbox_write(f->store, 0, 1, &reply, 1, 1000, &err), 0);
+	assert_int_equal(heard_wait(&h, STORE_CHANGED_OUTBOX), STORE_CHANGED_OUTBOX);
+	pthread_mutex_lock(&h.lock);
+	int calls = h.calls;
+	pthread_mutex_unlock(&h.lock);
+
+	/* The listener's connection is cut: it reconnects by itself and
+	 * reports every kind, as it may have missed some. */
+	terminate_sessions(f);
+	assert_int_equal(heard_wait(&h, 15), 15);
+	pthread_mutex_lock(&h.lock);
+	assert_true(h.calls > calls);
+	pthread_mutex_unlock(&h.lock);
+	contract_insert_at(state, "n3", 1000, 5);
+	assert_int_equal(heard_wait(&h, STORE_CHANGED_EVENTS), STORE_CHANGED_EVENTS);
+	store_close(other);
 }
 
 struct counter {
@@ -758,13 +870,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(migrations_run_once_when_nodes_start_together, setup_empty, contract_teardown),
 		cmocka_unit_test_setup_teardown(reopening_applies_nothing, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(both_backends_have_the_same_tables_columns_and_indexes, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(upgrading_moves_bodies_apart, setup_empty, contract_teardown),
 		cmocka_unit_test_setup_teardown(connections_name_themselves_unless_the_url_does, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(newer_schema_than_known_is_refused, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(inserts_answer_as_sqlite_does, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(two_nodes_claiming_together_never_take_the_same_event, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(nodes_storing_overlapping_batches_never_deadlock, contract_setup, contract_teardown),
-		cmocka_unit_test_setup_teardown(operations_not_built_yet_say_so, contract_setup, contract_teardown),
-		cmocka_unit_test(store_open_still_refuses_postgres_urls),
+		cmocka_unit_test(store_open_opens_postgres_urls),
+		cmocka_unit_test_setup_teardown(other_nodes_hear_committed_work_and_reconnects, contract_setup, contract_teardown),
 		cmocka_unit_test(unreachable_server_is_an_io_error_without_the_password),
 		cmocka_unit_test_setup_teardown(lost_connections_are_io_errors_and_the_pool_reconnects, contract_setup, contract_teardown),
 		cmocka_unit_test_setup_teardown(a_batch_on_a_connection_lost_while_idle_is_stored_on_a_new_one, contract_setup, contract_teardown),

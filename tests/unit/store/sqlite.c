@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "store/migration.h"
 #include "store/store.h"
 #include "contract.h"
 #include "util/buf.h"
@@ -82,8 +83,11 @@ static void unopenable_path_is_a_clear_error(void **state)
 	assert_true(r < 0);
 	assert_null(s);
 	assert_non_null(strstr(err.msg, "cannot open database '/nonexistent-dir/x/y.db'"));
-	r = store_open("postgres://localhost/db", &opts, &s, &err);
-	assert_int_equal(r, HQ_E_UNSUPPORTED);
+	/* A PostgreSQL URL goes to that backend: nothing listens on port 1. */
+	r = store_open("postgres://hookq:pw-7d1e@127.0.0.1:1/db", &opts, &s, &err);
+	assert_int_equal(r, HQ_E_IO);
+	assert_null(s);
+	assert_null(strstr(err.msg, "pw-7d1e"));
 }
 
 /* Reads one column of one event with a separate connection. */
@@ -115,6 +119,73 @@ int64_t contract_count_rows(void **state, const char *table)
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
 	query_text(state, sql, out, sizeof(out));
 	return strtoll(out, NULL, 10);
+}
+
+/* A database made before migration 9 keeps every event's headers and body
+ * when they move to event_bodies, and deleting an event takes its body. */
+static void upgrading_moves_bodies_apart(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->store);
+	f->store = NULL;
+	unlink(f->path);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+				      " name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	for (const struct migration *m = store_sqlite_migrations; m->version && m->version <= 8; m++) {
+		assert_int_equal(sqlite3_exec(db, m->sql, NULL, NULL, NULL), SQLITE_OK);
+		char sql[160];
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES (%d, '%s', 0)",
+			 m->version, m->name);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	}
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO events (provider, route, delivery_id, event_type, headers,"
+				      " body, received_at, next_attempt_at, updated_at) VALUES"
+				      " ('github', 'github', 'd1', 'push', '{\"x-a\":\"1\"}', X'7b2261223a317d',"
+				      "  1, 1, 1),"
+				      " ('github', 'github', 'd2', 'push', '{}', X'00ff', 1, 1, 1)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	struct store_error err;
+	assert_int_equal(store_open(f->path, &opts, &f->store, &err), 0);
+	int version = 0;
+	assert_int_equal(store_schema_version(f->store, &version, &err), 0);
+	assert_int_equal(version, 9);
+	struct store_event_detail d;
+	assert_int_equal(store_get_event(f->store, 1, 1 << 20, &d, &err), 0);
+	assert_string_equal(d.headers_json, "{\"x-a\":\"1\"}");
+	assert_int_equal(d.body_len, 7);
+	assert_memory_equal(d.body, "{\"a\":1}", 7);
+	assert_int_equal(d.row.body_bytes, 7);
+	store_event_detail_release(&d);
+	struct store_claim c;
+	assert_int_equal(store_claim_events(f->store, "t", 2, 60000, 10, 1 << 20, &c, &err), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.events[1].body_len, 2);
+	assert_memory_equal(c.events[1].body, "\x00\xff", 2);
+	assert_string_equal(c.events[1].headers_json, "{}");
+	store_claim_release(&c);
+
+	char out[32];
+	query_text(state,
+		   "SELECT count(*) FROM pragma_table_info('events')"
+		   " WHERE name IN ('headers', 'body', 'body_encoding')",
+		   out, sizeof(out));
+	assert_string_equal(out, "0");
+	store_close(f->store);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM events WHERE id = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &opts, &f->store, &err), 0);
+	query_text(state, "SELECT group_concat(event_id) FROM event_bodies", out, sizeof(out));
+	assert_string_equal(out, "2");
 }
 
 /* The plan SQLite makes for the list's query shapes: an index serves
@@ -169,6 +240,7 @@ int main(void)
 		cmocka_unit_test(unopenable_path_is_a_clear_error),
 		cmocka_unit_test(urls_lose_their_password_in_logs),
 		cmocka_unit_test_setup_teardown(list_queries_walk_an_index_without_sorting, contract_setup, contract_teardown),
+		cmocka_unit_test_setup_teardown(upgrading_moves_bodies_apart, contract_setup, contract_teardown),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	return failed + contract_run();
