@@ -114,10 +114,11 @@ void condition_free(struct condition *c)
 	free(c);
 }
 
-/* What glibc makes of a repetition operator: copies of its operand, whether
- * it loops (*, +, {m,}) and whether it can take the operand zero times. */
+/* What glibc makes of a repetition operator: copies of its operand, how
+ * many of them are required, whether it loops (*, +, {m,}) and whether it
+ * can take the operand zero times. */
 struct repetition {
-	size_t copies;
+	size_t copies, min;
 	bool loop, may_skip;
 };
 
@@ -129,15 +130,15 @@ static bool read_repetition(const char *s, size_t *i, struct repetition *ret)
 	size_t j = *i;
 	switch (s[j]) {
 	case '*':
-		*ret = (struct repetition){ 1, true, true };
+		*ret = (struct repetition){ 1, 0, true, true };
 		*i = j + 1;
 		return true;
 	case '+':
-		*ret = (struct repetition){ 2, true, false }; /* glibc makes a+ aa* */
+		*ret = (struct repetition){ 2, 1, true, false }; /* glibc makes a+ aa* */
 		*i = j + 1;
 		return true;
 	case '?':
-		*ret = (struct repetition){ 1, false, true };
+		*ret = (struct repetition){ 1, 0, false, true };
 		*i = j + 1;
 		return true;
 	case '{':
@@ -162,7 +163,7 @@ static bool read_repetition(const char *s, size_t *i, struct repetition *ret)
 	if (s[j] != '}')
 		return false;
 	size_t copies = have_n ? n : comma ? m + 1 : m;
-	*ret = (struct repetition){ copies > 0 ? copies : 1, comma && !have_n, m == 0 };
+	*ret = (struct repetition){ copies > 0 ? copies : 1, m, comma && !have_n, m == 0 };
 	*i = j + 1;
 	return true;
 }
@@ -193,30 +194,115 @@ static size_t bracket_end(const char *s, size_t i)
 	return s[i] ? i + 1 : i;
 }
 
+/* Ways to match the empty string, which glibc's regcomp walks one by one
+ * when they meet a loop over something that can match the empty string:
+ * "((a?|b?|c?|d?){9})*" has 4^9 of them and took 0.2 s to compile, with
+ * "+" for "*" more than 5 s, and "((||||||||a){9})*" 13 s. Counted for an
+ * item (or a run of items) from its start or its last element that
+ * consumes input, to its end or its first such element. Every count is
+ * checked against CONDITION_MAX_REGEX_EMPTY_PATHS as soon as it is made,
+ * so none grows beyond its square. */
+struct re_paths {
+	size_t through; /* from the start to the end; 0 if it cannot match empty */
+	size_t head;	/* from the start to a consuming element or the end */
+	size_t tail;	/* from a consuming element or the start to the end */
+};
+
+#define RE_CHAR ((struct re_paths){ 0, 1, 1 })
+#define RE_EMPTY ((struct re_paths){ 1, 1, 1 })
+
+static bool re_paths_ok(struct re_paths p)
+{
+	return p.through <= CONDITION_MAX_REGEX_EMPTY_PATHS && p.head <= CONDITION_MAX_REGEX_EMPTY_PATHS &&
+	       p.tail <= CONDITION_MAX_REGEX_EMPTY_PATHS;
+}
+
+/* Run seq followed by item x; false when the paths from seq's consuming
+ * elements into x's, or the counts of the result, are too many. */
+static bool re_paths_then(struct re_paths *seq, struct re_paths x)
+{
+	if (seq->tail * x.head > CONDITION_MAX_REGEX_EMPTY_PATHS)
+		return false;
+	/* head and tail count through too; take it out before multiplying. */
+	*seq = (struct re_paths){
+		.through = seq->through * x.through,
+		.head = seq->head - seq->through + seq->through * x.head,
+		.tail = seq->tail * x.through + x.tail - x.through,
+	};
+	return re_paths_ok(*seq);
+}
+
+/* x taken once more or not: x? and, with loop, x* (glibc adds one way
+ * around x, and its end leads back to its start). */
+static bool re_paths_optional(struct re_paths *x, bool loop)
+{
+	if (loop && x->tail * x->head > CONDITION_MAX_REGEX_EMPTY_PATHS)
+		return false;
+	*x = (struct re_paths){ x->through + 1, x->head + 1, x->tail + 1 };
+	return re_paths_ok(*x);
+}
+
+/* x repeated as rep, as glibc expands it: "x{2,4}" is "xx(x(x)?)?" (counted
+ * as "xxx?x?", no fewer ways), "x{2,}" is "xxx*" and "x+" is "xx*". */
+static bool re_paths_repeat(struct re_paths *x, struct repetition rep)
+{
+	struct re_paths seq = RE_EMPTY, opt = *x;
+	if (rep.copies > CONDITION_MAX_REGEX_EXPANDED)
+		return true; /* the size limit refuses it */
+	for (size_t k = 0; k < rep.min && k < rep.copies; k++)
+		if (!re_paths_then(&seq, *x))
+			return false;
+	if (!re_paths_optional(&opt, rep.loop))
+		return false;
+	for (size_t k = rep.min; k < rep.copies; k++)
+		if (!re_paths_then(&seq, opt))
+			return false;
+	*x = seq;
+	return true;
+}
+
 /* One level of parentheses, as regex_unsafe() scans a pattern. An item is
  * an atom, an anchor or a group, with its repetitions. */
 struct re_group {
-	size_t size;	 /* elements glibc builds for the group so far */
-	size_t loops;	 /* loops over what can match the empty string */
-	size_t nest;	 /* the deepest nesting of repetitions */
-	bool any_empty;	 /* an earlier branch can match the empty string */
-	bool rest_empty; /* so can all items of this branch before the last */
+	size_t size;  /* elements glibc builds for the group so far */
+	size_t loops; /* loops over what can match the empty string */
+	size_t nest;  /* the deepest nesting of repetitions */
+	struct re_paths done;	/* the finished branches', summed */
+	struct re_paths branch; /* this branch's items before the last */
 	size_t last, last_loops, last_nest; /* the last item's */
-	bool last_empty; /* the last item can (true before the first) */
+	struct re_paths last_paths;	    /* (RE_EMPTY before the first) */
 };
 
-static void re_item(struct re_group *g, size_t size, size_t loops, size_t nest, bool empty)
+static const struct re_group re_group_start = { .branch = RE_EMPTY, .last_paths = RE_EMPTY };
+
+static bool re_item(struct re_group *g, size_t size, size_t loops, size_t nest, struct re_paths paths)
 {
-	g->rest_empty = g->rest_empty && g->last_empty;
 	g->size += size;
 	g->loops += loops;
 	g->last = size;
 	g->last_loops = loops;
 	g->last_nest = nest;
-	g->last_empty = empty;
 	if (nest > g->nest)
 		g->nest = nest;
+	bool ok = re_paths_then(&g->branch, g->last_paths);
+	g->last_paths = paths;
+	return ok && re_paths_ok(paths);
 }
+
+/* Ends g's current branch, adding its paths to g->done. */
+static bool re_branch_end(struct re_group *g)
+{
+	if (!re_paths_then(&g->branch, g->last_paths))
+		return false;
+	g->done.through += g->branch.through;
+	g->done.head += g->branch.head;
+	g->done.tail += g->branch.tail;
+	return re_paths_ok(g->done);
+}
+
+/* The number is CONDITION_MAX_REGEX_EMPTY_PATHS. */
+#define RE_TOO_MANY_EMPTY_PATHS \
+	"optional parts combine into more than 1024 ways through them, as (a?|b?){10}"
 
 /* Why pattern s must not be compiled, or NULL; then *expanded is how many
  * elements glibc builds for it. What costs glibc (measured with patterns
@@ -227,24 +313,27 @@ static void re_item(struct re_group *g, size_t size, size_t loops, size_t nest, 
  * - nesting: "a***" and "((a*)*)*" cost it about cubically in the depth,
  *   "^a" and 120 stars took 50 s;
  * - with an anchor, every loop over something that can match the empty
- *   string doubles the time: "^" and 20 times "(a*)*" took 1 s.
+ *   string doubles the time: "^" and 20 times "(a*)*" took 1 s;
+ * - ways to match the empty string, see struct re_paths.
  * Scanning stops at the first limit passed, so sizes stay far from
  * overflowing. */
 static const char *regex_unsafe(const char *s, size_t *expanded)
 {
 	struct re_group stack[CONDITION_MAX_REGEX + 1], *g = stack;
 	size_t above = 0, above_loops = 0; /* of the groups around g */
-	*g = (struct re_group){ .rest_empty = true, .last_empty = true };
+	*g = re_group_start;
 	for (size_t i = 0; s[i];) {
 		struct repetition rep;
+		bool paths_ok = true;
 		if (read_repetition(s, &i, &rep)) {
 			/* Copies copy the loops inside too: "()*{9}{9}" has 81. */
-			size_t loops = g->last_loops * (rep.copies - 1) + (rep.loop && g->last_empty && g->last > 0);
+			bool empty = g->last_paths.through > 0;
+			size_t loops = g->last_loops * (rep.copies - 1) + (rep.loop && empty && g->last > 0);
 			g->loops += loops;
 			g->last_loops += loops;
 			g->size += g->last * (rep.copies - 1) + 1;
 			g->last = g->last * rep.copies + 1;
-			g->last_empty = g->last_empty || rep.may_skip;
+			paths_ok = re_paths_repeat(&g->last_paths, rep);
 			if (++g->last_nest > g->nest)
 				g->nest = g->last_nest;
 		} else if (s[i] == '\\') {
@@ -253,36 +342,38 @@ static const char *regex_unsafe(const char *s, size_t *expanded)
 			if (s[i + 1] >= '1' && s[i + 1] <= '9')
 				return "back-references (\\1 to \\9) are not supported";
 			bool anchor = s[i + 1] && strchr("bB<>`'", s[i + 1]);
-			re_item(g, 1, 0, 0, anchor);
+			paths_ok = re_item(g, 1, 0, 0, anchor ? RE_EMPTY : RE_CHAR);
 			i += s[i + 1] ? 2 : 1;
 		} else if (s[i] == '[') {
-			re_item(g, 1, 0, 0, false);
+			paths_ok = re_item(g, 1, 0, 0, RE_CHAR);
 			i = bracket_end(s, i);
 		} else if (s[i] == '(') {
 			above += g->size;
 			above_loops += g->loops;
-			*++g = (struct re_group){ .rest_empty = true, .last_empty = true };
+			*++g = re_group_start;
 			i++;
 		} else if (s[i] == ')') {
 			/* glibc reads an unmatched ")" as a literal; it would close
 			 * the group parse_regex() wraps the pattern in. */
 			if (g == stack)
 				return "unmatched ) (write \\) for the character)";
+			if (!re_branch_end(g))
+				return RE_TOO_MANY_EMPTY_PATHS;
 			struct re_group inner = *g--;
 			above -= g->size;
 			above_loops -= g->loops;
-			re_item(g, inner.size + 1, inner.loops, inner.nest,
-				inner.any_empty || (inner.rest_empty && inner.last_empty));
+			paths_ok = re_item(g, inner.size + 1, inner.loops, inner.nest, inner.done);
 			i++;
 		} else if (s[i] == '|') {
 			/* Each branch is a node even when empty: "(||||a){9}" counts. */
-			g->any_empty = g->any_empty || (g->rest_empty && g->last_empty);
+			paths_ok = re_branch_end(g);
 			g->size++;
-			g->rest_empty = g->last_empty = true;
+			g->branch = g->last_paths = RE_EMPTY;
 			g->last = g->last_loops = g->last_nest = 0;
 			i++;
 		} else {
-			re_item(g, 1, 0, 0, s[i] == '^' || s[i] == '$');
+			bool anchor = s[i] == '^' || s[i] == '$';
+			paths_ok = re_item(g, 1, 0, 0, anchor ? RE_EMPTY : RE_CHAR);
 			i++;
 		}
 		if (above + g->size > CONDITION_MAX_REGEX_EXPANDED)
@@ -291,7 +382,11 @@ static const char *regex_unsafe(const char *s, size_t *expanded)
 			return "repetitions nest more than 8 deep";
 		if (above_loops + g->loops > CONDITION_MAX_REGEX_EMPTY_LOOPS)
 			return "more than 4 loops over what can match the empty string, as (a*)* (write a*)";
+		if (!paths_ok)
+			return RE_TOO_MANY_EMPTY_PATHS;
 	}
+	if (!re_branch_end(g))
+		return RE_TOO_MANY_EMPTY_PATHS;
 	*expanded = above + g->size;
 	return NULL;
 }

@@ -42,6 +42,9 @@
 #define CONDITION_MAX_REGEX_EXPANDED_ALL 1024
 #define CONDITION_MAX_REGEX_NESTING 8
 #define CONDITION_MAX_REGEX_EMPTY_LOOPS 4
+/* Ways to match the empty string in a row ("(a?|b?){9}" has 2^9): glibc
+ * walks them one by one where they meet such a loop. */
+#define CONDITION_MAX_REGEX_EMPTY_PATHS 1024
 
 struct condition;
 
