@@ -13,6 +13,10 @@ struct backoff {
 	uint64_t cap_ms;
 };
 
+/* Pauses between tries of a store write while the store is out (a
+ * database restarting): 100 ms doubling to 2 s, no jitter. */
+#define BACKOFF_STORE_OUTAGE ((struct backoff){ .base_ms = 100, .cap_ms = 2000 })
+
 /* The capped, unjittered delay after the given failed attempt (1-based). */
 uint64_t backoff_ceiling_ms(const struct backoff *b, uint32_t attempt);
 /* The jittered delay: rnd is any 64-bit random value. */

@@ -356,7 +356,7 @@ static void record_end(struct dworker *w, const struct store_task_end *end)
 	 * the end is tried again, from 100 ms doubling to 2 s, for up to a
 	 * lease, and a short outage does not make the task run again. */
 	int64_t give_up = clock_now_ms() + (int64_t)d->opt.lease_ms;
-	for (long pause_ms = 100, tries = 1;; pause_ms = pause_ms < 1000 ? pause_ms * 2 : 2000, tries++) {
+	for (uint32_t tries = 1;; tries++) {
 		int r = store_task_finish(d->store, w->task.id, d->owner, w->name, w->task.attempts,
 					  end,
 					  clock_now_ms(), (int64_t)d->opt.claim_ttl_ms, &err);
@@ -370,11 +370,11 @@ static void record_end(struct dworker *w, const struct store_task_end *end)
 		}
 		log_store(d, "cannot record a task's end", &err);
 		/* Other failures get five tries, as they are not waited out. */
+		uint64_t pause_ms = backoff_ceiling_ms(&BACKOFF_STORE_OUTAGE, tries);
 		if ((r != HQ_E_IO && r != HQ_E_BUSY && tries >= 5) ||
-		    clock_now_ms() + pause_ms >= give_up)
+		    clock_now_ms() + (int64_t)pause_ms >= give_up)
 			return;
-		struct timespec pause = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
-		nanosleep(&pause, NULL);
+		clock_sleep_ms(pause_ms);
 	}
 }
 
@@ -631,8 +631,7 @@ static void run_task(struct dworker *w)
 					     (int64_t)pid_start, &serr)) >= 0 ||
 		    pr == HQ_E_CONFLICT)
 			break;
-		struct timespec pause = { 0, 50 * 1000000L };
-		nanosleep(&pause, NULL);
+		clock_sleep_ms(50);
 	}
 	if (pr < 0) {
 		log_store(d, "cannot record a task's process; ending it", &serr);

@@ -219,8 +219,7 @@ static void settle(struct sender *s, const struct store_outbox_item *it,
 			return;
 		log_msg(HQ_LOG_ERROR, "cannot record a reply", "error", err.msg, NULL);
 		count(o, &o->stats.store_errors);
-		struct timespec pause = { 0, (long)(100 + 200 * i) * 1000000L };
-		nanosleep(&pause, NULL);
+		clock_sleep_ms(100 + 200 * (uint64_t)i);
 	}
 }
 

@@ -252,7 +252,7 @@ static size_t process_batch(struct worker *w)
 	 * or once more when stopping. */
 	int64_t give_up = clock_now_ms() + (int64_t)p->opt.lease_ms / 2;
 	int r;
-	for (long pause_ms = 100;; pause_ms = pause_ms < 1000 ? pause_ms * 2 : 2000) {
+	for (uint32_t tries = 1;; tries++) {
 		r = store_finish_events(p->store, w->owner, out, n, clock_now_ms(), NULL, &err);
 		if (r == 0)
 			break;
@@ -262,14 +262,14 @@ static size_t process_batch(struct worker *w)
 		bool stop = p->stopping;
 		pthread_mutex_unlock(&p->lock);
 		/* Only an unreachable or busy store is worth waiting for. */
-		if (stop || (r != HQ_E_IO && r != HQ_E_BUSY) || clock_now_ms() + pause_ms >= give_up)
+		uint64_t pause_ms = backoff_ceiling_ms(&BACKOFF_STORE_OUTAGE, tries);
+		if (stop || (r != HQ_E_IO && r != HQ_E_BUSY) ||
+		    clock_now_ms() + (int64_t)pause_ms >= give_up)
 			break;
-		struct timespec pause = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
-		nanosleep(&pause, NULL);
+		clock_sleep_ms(pause_ms);
 	}
-	if (r < 0) {
-		/* Nothing recorded: the leases expire, the events come back. */
-	} else {
+	/* Nothing recorded (r < 0): the leases expire, the events come back. */
+	if (r == 0) {
 		pthread_mutex_lock(&p->lock);
 		p->stats.completed += done;
 		p->stats.retried += retried;

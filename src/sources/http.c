@@ -1217,8 +1217,7 @@ void http_stop(struct http_server *srv, uint64_t grace_ms)
 	 * of a closed connection. */
 	while ((atomic_load(&srv->active) > 0 || elapsed_ms(&start) < SHUTDOWN_LINGER_MS) &&
 	       elapsed_ms(&start) < (double)grace_ms) {
-		struct timespec pause = { 0, 5 * 1000000 };
-		nanosleep(&pause, NULL);
+		clock_sleep_ms(5);
 	}
 	/* Suspended requests are always awaited: stopping the daemon under
 	 * them is not allowed, and their events may be committing now. */

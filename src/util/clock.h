@@ -6,5 +6,7 @@
 #include <stdint.h>
 
 int64_t clock_now_ms(void);
+/* Sleeps for ms milliseconds (a signal may end it sooner). */
+void clock_sleep_ms(uint64_t ms);
 
 #endif

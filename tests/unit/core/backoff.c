@@ -21,6 +21,14 @@ static void ceiling_doubles_from_base_and_stops_at_cap(void **state)
 	assert_int_equal(backoff_ceiling_ms(&b, 0), 2000);
 }
 
+static void store_outage_pauses_double_from_100_ms_to_2_s(void **state)
+{
+	(void)state;
+	static const uint64_t want[] = { 100, 200, 400, 800, 1600, 2000, 2000 };
+	for (uint32_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_int_equal(backoff_ceiling_ms(&BACKOFF_STORE_OUTAGE, i + 1), want[i]);
+}
+
 static void jitter_stays_within_half_and_full_ceiling(void **state)
 {
 	(void)state;
@@ -58,6 +66,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ceiling_doubles_from_base_and_stops_at_cap),
+		cmocka_unit_test(store_outage_pauses_double_from_100_ms_to_2_s),
 		cmocka_unit_test(jitter_stays_within_half_and_full_ceiling),
 		cmocka_unit_test(extreme_random_values_stay_in_range),
 	};
