@@ -261,32 +261,68 @@ static bool re_paths_repeat(struct re_paths *x, struct repetition rep)
 	return true;
 }
 
+/* What an item or a group costs glibc, counted with the copies {m,n} and
+ * + make. */
+struct re_cost {
+	size_t size;	     /* elements glibc builds */
+	size_t loops;	     /* loops over what can match the empty string */
+	size_t anchors;	     /* ^ $ \b \B \< \> \` \' */
+	size_t loop_anchors; /* anchors inside loops over what can match empty */
+	size_t nest;	     /* the deepest nesting of repetitions */
+};
+
 /* One level of parentheses, as regex_unsafe() scans a pattern. An item is
  * an atom, an anchor or a group, with its repetitions. */
 struct re_group {
-	size_t size;  /* elements glibc builds for the group so far */
-	size_t loops; /* loops over what can match the empty string */
-	size_t nest;  /* the deepest nesting of repetitions */
+	struct re_cost all;	/* the group's so far */
+	struct re_cost last;	/* its last item's (zero before the first) */
 	struct re_paths done;	/* the finished branches', summed */
 	struct re_paths branch; /* this branch's items before the last */
-	size_t last, last_loops, last_nest; /* the last item's */
-	struct re_paths last_paths;	    /* (RE_EMPTY before the first) */
+	struct re_paths last_paths; /* (RE_EMPTY before the first) */
 };
 
 static const struct re_group re_group_start = { .branch = RE_EMPTY, .last_paths = RE_EMPTY };
 
-static bool re_item(struct re_group *g, size_t size, size_t loops, size_t nest, struct re_paths paths)
+static bool re_item(struct re_group *g, struct re_cost cost, struct re_paths paths)
 {
-	g->size += size;
-	g->loops += loops;
-	g->last = size;
-	g->last_loops = loops;
-	g->last_nest = nest;
-	if (nest > g->nest)
-		g->nest = nest;
+	g->all.size += cost.size;
+	g->all.loops += cost.loops;
+	g->all.anchors += cost.anchors;
+	g->all.loop_anchors += cost.loop_anchors;
+	if (cost.nest > g->all.nest)
+		g->all.nest = cost.nest;
+	g->last = cost;
 	bool ok = re_paths_then(&g->branch, g->last_paths);
 	g->last_paths = paths;
 	return ok && re_paths_ok(paths);
+}
+
+/* The last item of g taken as rep says. */
+static bool re_repeat(struct re_group *g, struct repetition rep)
+{
+	struct re_cost *l = &g->last;
+	/* Copies copy what is inside too: "()*{9}{9}" has 81 loops. */
+	bool empty_loop = rep.loop && g->last_paths.through > 0 && l->size > 0;
+	size_t more = rep.copies - 1;
+	size_t loops = l->loops * more + empty_loop;
+	size_t anchors = l->anchors * more;
+	size_t loop_anchors = l->loop_anchors * more + (empty_loop ? l->anchors : 0);
+	g->all.size += l->size * more + 1;
+	g->all.loops += loops;
+	g->all.anchors += anchors;
+	g->all.loop_anchors += loop_anchors;
+	l->size = l->size * rep.copies + 1;
+	l->loops += loops;
+	l->anchors += anchors;
+	l->loop_anchors += loop_anchors;
+	if (++l->nest > g->all.nest)
+		g->all.nest = l->nest;
+	/* An anchor's constraint is copied along every way around the loop:
+	 * "(\b(a?|b?){3})*" took 40 ms, with three more loops 0.2 s. */
+	if (empty_loop && l->anchors > 0 &&
+	    g->last_paths.tail * g->last_paths.head > CONDITION_MAX_REGEX_LOOP_ANCHOR_PATHS)
+		l->loop_anchors = g->all.loop_anchors = CONDITION_MAX_REGEX_LOOP_ANCHORS + 1;
+	return re_paths_repeat(&g->last_paths, rep);
 }
 
 /* Ends g's current branch, adding its paths to g->done. */
@@ -304,6 +340,9 @@ static bool re_branch_end(struct re_group *g)
 #define RE_TOO_MANY_EMPTY_PATHS \
 	"optional parts combine into more than 1024 ways through them, as (a?|b?){10}"
 
+static const struct re_cost re_char = { .size = 1 };
+static const struct re_cost re_anchor = { .size = 1, .anchors = 1 };
+
 /* Why pattern s must not be compiled, or NULL; then *expanded is how many
  * elements glibc builds for it. What costs glibc (measured with patterns
  * of at most 256 bytes):
@@ -314,42 +353,37 @@ static bool re_branch_end(struct re_group *g)
  *   "^a" and 120 stars took 50 s;
  * - with an anchor, every loop over something that can match the empty
  *   string doubles the time: "^" and 20 times "(a*)*" took 1 s;
+ * - anchors inside such loops: each is a constraint glibc copies nodes
+ *   for, around and around: "((\b|\B)(\b|\B))*" and "(^\b|^\B|$\b|$\B)*"
+ *   did not compile in minutes, "(\b|\B)*" four times took 1.2 s;
  * - ways to match the empty string, see struct re_paths.
  * Scanning stops at the first limit passed, so sizes stay far from
  * overflowing. */
 static const char *regex_unsafe(const char *s, size_t *expanded)
 {
 	struct re_group stack[CONDITION_MAX_REGEX + 1], *g = stack;
-	size_t above = 0, above_loops = 0; /* of the groups around g */
+	struct re_cost above = { 0 }; /* of the groups around g */
 	*g = re_group_start;
 	for (size_t i = 0; s[i];) {
 		struct repetition rep;
 		bool paths_ok = true;
 		if (read_repetition(s, &i, &rep)) {
-			/* Copies copy the loops inside too: "()*{9}{9}" has 81. */
-			bool empty = g->last_paths.through > 0;
-			size_t loops = g->last_loops * (rep.copies - 1) + (rep.loop && empty && g->last > 0);
-			g->loops += loops;
-			g->last_loops += loops;
-			g->size += g->last * (rep.copies - 1) + 1;
-			g->last = g->last * rep.copies + 1;
-			paths_ok = re_paths_repeat(&g->last_paths, rep);
-			if (++g->last_nest > g->nest)
-				g->nest = g->last_nest;
+			paths_ok = re_repeat(g, rep);
 		} else if (s[i] == '\\') {
 			/* Back-references make glibc backtrack: "^(a+)+\1b" on
 			 * 64 KiB runs for minutes. */
 			if (s[i + 1] >= '1' && s[i + 1] <= '9')
 				return "back-references (\\1 to \\9) are not supported";
 			bool anchor = s[i + 1] && strchr("bB<>`'", s[i + 1]);
-			paths_ok = re_item(g, 1, 0, 0, anchor ? RE_EMPTY : RE_CHAR);
+			paths_ok = anchor ? re_item(g, re_anchor, RE_EMPTY) : re_item(g, re_char, RE_CHAR);
 			i += s[i + 1] ? 2 : 1;
 		} else if (s[i] == '[') {
-			paths_ok = re_item(g, 1, 0, 0, RE_CHAR);
+			paths_ok = re_item(g, re_char, RE_CHAR);
 			i = bracket_end(s, i);
 		} else if (s[i] == '(') {
-			above += g->size;
-			above_loops += g->loops;
+			above.size += g->all.size;
+			above.loops += g->all.loops;
+			above.loop_anchors += g->all.loop_anchors;
 			*++g = re_group_start;
 			i++;
 		} else if (s[i] == ')') {
@@ -360,34 +394,39 @@ static const char *regex_unsafe(const char *s, size_t *expanded)
 			if (!re_branch_end(g))
 				return RE_TOO_MANY_EMPTY_PATHS;
 			struct re_group inner = *g--;
-			above -= g->size;
-			above_loops -= g->loops;
-			paths_ok = re_item(g, inner.size + 1, inner.loops, inner.nest, inner.done);
+			above.size -= g->all.size;
+			above.loops -= g->all.loops;
+			above.loop_anchors -= g->all.loop_anchors;
+			inner.all.size++;
+			paths_ok = re_item(g, inner.all, inner.done);
 			i++;
 		} else if (s[i] == '|') {
 			/* Each branch is a node even when empty: "(||||a){9}" counts. */
 			paths_ok = re_branch_end(g);
-			g->size++;
+			g->all.size++;
 			g->branch = g->last_paths = RE_EMPTY;
-			g->last = g->last_loops = g->last_nest = 0;
+			g->last = (struct re_cost){ 0 };
 			i++;
 		} else {
 			bool anchor = s[i] == '^' || s[i] == '$';
-			paths_ok = re_item(g, 1, 0, 0, anchor ? RE_EMPTY : RE_CHAR);
+			paths_ok = anchor ? re_item(g, re_anchor, RE_EMPTY) : re_item(g, re_char, RE_CHAR);
 			i++;
 		}
-		if (above + g->size > CONDITION_MAX_REGEX_EXPANDED)
+		if (above.size + g->all.size > CONDITION_MAX_REGEX_EXPANDED)
 			return "repetitions expand the pattern beyond 256 elements";
-		if (g->nest > CONDITION_MAX_REGEX_NESTING)
+		if (g->all.nest > CONDITION_MAX_REGEX_NESTING)
 			return "repetitions nest more than 8 deep";
-		if (above_loops + g->loops > CONDITION_MAX_REGEX_EMPTY_LOOPS)
+		if (above.loops + g->all.loops > CONDITION_MAX_REGEX_EMPTY_LOOPS)
 			return "more than 4 loops over what can match the empty string, as (a*)* (write a*)";
+		if (above.loop_anchors + g->all.loop_anchors > CONDITION_MAX_REGEX_LOOP_ANCHORS)
+			return "anchors (^ $ \\b \\B \\< \\> \\` \\') inside loops over what can match "
+			       "the empty string: at most one, with nothing else optional beside it, as (^|\\s)+";
 		if (!paths_ok)
 			return RE_TOO_MANY_EMPTY_PATHS;
 	}
 	if (!re_branch_end(g))
 		return RE_TOO_MANY_EMPTY_PATHS;
-	*expanded = above + g->size;
+	*expanded = above.size + g->all.size;
 	return NULL;
 }
 

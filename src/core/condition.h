@@ -45,6 +45,12 @@
 /* Ways to match the empty string in a row ("(a?|b?){9}" has 2^9): glibc
  * walks them one by one where they meet such a loop. */
 #define CONDITION_MAX_REGEX_EMPTY_PATHS 1024
+/* Anchors (^ $ \b ...) inside loops over what can match the empty string
+ * ("(^|\s)+" has one): constraints glibc copies nodes for. */
+#define CONDITION_MAX_REGEX_LOOP_ANCHORS 1
+/* ...whose loop has no other optional part: ways from its end around to
+ * its start (4 in "(^|\s)+", 16 in "(\b(a?|b?))*"). */
+#define CONDITION_MAX_REGEX_LOOP_ANCHOR_PATHS 4
 
 struct condition;
 
