@@ -121,6 +121,9 @@ test('webhooks API: precise 400s, 401 without credentials, 405 with Allow', asyn
     ['POST', `/api/webhooks/${hook.id}/commands`, { trigger: 'x', action: 'comment', template: 'a {{b' }, /template: column 3: unterminated \{\{/],
     ['POST', `/api/webhooks/${hook.id}/commands`, { trigger: 'x', action: 'ignore', conditions: { all: [{ path: 'a', equal: 1 }] } }, /conditions: all\[0\]: unknown operator "equal"/],
     ['POST', `/api/webhooks/${hook.id}/commands`, { trigger: 'x', action: 'ignore', priority: -1 }, /'priority' must be a whole number/],
+    // Patterns glibc would take minutes to compile are refused at once.
+    ['POST', `/api/webhooks/${hook.id}/commands`, { trigger: 'x', action: 'ignore', conditions: { path: 'a', regex: '((\\b|\\B)(\\b|\\B))*' } }, /^conditions: regex: anchors \(\^ \$ .*\) inside loops over what can match the empty string: at most one/],
+    ['POST', `/api/webhooks/${hook.id}/commands`, { trigger: 'x', action: 'ignore', conditions: { any: [{ path: 'a', regex: '((||||||||a){9})*' }] } }, /^conditions: any\[0\]: regex: optional parts combine into more than 1024 ways through them/],
   ]) {
     const r = await api(srv, method, path, body);
     assert.equal(r.status, 400, `${method} ${path} ${JSON.stringify(body)}`);
