@@ -342,6 +342,7 @@ static bool re_branch_end(struct re_group *g)
 
 static const struct re_cost re_char = { .size = 1 };
 static const struct re_cost re_anchor = { .size = 1, .anchors = 1 };
+static const struct re_cost re_word_anchor = { .size = 3, .anchors = 2 };
 
 /* Why pattern s must not be compiled, or NULL; then *expanded is how many
  * elements glibc builds for it. What costs glibc (measured with patterns
@@ -375,7 +376,11 @@ static const char *regex_unsafe(const char *s, size_t *expanded)
 			if (s[i + 1] >= '1' && s[i + 1] <= '9')
 				return "back-references (\\1 to \\9) are not supported";
 			bool anchor = s[i + 1] && strchr("bB<>`'", s[i + 1]);
-			paths_ok = anchor ? re_item(g, re_anchor, RE_EMPTY) : re_item(g, re_char, RE_CHAR);
+			/* glibc builds \b and \B as two anchors under an alternative. */
+			if (s[i + 1] == 'b' || s[i + 1] == 'B')
+				paths_ok = re_item(g, re_word_anchor, (struct re_paths){ 2, 2, 2 });
+			else
+				paths_ok = anchor ? re_item(g, re_anchor, RE_EMPTY) : re_item(g, re_char, RE_CHAR);
 			i += s[i + 1] ? 2 : 1;
 		} else if (s[i] == '[') {
 			paths_ok = re_item(g, re_char, RE_CHAR);
@@ -384,6 +389,7 @@ static const char *regex_unsafe(const char *s, size_t *expanded)
 			above.size += g->all.size;
 			above.loops += g->all.loops;
 			above.loop_anchors += g->all.loop_anchors;
+			above.anchors += g->all.anchors;
 			*++g = re_group_start;
 			i++;
 		} else if (s[i] == ')') {
@@ -397,6 +403,7 @@ static const char *regex_unsafe(const char *s, size_t *expanded)
 			above.size -= g->all.size;
 			above.loops -= g->all.loops;
 			above.loop_anchors -= g->all.loop_anchors;
+			above.anchors -= g->all.anchors;
 			inner.all.size++;
 			paths_ok = re_item(g, inner.all, inner.done);
 			i++;
@@ -418,6 +425,8 @@ static const char *regex_unsafe(const char *s, size_t *expanded)
 			return "repetitions nest more than 8 deep";
 		if (above.loops + g->all.loops > CONDITION_MAX_REGEX_EMPTY_LOOPS)
 			return "more than 4 loops over what can match the empty string, as (a*)* (write a*)";
+		if (above.anchors + g->all.anchors > CONDITION_MAX_REGEX_ANCHORS)
+			return "more than 16 anchors (^ $ \\b \\B \\< \\> \\` \\'; \\b and \\B count twice)";
 		if (above.loop_anchors + g->all.loop_anchors > CONDITION_MAX_REGEX_LOOP_ANCHORS)
 			return "anchors (^ $ \\b \\B \\< \\> \\` \\') inside loops over what can match "
 			       "the empty string: at most one, with nothing else optional beside it, as (^|\\s)+";

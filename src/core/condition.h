@@ -48,6 +48,8 @@
 /* Anchors (^ $ \b ...) inside loops over what can match the empty string
  * ("(^|\s)+" has one): constraints glibc copies nodes for. */
 #define CONDITION_MAX_REGEX_LOOP_ANCHORS 1
+/* Anchors in all, \b and \B counting twice: 60 \b took regcomp 1.2 s. */
+#define CONDITION_MAX_REGEX_ANCHORS 16
 /* ...whose loop has no other optional part: ways from its end around to
  * its start (4 in "(^|\s)+", 16 in "(\b(a?|b?))*"). */
 #define CONDITION_MAX_REGEX_LOOP_ANCHOR_PATHS 4

@@ -422,6 +422,9 @@ static void regex_patterns_that_cost_too_much_are_refused(void **state)
 		{ "{'path': 'a', 'regex': '(^|x)*y($|z)+'}", LOOP_ANCHORS },
 		{ "{'path': 'a', 'regex': '(\\\\b(a?|b?))*'}", LOOP_ANCHORS },
 		{ "{'path': 'a', 'regex': '(x?\\\\<y?)*'}", LOOP_ANCHORS },
+		/* glibc builds \\b as two anchors: 60 of them took regcomp 1.2 s. */
+		{ "{'path': 'a', 'regex': '(\\\\b\\\\b\\\\b){3}'}",
+		  "regex: more than 16 anchors (^ $ \\b \\B \\< \\> \\` \\'; \\b and \\B count twice)" },
 		{ "{'path': 'a', 'regex': '((|||||||a){4})*'}", EMPTY_PATHS },
 		{ "{'all': [{'path': 'a', 'regex': 'a{250}'}, {'path': 'a', 'regex': 'a{250}'}, "
 		  "{'path': 'a', 'regex': 'a{250}'}, {'path': 'a', 'regex': 'a{250}'}, {'path': 'a', 'regex': 'a{250}'}]}",
@@ -448,8 +451,8 @@ static void regex_patterns_that_cost_too_much_are_refused(void **state)
 		{ "{'path': 'action', 'regex': '^((x|y|z|)(-|_|)(a|b|o|))*pened'}", true },
 		{ "{'path': 'action', 'regex': '(a?|b?){4}opened'}", true },
 		{ "{'path': 'action', 'regex': '(^|\\\\s)+opened'}", true },
-		{ "{'path': 'action', 'regex': '(\\\\bx?)*opened'}", true },
-		{ "{'path': 'action', 'regex': '^\\\\<(\\\\b|x)*opened\\\\>$'}", true },
+		{ "{'path': 'action', 'regex': '(\\\\<x?)*opened'}", true },
+		{ "{'path': 'action', 'regex': '^\\\\<(\\\\<|x)*opened\\\\>$'}", true },
 		{ "{'path': 'action', 'regex': '((||||||||||||||||||||||||||||||o))*pened'}", true },
 	};
 	CHECK_EVAL(ok);
